@@ -1,0 +1,219 @@
+//! Server-side apply with the suite's single field manager.
+//!
+//! [`Applier`] resolves each object's kind (see [`crate::discovery`]), puts
+//! namespaced objects without a namespace into the default namespace, strips
+//! the namespace from cluster-scoped ones, fills in the `protocol: TCP`
+//! default of ports that v1.20 servers require for server-side apply (newer
+//! servers default it themselves; sending it is harmless), and turns a 409
+//! conflict into an error naming the other field managers and the fields.
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::Status;
+use serde_json::Value;
+
+use crate::FIELD_MANAGER;
+use crate::discovery::{ResolvedKind, Resolver};
+use crate::error::{Error, Result};
+use crate::identity::ObjectId;
+use crate::stream::SourcedObject;
+
+/// How to apply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Ask the server what it would store, without storing it.
+    pub dry_run: bool,
+    /// Take ownership of fields other managers own instead of failing.
+    pub force_conflicts: bool,
+}
+
+/// Applies objects with server-side apply.
+pub struct Applier<'a> {
+    client: kube::Client,
+    resolver: &'a Resolver,
+    default_namespace: String,
+}
+
+/// The result of applying one object.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The object's identity, with its namespace as applied.
+    pub id: ObjectId,
+    /// The object as the server stored (or would store) it.
+    pub object: Value,
+}
+
+impl<'a> Applier<'a> {
+    /// An applier that puts namespaced objects without a namespace into
+    /// `default_namespace`.
+    pub fn new(client: kube::Client, resolver: &'a Resolver, default_namespace: &str) -> Self {
+        Applier {
+            client,
+            resolver,
+            default_namespace: default_namespace.to_string(),
+        }
+    }
+
+    /// Resolves the kind and fixes up namespace and defaults, without any
+    /// write: what [`Self::apply`] would send, and where.
+    pub async fn prepare(&self, obj: &SourcedObject) -> Result<(ResolvedKind, ObjectId, Value)> {
+        let kind = self.resolver.resolve_object(obj).await?;
+        let mut value = obj.object.clone();
+        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+            if kind.namespaced() {
+                if obj.namespace().is_none() {
+                    meta.insert("namespace".into(), Value::String(self.default_namespace.clone()));
+                }
+            } else {
+                meta.remove("namespace");
+            }
+        }
+        fill_port_protocols(&mut value);
+        let id = ObjectId::of(&value);
+        Ok((kind, id, value))
+    }
+
+    /// Applies one object and returns what the server stored.
+    pub async fn apply(&self, obj: &SourcedObject, options: ApplyOptions) -> Result<Applied> {
+        let (kind, id, value) = self.prepare(obj).await?;
+        let api: Api<DynamicObject> = match &id.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &kind.resource),
+            None => Api::all_with(self.client.clone(), &kind.resource),
+        };
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.force = options.force_conflicts;
+        params.dry_run = options.dry_run;
+        match api.patch(&id.name, &params, &Patch::Apply(&value)).await {
+            Ok(stored) => {
+                let object = serde_json::to_value(stored).map_err(|e| Error::Api {
+                    context: format!("apply {id}"),
+                    message: format!("unreadable response: {e}"),
+                    code: None,
+                })?;
+                Ok(Applied { id, object })
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let (managers, fields) = parse_conflict(&status);
+                Err(Error::ApplyConflict {
+                    object: id.to_string(),
+                    managers,
+                    fields,
+                })
+            }
+            Err(e) => Err(Error::api(format!("apply {id} ({})", obj.source), e)),
+        }
+    }
+}
+
+/// Extracts the other managers and the contested fields from a 409 status.
+pub fn parse_conflict(status: &Status) -> (String, String) {
+    let mut managers: Vec<String> = Vec::new();
+    let mut fields: Vec<String> = Vec::new();
+    let mut texts: Vec<&str> = vec![&status.message];
+    if let Some(details) = &status.details {
+        for cause in &details.causes {
+            if !cause.field.is_empty() && !fields.contains(&cause.field) {
+                fields.push(cause.field.clone());
+            }
+            texts.push(&cause.message);
+        }
+    }
+    for text in texts {
+        let mut rest = text;
+        while let Some(pos) = rest.find("with \"") {
+            let after = &rest[pos + 6..];
+            if let Some(end) = after.find('"') {
+                let m = format!("\"{}\"", &after[..end]);
+                if !managers.contains(&m) {
+                    managers.push(m);
+                }
+                rest = &after[end + 1..];
+            } else {
+                break;
+            }
+        }
+        for token in text.split_whitespace() {
+            let token = token.trim_end_matches(',');
+            if token.starts_with('.') && token.len() > 1 && !fields.iter().any(|f| f == token) {
+                fields.push(token.to_string());
+            }
+        }
+    }
+    let or_unknown = |v: Vec<String>| {
+        if v.is_empty() {
+            "unknown".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    (or_unknown(managers), or_unknown(fields))
+}
+
+/// Sets `protocol: TCP` on Service ports and container ports that omit it
+/// (v1.20 servers reject server-side apply of such lists; it is the default
+/// every server would fill in anyway).
+pub fn fill_port_protocols(object: &mut Value) {
+    fn fill(ports: Option<&mut Value>) {
+        if let Some(Value::Array(ports)) = ports {
+            for port in ports {
+                if let Some(map) = port.as_object_mut() {
+                    map.entry("protocol").or_insert_with(|| Value::String("TCP".into()));
+                }
+            }
+        }
+    }
+    fn fill_pod_spec(spec: Option<&mut Value>) {
+        let Some(spec) = spec else { return };
+        for list in ["containers", "initContainers"] {
+            if let Some(Value::Array(containers)) = spec.get_mut(list) {
+                for c in containers {
+                    fill(c.get_mut("ports"));
+                }
+            }
+        }
+    }
+    let kind = object["kind"].as_str().unwrap_or_default().to_string();
+    let Some(spec) = object.get_mut("spec") else { return };
+    match kind.as_str() {
+        "Service" => fill(spec.get_mut("ports")),
+        "Pod" => fill_pod_spec(Some(spec)),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "ReplicationController" => {
+            fill_pod_spec(spec.get_mut("template").and_then(|t| t.get_mut("spec")))
+        }
+        "CronJob" => fill_pod_spec(
+            spec.get_mut("jobTemplate")
+                .and_then(|j| j.get_mut("spec"))
+                .and_then(|s| s.get_mut("template"))
+                .and_then(|t| t.get_mut("spec")),
+        ),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn conflict_message_names_manager_and_fields() {
+        let status = Status {
+            code: 409,
+            message: "Apply failed with 2 conflicts: conflicts with \"kubectl-edit\" using apps/v1:\n- .spec.replicas\n- .spec.template.spec.containers[name=\"web\"].image".into(),
+            ..Default::default()
+        };
+        let (m, f) = parse_conflict(&status);
+        assert_eq!(m, "\"kubectl-edit\"");
+        assert_eq!(f, ".spec.replicas, .spec.template.spec.containers[name=\"web\"].image");
+    }
+
+    #[test]
+    fn missing_port_protocols_default_to_tcp() {
+        let mut svc = json!({"kind": "Service", "spec": {"ports": [{"port": 80}, {"port": 53, "protocol": "UDP"}]}});
+        fill_port_protocols(&mut svc);
+        assert_eq!(svc["spec"]["ports"][0]["protocol"], "TCP");
+        assert_eq!(svc["spec"]["ports"][1]["protocol"], "UDP");
+        let mut dep = json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 8080}]}]}}}});
+        fill_port_protocols(&mut dep);
+        assert_eq!(dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+    }
+}

@@ -1,0 +1,96 @@
+//! The process entry point every plugin's `main` calls.
+//!
+//! [`run`] installs the rustls crypto provider (ring) before any connection
+//! is made — without an explicit choice rustls panics on the first TLS
+//! handshake when more than one provider is compiled in — starts the tokio
+//! runtime, runs the command, and turns its outcome into an exit code: a
+//! closed stdout exits 0 quietly, any other error prints one `error: ...`
+//! line on stderr. A panic prints one line too, never a backtrace.
+
+use std::future::Future;
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::output::{Paint, Stream, exit, is_broken_pipe};
+
+/// How a command reports errors through its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Errors exit 1 (most commands).
+    Standard,
+    /// Errors exit 2, because 1 means "differences" (diff and drift).
+    DiffLike,
+}
+
+/// Installs the ring crypto provider for rustls; safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Runs a command to completion and returns the process exit code.
+pub fn run<F>(code_on_error: ErrorCode, command: F) -> ExitCode
+where
+    F: Future<Output = anyhow::Result<u8>>,
+{
+    install_crypto_provider();
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: internal error: {}{at}; please report this as a bug",
+            crate::error::one_line(&msg)
+        );
+    }));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::ERROR);
+        }
+    };
+    let result = runtime.block_on(command);
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(exit::OK),
+        Err(err) => {
+            report(&err);
+            ExitCode::from(match code_on_error {
+                ErrorCode::Standard => exit::ERROR,
+                ErrorCode::DiffLike => exit::DIFF_ERROR,
+            })
+        }
+    }
+}
+
+/// Prints an error chain as one line: `error: outer: inner: root`.
+pub fn report(err: &anyhow::Error) {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = crate::error::one_line(&cause.to_string());
+        // thiserror's `#[error("...: {source}")]` already includes the cause.
+        if parts.last().is_some_and(|last| last.ends_with(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    let p = Paint::for_stream(Stream::Stderr);
+    let _ = writeln!(std::io::stderr(), "{} {}", p.red("error:"), parts.join(": "));
+}
+
+/// For a binary invoked without anything to do: prints its help on stderr
+/// (stdout stays reserved for data) and returns the usage exit code.
+pub fn usage_without_command(mut command: clap::Command) -> ExitCode {
+    let help = command.render_help();
+    let _ = write!(std::io::stderr(), "{help}");
+    ExitCode::from(exit::USAGE)
+}

@@ -1,0 +1,136 @@
+//! Typed errors of the shared crate.
+//!
+//! Every variant renders as one readable line that names the file, document
+//! or object involved and, where there is one, what the user can do about it.
+//! The plugins wrap these in `anyhow` at their edge; [`crate::cli`] prints
+//! the chain on one line.
+
+use std::path::PathBuf;
+
+use crate::stream::Source;
+
+/// Result alias for the shared crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors raised by the shared crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A manifest file or directory could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+
+    /// Standard input could not be read.
+    #[error("cannot read STDIN: {0}")]
+    ReadStdin(std::io::Error),
+
+    /// A document is not valid YAML (or JSON).
+    #[error("{source_ref}: invalid YAML: {message}")]
+    Yaml {
+        /// Where the document came from; its line is the error's line.
+        source_ref: Source,
+        /// The parser's message, on one line.
+        message: String,
+    },
+
+    /// A document parsed but is not a Kubernetes object.
+    #[error("{source_ref}: not a Kubernetes object: {message}")]
+    NotAnObject {
+        /// Where the document came from.
+        source_ref: Source,
+        /// What is missing or wrong (for example "missing apiVersion").
+        message: String,
+    },
+
+    /// An object could not be written as YAML.
+    #[error("cannot write YAML: {0}")]
+    WriteYaml(String),
+
+    /// No kubeconfig could be loaded and no `--server` was given.
+    #[error(
+        "no kubeconfig found ({detail}); set KUBECONFIG, pass --kubeconfig FILE, or pass --server and --token"
+    )]
+    NoKubeconfig {
+        /// What was tried.
+        detail: String,
+    },
+
+    /// The kubeconfig exists but cannot be used (unknown context, bad file...).
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(String),
+
+    /// A flag value is malformed (for example `--request-timeout 5x`).
+    #[error("invalid value '{value}' for {flag}: {reason}")]
+    Flag {
+        /// The flag, as typed (`--request-timeout`).
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it is refused and what is accepted.
+        reason: String,
+    },
+
+    /// The API server does not serve the object's apiVersion/kind.
+    #[error(
+        "{object} ({source_ref}): the server has no kind {kind} in {api_version}; check apiVersion/kind, or apply the CRD that defines it first"
+    )]
+    UnknownKind {
+        /// The object, as `Kind/name`.
+        object: String,
+        /// Where the object came from.
+        source_ref: Source,
+        /// The apiVersion asked for.
+        api_version: String,
+        /// The kind asked for.
+        kind: String,
+    },
+
+    /// Server-side apply was refused because another field manager owns fields.
+    #[error(
+        "{object}: conflict with {managers} over {fields}; re-run with --force-conflicts to take ownership"
+    )]
+    ApplyConflict {
+        /// The object, as `Kind/name`.
+        object: String,
+        /// The other field managers, quoted and comma separated.
+        managers: String,
+        /// The contested field paths, comma separated.
+        fields: String,
+    },
+
+    /// An API request failed.
+    #[error("{context}: {message}")]
+    Api {
+        /// What was being done (for example "apply Deployment/web").
+        context: String,
+        /// The server's message or the transport error.
+        message: String,
+        /// HTTP status code, if the server answered.
+        code: Option<u16>,
+    },
+}
+
+impl Error {
+    /// Wraps a kube client error with what was being done, keeping the
+    /// server's one-line message and status code.
+    pub fn api(context: impl Into<String>, err: kube::Error) -> Self {
+        let (message, code) = match &err {
+            kube::Error::Api(status) => (status.message.clone(), Some(status.code)),
+            other => (crate::error::one_line(&other.to_string()), None),
+        };
+        Error::Api {
+            context: context.into(),
+            message,
+            code,
+        }
+    }
+}
+
+/// Collapses a multi-line message into one line.
+pub fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,26 @@
+//! The library shared by the five kubectl pack plugins.
+//!
+//! Everything that more than one plugin needs lives here, and nothing that
+//! only one plugin needs: the standard kubectl flags and the client they
+//! build ([`kubeconfig`]), YAML streams in and out ([`yaml`], [`stream`]),
+//! object identity and kind resolution ([`identity`], [`discovery`]),
+//! server-side apply ([`apply`]), terminal output and exit codes
+//! ([`output`]), the process entry point every `main` calls ([`cli`]) and the
+//! typed errors they share ([`error`]).
+
+pub mod apply;
+pub mod cli;
+pub mod discovery;
+pub mod error;
+pub mod identity;
+pub mod kubeconfig;
+pub mod output;
+pub mod stream;
+pub mod yaml;
+
+pub use error::{Error, Result};
+
+/// The field manager every plugin uses for server-side apply, so that the
+/// plugins see each other's fields as their own (`kubectl get -o yaml
+/// --show-managed-fields` shows this name).
+pub const FIELD_MANAGER: &str = "kubectl-pack";

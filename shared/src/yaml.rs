@@ -1,0 +1,214 @@
+//! All YAML reading and writing of the suite goes through this module.
+//!
+//! Backed by serde-saphyr (safe Rust, already a dependency of kube). The
+//! reader follows kubectl's YAML 1.1 reading of plain scalars (`on`, `yes`
+//! are booleans, `0644` is octal) so a manifest means the same to us as to
+//! `kubectl apply`. The writer quotes every string that a YAML 1.1 reader
+//! would take for something else (`"on"`, `"yes"`, `"0755"`, `"~"`), so that
+//! our output piped into kubectl reads back as strings. Multi-line strings
+//! are written as literal blocks (`|`), never folded.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// One raw document cut out of a YAML stream, before parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawDocument {
+    /// 1-based position of the document in the stream (empty ones count).
+    pub index: usize,
+    /// 1-based line in the stream where the document's content starts.
+    pub line: usize,
+    /// The document's text (without its `---` separator line).
+    pub text: String,
+}
+
+impl RawDocument {
+    /// True when the document holds nothing but whitespace and comments.
+    pub fn is_empty(&self) -> bool {
+        self.text.lines().all(|l| {
+            let t = l.trim();
+            t.is_empty() || t.starts_with('#')
+        })
+    }
+}
+
+/// A parse error with its line in the whole stream (1-based) when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// Line in the stream, if the parser reported one.
+    pub line: Option<usize>,
+    /// One-line message.
+    pub message: String,
+}
+
+/// Splits a YAML stream into documents at `---` lines (and `...` ends), the
+/// way kubectl's reader does, keeping each document's first line.
+pub fn split_documents(stream: &str) -> Vec<RawDocument> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start_line = 1;
+    let mut index = 1;
+    for (i, line) in stream.lines().enumerate() {
+        let lineno = i + 1;
+        let is_separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        let is_end = line == "..." || line.starts_with("... ");
+        if is_separator || is_end {
+            if !current.is_empty() || lineno > 1 {
+                docs.push(RawDocument {
+                    index,
+                    line: start_line,
+                    text: std::mem::take(&mut current),
+                });
+                index += 1;
+            }
+            start_line = lineno + 1;
+            // `--- {a: 1}`: content on the separator line itself.
+            if is_separator && line.len() > 3 && !line[3..].trim().is_empty() {
+                current.push_str(&line[4..]);
+                current.push('\n');
+                start_line = lineno;
+            }
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    if !current.is_empty() {
+        docs.push(RawDocument {
+            index,
+            line: start_line,
+            text: current,
+        });
+    }
+    docs
+}
+
+fn reader_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.legacy_octal_numbers = true;
+    options.with_snippet = false;
+    options
+}
+
+fn writer_options() -> serde_saphyr::SerializerOptions {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.prefer_block_scalars = true;
+    options.folded_wrap_chars = usize::MAX;
+    options.min_fold_chars = usize::MAX;
+    options
+}
+
+/// Parses one document into a value. `first_line` is the document's first
+/// line in the stream, so that the error's line is the stream's line.
+pub fn parse_document<T: DeserializeOwned>(text: &str, first_line: usize) -> Result<T, ParseError> {
+    serde_saphyr::from_str_with_options(text, reader_options()).map_err(|e| {
+        let line = e
+            .location()
+            .map(|l| l.line() as usize)
+            .filter(|l| *l > 0)
+            .map(|l| l + first_line - 1);
+        let rendered = e.to_string();
+        // The message may end with " at line X column Y" relative to the
+        // document; drop that, we report the stream's line ourselves.
+        let first = rendered.lines().next().unwrap_or("").to_string();
+        let message = match first.find(" at line ") {
+            Some(pos) if line.is_some() => first[..pos].to_string(),
+            _ => first,
+        };
+        ParseError {
+            line,
+            message: crate::error::one_line(&message),
+        }
+    })
+}
+
+/// Parses a YAML (or JSON) text holding a single value, such as a values file.
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ParseError> {
+    parse_document(text, 1)
+}
+
+/// Serializes one value as a YAML document (no `---`), ending in a newline.
+pub fn to_string<T: Serialize>(value: &T) -> Result<String, crate::Error> {
+    let mut s = serde_saphyr::to_string_with_options(value, writer_options())
+        .map_err(|e| crate::Error::WriteYaml(e.to_string()))?;
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+/// Writes objects as one stream, each document preceded by `---`.
+pub fn write_stream<'a, W: std::io::Write>(
+    out: &mut W,
+    objects: impl IntoIterator<Item = &'a Value>,
+) -> Result<(), StreamWriteError> {
+    for obj in objects {
+        let doc = to_string(obj).map_err(StreamWriteError::Yaml)?;
+        out.write_all(b"---\n").map_err(StreamWriteError::Io)?;
+        out.write_all(doc.as_bytes()).map_err(StreamWriteError::Io)?;
+    }
+    out.flush().map_err(StreamWriteError::Io)
+}
+
+/// Why writing a stream failed: the YAML, or the output (maybe a closed pipe).
+#[derive(Debug, thiserror::Error)]
+pub enum StreamWriteError {
+    /// A value could not be serialized.
+    #[error(transparent)]
+    Yaml(crate::Error),
+    /// The writer failed (a closed stdout shows up here as `BrokenPipe`).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn split_keeps_lines_and_counts_empty_documents() {
+        let docs = split_documents("a: 1\n---\n\n---\nb: 2\nc: 3\n...\n");
+        assert_eq!(docs.len(), 3);
+        assert_eq!((docs[0].index, docs[0].line), (1, 1));
+        assert!(docs[1].is_empty());
+        assert_eq!((docs[2].index, docs[2].line), (3, 5));
+        assert_eq!(docs[2].text, "b: 2\nc: 3\n");
+    }
+
+    #[test]
+    fn leading_separator_does_not_make_an_empty_first_document() {
+        let docs = split_documents("---\na: 1\n");
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].line, 2);
+    }
+
+    #[test]
+    fn separator_inside_block_scalar_is_indented_so_not_split() {
+        let docs = split_documents("data:\n  x: |\n    ---\n    y\n");
+        assert_eq!(docs.len(), 1);
+    }
+
+    #[test]
+    fn reads_like_kubectl_yaml_1_1() {
+        let v: Value = from_str("a: on\nb: 0644\nc: ~\nd: '0755'\n").unwrap();
+        assert_eq!(v, json!({"a": true, "b": 420, "c": null, "d": "0755"}));
+    }
+
+    #[test]
+    fn parse_error_line_is_the_stream_line() {
+        let err = parse_document::<Value>("a: 1\nb: [\n", 10).unwrap_err();
+        assert!(err.line.unwrap() >= 10, "{err:?}");
+        assert!(!err.message.contains('\n'));
+    }
+
+    #[test]
+    fn writes_ambiguous_strings_quoted() {
+        let v = json!({"a": "on", "b": "0755", "c": "~", "d": "yes", "e": "true", "f": "1.0", "g": "plain"});
+        let s = to_string(&v).unwrap();
+        let back: Value = from_str(&s).unwrap();
+        assert_eq!(back, v, "{s}");
+        assert!(s.contains("g: plain"), "{s}");
+    }
+}
