@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use shared::kubeconfig::KubeArgs;
 
+/// Detect drift between a release and the cluster.
+///
 /// Compares a release's desired state with the live cluster without false positives: exit 0 clean, 1 drift, 2 error.
 #[derive(Debug, Parser)]
-#[command(name = "kubectl pack-drift", bin_name = "kubectl pack-drift", version, about = "Detect drift between a release and the cluster")]
+#[command(name = "kubectl pack-drift", bin_name = "kubectl pack-drift", version)]
 struct Cli {
     #[command(flatten)]
     kube: KubeArgs,

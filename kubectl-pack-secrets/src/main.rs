@@ -1,4 +1,4 @@
-//! `kubectl pack-secrets`: sops-compatible secrets for packs.
+//! `kubectl pack-secrets`: sOPS-compatible secrets for packs.
 //!
 //! The binary only parses the command line and dispatches; the shared
 //! connection flags and output conventions come from the `shared` crate.
@@ -8,9 +8,15 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use shared::kubeconfig::KubeArgs;
 
+/// SOPS-compatible secrets for packs.
+///
 /// SOPS-compatible age encryption of values files, provider pulls (Vault, AWS, GCP, Azure) and sync into Kubernetes Secrets.
 #[derive(Debug, Parser)]
-#[command(name = "kubectl pack-secrets", bin_name = "kubectl pack-secrets", version, about = "SOPS-compatible secrets for packs")]
+#[command(
+    name = "kubectl pack-secrets",
+    bin_name = "kubectl pack-secrets",
+    version
+)]
 struct Cli {
     #[command(flatten)]
     kube: KubeArgs,

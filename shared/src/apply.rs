@@ -61,7 +61,10 @@ impl<'a> Applier<'a> {
         if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
             if kind.namespaced() {
                 if obj.namespace().is_none() {
-                    meta.insert("namespace".into(), Value::String(self.default_namespace.clone()));
+                    meta.insert(
+                        "namespace".into(),
+                        Value::String(self.default_namespace.clone()),
+                    );
                 }
             } else {
                 meta.remove("namespace");
@@ -156,7 +159,8 @@ pub fn fill_port_protocols(object: &mut Value) {
         if let Some(Value::Array(ports)) = ports {
             for port in ports {
                 if let Some(map) = port.as_object_mut() {
-                    map.entry("protocol").or_insert_with(|| Value::String("TCP".into()));
+                    map.entry("protocol")
+                        .or_insert_with(|| Value::String("TCP".into()));
                 }
             }
         }
@@ -172,11 +176,18 @@ pub fn fill_port_protocols(object: &mut Value) {
         }
     }
     let kind = object["kind"].as_str().unwrap_or_default().to_string();
-    let Some(spec) = object.get_mut("spec") else { return };
+    let Some(spec) = object.get_mut("spec") else {
+        return;
+    };
     match kind.as_str() {
         "Service" => fill(spec.get_mut("ports")),
         "Pod" => fill_pod_spec(Some(spec)),
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "ReplicationController" => {
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "Job"
+        | "ReplicationController" => {
             fill_pod_spec(spec.get_mut("template").and_then(|t| t.get_mut("spec")))
         }
         "CronJob" => fill_pod_spec(
@@ -203,7 +214,10 @@ mod tests {
         };
         let (m, f) = parse_conflict(&status);
         assert_eq!(m, "\"kubectl-edit\"");
-        assert_eq!(f, ".spec.replicas, .spec.template.spec.containers[name=\"web\"].image");
+        assert_eq!(
+            f,
+            ".spec.replicas, .spec.template.spec.containers[name=\"web\"].image"
+        );
     }
 
     #[test]
@@ -214,6 +228,9 @@ mod tests {
         assert_eq!(svc["spec"]["ports"][1]["protocol"], "UDP");
         let mut dep = json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 8080}]}]}}}});
         fill_port_protocols(&mut dep);
-        assert_eq!(dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+        assert_eq!(
+            dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"],
+            "TCP"
+        );
     }
 }

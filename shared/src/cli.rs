@@ -40,7 +40,10 @@ where
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         let _ = writeln!(
             std::io::stderr(),
             "error: internal error: {}{at}; please report this as a bug",
@@ -54,7 +57,10 @@ where
     {
         Ok(rt) => rt,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: cannot start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot start the async runtime: {e}"
+            );
             return ExitCode::from(exit::ERROR);
         }
     };
@@ -84,7 +90,12 @@ pub fn report(err: &anyhow::Error) {
         parts.push(text);
     }
     let p = Paint::for_stream(Stream::Stderr);
-    let _ = writeln!(std::io::stderr(), "{} {}", p.red("error:"), parts.join(": "));
+    let _ = writeln!(
+        std::io::stderr(),
+        "{} {}",
+        p.red("error:"),
+        parts.join(": ")
+    );
 }
 
 /// For a binary invoked without anything to do: prints its help on stderr

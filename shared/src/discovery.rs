@@ -57,7 +57,9 @@ impl Resolver {
     pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<Option<ResolvedKind>> {
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache.get(api_version).map(|(kinds, refreshed)| (kinds.get(kind).cloned(), *refreshed))
+            cache
+                .get(api_version)
+                .map(|(kinds, refreshed)| (kinds.get(kind).cloned(), *refreshed))
         };
         match cached {
             Some((Some(found), _)) => return Ok(Some(found)),
@@ -77,12 +79,14 @@ impl Resolver {
     /// Resolves the kind of a read object, or fails with an error naming the
     /// object and its source.
     pub async fn resolve_object(&self, obj: &SourcedObject) -> Result<ResolvedKind> {
-        self.resolve(obj.api_version(), obj.kind()).await?.ok_or_else(|| Error::UnknownKind {
-            object: format!("{}/{}", obj.kind(), obj.name()),
-            source_ref: obj.source.clone(),
-            api_version: obj.api_version().to_string(),
-            kind: obj.kind().to_string(),
-        })
+        self.resolve(obj.api_version(), obj.kind())
+            .await?
+            .ok_or_else(|| Error::UnknownKind {
+                object: format!("{}/{}", obj.kind(), obj.name()),
+                source_ref: obj.source.clone(),
+                api_version: obj.api_version().to_string(),
+                kind: obj.kind().to_string(),
+            })
     }
 
     /// Forgets everything cached, e.g. after CRDs were applied.

@@ -120,7 +120,7 @@ impl Error {
     pub fn api(context: impl Into<String>, err: kube::Error) -> Self {
         let (message, code) = match &err {
             kube::Error::Api(status) => (status.message.clone(), Some(status.code)),
-            other => (crate::error::one_line(&other.to_string()), None),
+            other => (crate::error::one_line(&chain(other)), None),
         };
         Error::Api {
             context: context.into(),
@@ -128,6 +128,22 @@ impl Error {
             code,
         }
     }
+}
+
+/// An error and its causes, joined with ": " (skipping causes whose text the
+/// outer message already contains).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Collapses a multi-line message into one line.

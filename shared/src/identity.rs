@@ -62,7 +62,12 @@ impl ObjectId {
 
     /// The key that identifies the object regardless of version.
     pub fn key(&self) -> (&str, &str, Option<&str>, &str) {
-        (&self.group, &self.kind, self.namespace.as_deref(), &self.name)
+        (
+            &self.group,
+            &self.kind,
+            self.namespace.as_deref(),
+            &self.name,
+        )
     }
 }
 
@@ -93,15 +98,21 @@ mod tests {
         let id = ObjectId::of(&json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "web", "namespace": "shop"}}));
         assert_eq!(id.to_string(), "Deployment.apps/web -n shop");
-        let id = ObjectId::of(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}));
+        let id = ObjectId::of(
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+        );
         assert_eq!(id.to_string(), "Namespace/shop");
         assert_eq!(id.api_version(), "v1");
     }
 
     #[test]
     fn identity_ignores_version() {
-        let a = ObjectId::of(&json!({"apiVersion": "example.com/v1", "kind": "W", "metadata": {"name": "x"}}));
-        let b = ObjectId::of(&json!({"apiVersion": "example.com/v2", "kind": "W", "metadata": {"name": "x"}}));
+        let a = ObjectId::of(
+            &json!({"apiVersion": "example.com/v1", "kind": "W", "metadata": {"name": "x"}}),
+        );
+        let b = ObjectId::of(
+            &json!({"apiVersion": "example.com/v2", "kind": "W", "metadata": {"name": "x"}}),
+        );
         assert_eq!(a.key(), b.key());
     }
 }

@@ -76,6 +76,26 @@ pub struct KubeArgs {
     pub request_timeout: Option<String>,
 }
 
+/// Where kubeconfig files are looked for when `--kubeconfig` is not given:
+/// the `KUBECONFIG` list, then `$HOME/.kube/config`.
+#[derive(Debug, Clone, Default)]
+pub struct KubeconfigSources {
+    /// The value of `KUBECONFIG` (`:`-separated list), if set.
+    pub env: Option<std::ffi::OsString>,
+    /// The home directory, if known.
+    pub home: Option<PathBuf>,
+}
+
+impl KubeconfigSources {
+    /// The sources of this process: `$KUBECONFIG` and `$HOME`.
+    pub fn from_process() -> Self {
+        KubeconfigSources {
+            env: std::env::var_os("KUBECONFIG"),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        }
+    }
+}
+
 /// A connected client plus the namespace objects default to.
 #[derive(Clone)]
 pub struct Kube {
@@ -89,10 +109,16 @@ impl KubeArgs {
     /// Builds the client configuration from kubeconfig and flags (reads
     /// certificate files; makes no network request).
     pub async fn config(&self) -> Result<Config> {
-        let (kubeconfig, options) = self.resolved_kubeconfig()?;
+        self.config_with(&KubeconfigSources::from_process()).await
+    }
+
+    /// [`Self::config`] with explicit kubeconfig sources instead of the
+    /// process environment.
+    pub async fn config_with(&self, sources: &KubeconfigSources) -> Result<Config> {
+        let (kubeconfig, options) = self.resolved_kubeconfig(sources)?;
         let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
-            .map_err(|e| Error::Kubeconfig(one_line(&kubeconfig_error_text(&e))))?;
+            .map_err(|e| Error::Kubeconfig(one_line(&crate::error::chain(&e))))?;
         if let Some(ns) = &self.namespace {
             config.default_namespace = ns.clone();
         }
@@ -113,17 +139,25 @@ impl KubeArgs {
 
     /// Builds the client. Makes no network request.
     pub async fn connect(&self) -> Result<Kube> {
-        let config = self.config().await?;
+        self.connect_with(&KubeconfigSources::from_process()).await
+    }
+
+    /// [`Self::connect`] with explicit kubeconfig sources.
+    pub async fn connect_with(&self, sources: &KubeconfigSources) -> Result<Kube> {
+        let config = self.config_with(sources).await?;
         let namespace = config.default_namespace.clone();
-        let client = Client::try_from(config)
-            .map_err(|e| Error::Kubeconfig(one_line(&e.to_string())))?;
+        let client =
+            Client::try_from(config).map_err(|e| Error::Kubeconfig(one_line(&e.to_string())))?;
         Ok(Kube { client, namespace })
     }
 
     /// Loads the kubeconfig and applies every flag to the selected context,
     /// cluster and user, returning the names to select.
-    fn resolved_kubeconfig(&self) -> Result<(Kubeconfig, KubeConfigOptions)> {
-        let mut kc = match load_kubeconfig(self.kubeconfig.as_deref())? {
+    fn resolved_kubeconfig(
+        &self,
+        sources: &KubeconfigSources,
+    ) -> Result<(Kubeconfig, KubeConfigOptions)> {
+        let mut kc = match load_kubeconfig(self.kubeconfig.as_deref(), sources)? {
             Some(kc) => kc,
             None if self.server.is_some() => Kubeconfig::default(),
             None => {
@@ -157,7 +191,11 @@ impl KubeArgs {
             let known: Vec<_> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
             return Err(Error::Kubeconfig(format!(
                 "context \"{context_name}\" not found (available: {}); pass --context with one of them",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )));
         };
         let ctx = ctx_entry.context.get_or_insert_with(Default::default);
@@ -252,22 +290,18 @@ fn absolute(p: &Path) -> String {
         .to_string()
 }
 
-fn kubeconfig_error_text(e: &kube::config::KubeconfigError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 /// Loads the kubeconfig the way kubectl does; `Ok(None)` when there is none.
-pub fn load_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>> {
+pub fn load_kubeconfig(
+    explicit: Option<&Path>,
+    sources: &KubeconfigSources,
+) -> Result<Option<Kubeconfig>> {
     let read = |p: &Path| {
         Kubeconfig::read_from(p).map_err(|e| {
-            Error::Kubeconfig(format!("{}: {}", p.display(), one_line(&kubeconfig_error_text(&e))))
+            Error::Kubeconfig(format!(
+                "{}: {}",
+                p.display(),
+                one_line(&crate::error::chain(&e))
+            ))
         })
     };
     if let Some(path) = explicit {
@@ -279,9 +313,9 @@ pub fn load_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>> {
         }
         return read(path).map(Some);
     }
-    if let Some(value) = std::env::var_os("KUBECONFIG") {
+    if let Some(value) = &sources.env {
         let mut merged: Option<Kubeconfig> = None;
-        for path in std::env::split_paths(&value) {
+        for path in std::env::split_paths(value) {
             if path.as_os_str().is_empty() || !path.exists() {
                 continue;
             }
@@ -297,8 +331,11 @@ pub fn load_kubeconfig(explicit: Option<&Path>) -> Result<Option<Kubeconfig>> {
             return Ok(merged);
         }
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    match home.map(|h| h.join(".kube").join("config")) {
+    match sources
+        .home
+        .as_ref()
+        .map(|h| h.join(".kube").join("config"))
+    {
         Some(p) if p.exists() => read(&p).map(Some),
         _ => Ok(None),
     }
@@ -321,7 +358,9 @@ pub fn parse_duration(text: &str) -> std::result::Result<Option<Duration>, Strin
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         let (num, tail) = rest.split_at(digits);
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         let n: f64 = num
             .parse()
@@ -350,7 +389,10 @@ mod tests {
         assert_eq!(parse_duration("0"), Ok(None));
         assert_eq!(parse_duration("5"), Ok(Some(Duration::from_secs(5))));
         assert_eq!(parse_duration("1m30s"), Ok(Some(Duration::from_secs(90))));
-        assert_eq!(parse_duration("250ms"), Ok(Some(Duration::from_millis(250))));
+        assert_eq!(
+            parse_duration("250ms"),
+            Ok(Some(Duration::from_millis(250)))
+        );
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
     }

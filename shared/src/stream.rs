@@ -181,30 +181,40 @@ fn push_object(value: Value, source: Source, out: &mut Vec<SourcedObject>) -> Re
         message: message.to_string(),
     };
     let Value::Object(map) = &value else {
-        return Err(not_object("expected a mapping with apiVersion, kind and metadata"));
+        return Err(not_object(
+            "expected a mapping with apiVersion, kind and metadata",
+        ));
     };
     let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
-    if map.get("apiVersion").and_then(Value::as_str).unwrap_or_default().is_empty() {
+    if map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .is_empty()
+    {
         return Err(not_object("missing apiVersion"));
     }
     if kind.is_empty() {
         return Err(not_object("missing kind"));
     }
-    if kind.ends_with("List") {
-        if let Some(items) = map.get("items") {
-            let Value::Array(items) = items else {
-                return Err(not_object("items of a List must be a sequence"));
-            };
-            for item in items.clone() {
-                push_object(item, source.clone(), out)?;
-            }
-            return Ok(());
+    if kind.ends_with("List")
+        && let Some(items) = map.get("items")
+    {
+        let Value::Array(items) = items else {
+            return Err(not_object("items of a List must be a sequence"));
+        };
+        for item in items.clone() {
+            push_object(item, source.clone(), out)?;
         }
+        return Ok(());
     }
     let name = value["metadata"]["name"].as_str().unwrap_or_default();
     if name.is_empty() {
         return Err(not_object(&format!("{kind} has no metadata.name")));
     }
-    out.push(SourcedObject { object: value, source });
+    out.push(SourcedObject {
+        object: value,
+        source,
+    });
     Ok(())
 }

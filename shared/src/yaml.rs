@@ -146,7 +146,8 @@ pub fn write_stream<'a, W: std::io::Write>(
     for obj in objects {
         let doc = to_string(obj).map_err(StreamWriteError::Yaml)?;
         out.write_all(b"---\n").map_err(StreamWriteError::Io)?;
-        out.write_all(doc.as_bytes()).map_err(StreamWriteError::Io)?;
+        out.write_all(doc.as_bytes())
+            .map_err(StreamWriteError::Io)?;
     }
     out.flush().map_err(StreamWriteError::Io)
 }

@@ -1,1 +1,12 @@
-fn main(){}
+//! End-to-end tests of the kubectl pack suite: the built plugin binaries and
+//! the shared crate against a real kube-apiserver + etcd (see
+//! `tests/harness`). One test binary, one cluster per run.
+// Tests state their expectations with unwrap: a failure is the report.
+#![allow(clippy::unwrap_used)]
+
+mod apply;
+mod golden;
+mod krew;
+mod kubeconfig;
+mod plugins;
+mod server;

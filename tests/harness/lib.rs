@@ -1,1 +1,245 @@
-//! x
+//! The small harness of the end-to-end tests.
+//!
+//! One real cluster (etcd + kube-apiserver + kube-controller-manager, started
+//! by `tests/cluster/cluster.sh`) per test-binary run, started on first use
+//! and stopped by the script's watchdog when the test process exits — also
+//! when a test fails or the run is killed. Each test takes a fresh namespace.
+//! Helpers apply YAML, patch status subresources (there is no kubelet, so
+//! tests make objects "ready" the way envtest users do) and run the built
+//! plugin binaries with the test kubeconfig.
+//!
+//! Set `KUBECTL_PACK_TEST_CLUSTER=DIR` to reuse a cluster started by hand
+//! with `tests/cluster/cluster.sh up --dir DIR` (faster when iterating).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use shared::discovery::Resolver;
+use shared::kubeconfig::{KubeArgs, KubeconfigSources};
+
+/// The running test cluster.
+pub struct Cluster {
+    /// Directory holding kubeconfig, env and logs.
+    pub dir: PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    pub server: String,
+    /// Bearer token of the `admin` user (system:masters).
+    pub admin_token: String,
+    /// Bearer token of the `developer` user (no RBAC bindings).
+    pub developer_token: String,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The workspace root (parent of `tests/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The shared cluster, started on first call.
+pub fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(|| {
+        let dir = match std::env::var_os("KUBECTL_PACK_TEST_CLUSTER") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                let dir =
+                    std::env::temp_dir().join(format!("kubectl-pack-e2e-{}", std::process::id()));
+                let script = workspace_root().join("tests/cluster/cluster.sh");
+                let out = Command::new("bash")
+                    .arg(&script)
+                    .args(["up", "--dir"])
+                    .arg(&dir)
+                    .args(["--watch-pid", &std::process::id().to_string()])
+                    .stderr(Stdio::inherit())
+                    .output()
+                    .expect("run tests/cluster/cluster.sh");
+                assert!(out.status.success(), "tests/cluster/cluster.sh up failed");
+                dir
+            }
+        };
+        let env = std::fs::read_to_string(dir.join("env")).expect("cluster env file");
+        let get = |key: &str| {
+            env.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .unwrap_or_else(|| panic!("{key} missing in cluster env"))
+                .to_string()
+        };
+        Cluster {
+            server: get("SERVER"),
+            admin_token: get("ADMIN_TOKEN"),
+            developer_token: get("DEVELOPER_TOKEN"),
+            dir,
+        }
+    })
+}
+
+impl Cluster {
+    /// The kubeconfig with contexts `admin` (current) and `developer`.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// Connection flags pointing at this cluster's kubeconfig.
+    pub fn args(&self) -> KubeArgs {
+        KubeArgs {
+            kubeconfig: Some(self.kubeconfig()),
+            ..Default::default()
+        }
+    }
+
+    /// An admin client.
+    pub async fn client(&self) -> Client {
+        shared::cli::install_crypto_provider();
+        self.args()
+            .connect_with(&KubeconfigSources::default())
+            .await
+            .expect("admin client")
+            .client
+    }
+}
+
+/// A fresh namespace for one test, named after it.
+pub async fn namespace(test: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let slug: String = test
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    let name = format!(
+        "t{n}-{}-{}",
+        slug.trim_matches('-'),
+        std::process::id() % 10000
+    );
+    let client = cluster().client().await;
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+    let ns = serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+    api.create(&PostParams::default(), &ns)
+        .await
+        .expect("create test namespace");
+    name
+}
+
+/// Applies a YAML stream with server-side apply into `namespace`, returning
+/// what the server stored.
+pub async fn apply_yaml(namespace: &str, yaml: &str) -> Vec<Value> {
+    let client = cluster().client().await;
+    let resolver = Resolver::new(client.clone());
+    let applier = shared::apply::Applier::new(client, &resolver, namespace);
+    let objects = shared::stream::parse_stream(yaml, shared::stream::Origin::Stdin)
+        .expect("test YAML parses");
+    let mut out = Vec::new();
+    for obj in &objects {
+        let applied = applier
+            .apply(obj, shared::apply::ApplyOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("apply failed: {e}"));
+        out.push(applied.object);
+    }
+    out
+}
+
+/// Replaces part of an object's `status` through the status subresource
+/// (merge patch), e.g. to mark a Deployment available.
+pub async fn patch_status(
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    status: Value,
+) {
+    let client = cluster().client().await;
+    let resolver = Resolver::new(client.clone());
+    let rk = resolver
+        .resolve(api_version, kind)
+        .await
+        .expect("discovery")
+        .unwrap_or_else(|| panic!("unknown kind {api_version} {kind}"));
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client, ns, &rk.resource),
+        None => Api::all_with(client, &rk.resource),
+    };
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("patch status of {kind}/{name}: {e}"));
+}
+
+/// Path of a built plugin binary (`render` -> `target/debug/kubectl-pack_render`).
+pub fn bin(plugin: &str) -> PathBuf {
+    let path = bin_dir().join(format!("kubectl-pack_{plugin}"));
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace --bins` before the end-to-end tests",
+        path.display()
+    );
+    path
+}
+
+/// The directory holding the built binaries (next to this test binary).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/e2e-HASH -> target/<profile>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// A command for a plugin binary with the test kubeconfig and no colour.
+pub fn plugin(name: &str) -> Command {
+    let mut cmd = Command::new(bin(name));
+    cmd.env("KUBECONFIG", cluster().kubeconfig())
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs a command with `stdin` as its input and returns its output.
+pub fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(data.as_bytes());
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    out
+}
+
+/// stdout and stderr of an output as strings, for assertions.
+pub fn texts(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A kubectl command against the test cluster.
+pub fn kubectl() -> Command {
+    let mut cmd = Command::new("kubectl");
+    cmd.env("KUBECONFIG", cluster().kubeconfig());
+    cmd
+}

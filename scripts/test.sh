@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test command: on a fresh machine installs what is missing (apt
+# packages; kube-apiserver and kube-controller-manager built once from
+# Debian's source package and cached), then runs the format check, clippy
+# with -D warnings, the unit tests and the end-to-end tests against a real
+# local API server (started and stopped by the test harness itself).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { echo "==> $*" >&2; }
+
+step "installing test dependencies (cached after the first run)"
+bash tests/cluster/install.sh >/dev/null
+
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    rustup component add "$component" >&2
+  fi
+done
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "building the plugins"
+cargo build --workspace --bins --locked
+
+step "unit and end-to-end tests"
+cargo test --workspace --locked

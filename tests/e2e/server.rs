@@ -1,0 +1,55 @@
+//! The test cluster is a real Kubernetes API server with a controller
+//! manager, not a fake.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::json;
+
+#[tokio::test]
+async fn version_reports_a_real_kube_apiserver() {
+    let client = harness::cluster().client().await;
+    let info = client.apiserver_version().await.expect("GET /version");
+    assert_eq!(info.major, "1");
+    assert!(info.git_version.starts_with("v1."), "{}", info.git_version);
+    assert!(info.go_version.starts_with("go1."), "{}", info.go_version);
+    assert_eq!(info.platform, "linux/amd64");
+    assert_eq!(
+        info.git_tree_state, "archive",
+        "built from the Debian source archive"
+    );
+}
+
+#[tokio::test]
+async fn controller_manager_collects_garbage() {
+    let ns = harness::namespace("garbage-collection").await;
+    let client = harness::cluster().client().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, &ns);
+    let owner = api
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "owner"}})).unwrap(),
+        )
+        .await
+        .expect("create owner");
+    let uid = owner.metadata.uid.expect("uid");
+    let dependent = json!({"metadata": {"name": "dependent", "ownerReferences": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]}});
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(dependent).unwrap(),
+    )
+    .await
+    .expect("create dependent");
+    api.delete("owner", &DeleteParams::default())
+        .await
+        .expect("delete owner");
+    for _ in 0..120 {
+        if api.get_opt("dependent").await.expect("get").is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("the dependent ConfigMap was not garbage-collected within 30 s");
+}
