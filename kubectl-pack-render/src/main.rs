@@ -1,28 +1,51 @@
-//! `kubectl pack-render`: render a pack to a clean YAML stream.
+//! `kubectl pack-render`: render packs to a clean YAML stream, test them,
+//! compare environments, resolve dependencies.
 //!
-//! The binary only parses the command line and dispatches; the shared
-//! connection flags and output conventions come from the `shared` crate.
+//! The binary parses the command line and dispatches; each concern has its
+//! own module.
+
+mod cli;
+// mod deps;
+mod diff_env;
+mod engine;
+mod environments;
+mod error;
+mod output;
+mod pack;
+mod render;
+mod render_cmd;
+mod schema;
+// mod testing;
+mod values;
+mod values_from;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
-use shared::kubeconfig::KubeArgs;
+use clap::{CommandFactory, FromArgMatches};
+use shared::cli::ErrorCode;
 
-/// Render a pack to a clean YAML stream.
-///
-/// Renders a pack (Pack.yaml, values, Jinja2 templates, environments, encrypted values, schema) to a YAML stream on stdout, ready for `kubectl pack-waves apply`.
-#[derive(Debug, Parser)]
-#[command(
-    name = "kubectl pack-render",
-    bin_name = "kubectl pack-render",
-    version
-)]
-struct Cli {
-    #[command(flatten)]
-    kube: KubeArgs,
-}
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    shared::cli::usage_without_command(Cli::command())
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let code = match &cli.command {
+        Some(Command::DiffEnv(_)) => ErrorCode::DiffLike,
+        _ => ErrorCode::Standard,
+    };
+    shared::cli::run(code, async move {
+        match &cli.command {
+            None => render_cmd::run(&cli.kube, &cli.values, &cli.output, &cli.args, &matches).await,
+            Some(Command::Test(_args)) => todo_later(),
+            Some(Command::DiffEnv(args)) => {
+                let sub = matches.subcommand_matches("diff-env").unwrap_or(&matches);
+                diff_env::run(&cli.kube, args, sub).await
+            }
+            Some(Command::Deps(_args)) => todo_later(),
+        }
+    })
 }
+fn todo_later() -> anyhow::Result<u8> { anyhow::bail!("later") }

@@ -1,0 +1,208 @@
+//! The command line of `kubectl pack-render`: every flag defined once.
+
+use clap::{ArgMatches, Args, Parser, Subcommand, ValueEnum};
+use shared::kubeconfig::KubeArgs;
+
+use crate::render::SetFlag;
+
+/// Render a pack to a clean YAML stream.
+///
+/// Renders a pack (Pack.yaml, values, Jinja2 templates, environments, schema)
+/// to a YAML stream on stdout, ready for `kubectl pack-waves apply` or
+/// `kubectl apply -f -`. Offline unless --values-from or --cluster-lookup.
+#[derive(Debug, Parser)]
+#[command(name = "kubectl pack-render", bin_name = "kubectl pack-render", version)]
+#[command(args_conflicts_with_subcommands = true, arg_required_else_help = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// [RELEASE] PACK: release name (defaults to the pack's name) and pack directory.
+    #[arg(value_name = "RELEASE] [PACK", num_args = 1..=2)]
+    pub args: Vec<String>,
+    #[command(flatten)]
+    pub values: ValuesArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pack's unit tests (PACK/tests/*_test.yaml).
+    Test(TestArgs),
+    /// Show how two environments' renders differ, object by object (exit 1 if they do).
+    DiffEnv(DiffEnvArgs),
+    /// Resolve, show and explain the pack's dependencies.
+    Deps(DepsArgs),
+}
+
+/// Where values come from (shared by render, test and diff-env).
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Values")]
+pub struct ValuesArgs {
+    /// Environment to render (environments/<NAME>.yaml).
+    #[arg(short = 'e', long = "environment", value_name = "NAME")]
+    pub environment: Option<String>,
+    /// Values file (repeatable, later wins; - = stdin).
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub values_files: Vec<String>,
+    /// Set values: a.b=c,list[0]=x (Helm syntax, types inferred).
+    #[arg(long = "set", value_name = "EXPR")]
+    pub set: Vec<String>,
+    /// Set string values (no type inference).
+    #[arg(long = "set-string", value_name = "EXPR")]
+    pub set_string: Vec<String>,
+    /// Set a value to a file's contents: key=path.
+    #[arg(long = "set-file", value_name = "KEY=PATH")]
+    pub set_file: Vec<String>,
+    /// Set JSON values: key=<json>.
+    #[arg(long = "set-json", value_name = "KEY=JSON")]
+    pub set_json: Vec<String>,
+    /// Read values from the cluster: configmap/NAME or secret/NAME (? = optional; repeatable).
+    #[arg(long = "values-from", value_name = "KIND/NAME[?]")]
+    pub values_from: Vec<String>,
+    /// Kubernetes version for capabilities.kubeVersion (default v1.33.0).
+    #[arg(long = "kube-version", value_name = "VERSION")]
+    pub kube_version: Option<String>,
+    /// Extra API versions for capabilities.apiVersions (repeatable).
+    #[arg(long = "api-versions", value_name = "GROUP/VERSION")]
+    pub api_versions: Vec<String>,
+    /// Skip schema defaults and validation.
+    #[arg(long)]
+    pub no_schema: bool,
+    /// Substitute ${VAR} and ${VAR:-default} in values from the environment.
+    #[arg(long)]
+    pub env_subst: bool,
+    /// Let lookup() read the live cluster (read-only).
+    #[arg(long)]
+    pub cluster_lookup: bool,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// A YAML stream.
+    #[default]
+    Yaml,
+    /// A JSON List.
+    Json,
+}
+
+/// Render-only output flags.
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
+    pub format: Format,
+    /// Write each template's output to DIR/<pack>/templates/<file> instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<std::path::PathBuf>,
+    /// Only output these templates (e.g. templates/deployment.yaml; repeatable).
+    #[arg(long = "show-only", value_name = "PATH")]
+    pub show_only: Vec<String>,
+    /// Print NOTES.txt as a trailing comment instead of on stderr.
+    #[arg(long)]
+    pub notes: bool,
+    /// Print render time per template and per macro (stderr).
+    #[arg(long)]
+    pub profile: bool,
+    /// Print the include/import/macro call tree (stderr).
+    #[arg(long)]
+    pub trace: bool,
+    /// Print a value's final value and every layer that set it, then exit.
+    #[arg(long, value_name = "VALUE.PATH")]
+    pub explain: Option<String>,
+}
+
+/// `test` arguments.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The pack directory.
+    pub pack: String,
+    /// Only run tests whose suite or name contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Stop at the first failing test.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = TestFormat::Pretty)]
+    pub format: TestFormat,
+    /// Rewrite snapshots instead of comparing.
+    #[arg(long)]
+    pub update_snapshots: bool,
+    /// Report templates rendered, if-branches taken and values read.
+    #[arg(long)]
+    pub coverage: bool,
+}
+
+/// `test` output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// ✓/✗ per test with expected/actual.
+    Pretty,
+    /// One JSON report.
+    Json,
+    /// JUnit XML.
+    Junit,
+}
+
+/// `diff-env` arguments.
+#[derive(Debug, Args)]
+pub struct DiffEnvArgs {
+    /// First environment.
+    pub from: String,
+    /// Second environment.
+    pub to: String,
+    /// The pack directory.
+    pub pack: String,
+    /// Values applied to both renders.
+    #[command(flatten)]
+    pub values: ValuesArgs,
+}
+
+/// `deps` arguments.
+#[derive(Debug, Args)]
+pub struct DepsArgs {
+    #[command(subcommand)]
+    pub command: DepsCommand,
+}
+
+/// `deps` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DepsCommand {
+    /// Resolve versions and write Pack.lock.yaml.
+    Resolve {
+        /// The pack directory.
+        pack: String,
+    },
+    /// Print the dependency tree.
+    Graph {
+        /// The pack directory.
+        pack: String,
+    },
+    /// Explain why a pack is included.
+    Why {
+        /// The dependency's name.
+        name: String,
+        /// The pack directory.
+        pack: String,
+    },
+}
+
+/// The `--set`-family expressions in command-line order.
+pub fn ordered_sets(matches: &ArgMatches) -> Vec<(SetFlag, String)> {
+    let mut out: Vec<(usize, SetFlag, String)> = Vec::new();
+    for (id, flag) in [("set", SetFlag::Set), ("set_string", SetFlag::String), ("set_json", SetFlag::Json), ("set_file", SetFlag::File)] {
+        if let (Some(indices), Some(vals)) = (matches.indices_of(id), matches.get_many::<String>(id)) {
+            for (i, v) in indices.zip(vals) {
+                out.push((i, flag, v.clone()));
+            }
+        }
+    }
+    out.sort_by_key(|(i, _, _)| *i);
+    out.into_iter().map(|(_, f, v)| (f, v)).collect()
+}

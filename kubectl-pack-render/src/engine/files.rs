@@ -1,0 +1,89 @@
+//! The `files` object templates use to read files of the pack:
+//! `files.get(path)`, `files.get_bytes(path)`, `files.exists(path)`,
+//! `files.glob(pattern)`, `files.lines(path)`. Paths are relative to the
+//! pack directory and cannot leave it.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::value::{Object, ObjectRepr};
+use minijinja::{Error, State, Value};
+
+use super::filters::invalid;
+
+/// Sandboxed read access to one pack's files.
+#[derive(Debug)]
+pub struct Files {
+    root: PathBuf,
+}
+
+impl Files {
+    /// Files of the pack in `root`.
+    pub fn new(root: &Path) -> Self {
+        Files { root: root.to_path_buf() }
+    }
+
+    fn resolve(&self, rel: &str) -> Result<PathBuf, Error> {
+        let p = Path::new(rel);
+        if p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(invalid(format!("files: {rel:?} is outside the pack (use a path inside it, without ..)")));
+        }
+        Ok(self.root.join(p))
+    }
+
+    fn all_files(&self) -> Vec<String> {
+        fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, root, out);
+                } else if let Ok(rel) = p.strip_prefix(root) {
+                    out.push(rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &self.root, &mut out);
+        out.sort();
+        out
+    }
+}
+
+impl Object for Files {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let arg = |i: usize| -> Result<String, Error> {
+            args.get(i)
+                .and_then(|v| v.as_str().map(str::to_string))
+                .ok_or_else(|| invalid(format!("files.{method} needs a path string")))
+        };
+        match method {
+            "get" => {
+                let p = self.resolve(&arg(0)?)?;
+                Ok(Value::from(std::fs::read_to_string(p).unwrap_or_default()))
+            }
+            "get_bytes" => {
+                let p = self.resolve(&arg(0)?)?;
+                Ok(Value::from_bytes(std::fs::read(p).unwrap_or_default()))
+            }
+            "exists" => Ok(Value::from(self.resolve(&arg(0)?)?.is_file())),
+            "lines" => {
+                let p = self.resolve(&arg(0)?)?;
+                let text = std::fs::read_to_string(p).unwrap_or_default();
+                Ok(Value::from(text.lines().map(str::to_string).collect::<Vec<_>>()))
+            }
+            "glob" => {
+                let pattern = arg(0)?;
+                let glob = globset::Glob::new(&pattern)
+                    .map_err(|e| invalid(format!("files.glob {pattern:?}: {e}")))?
+                    .compile_matcher();
+                Ok(Value::from(self.all_files().into_iter().filter(|f| glob.is_match(f)).collect::<Vec<_>>()))
+            }
+            other => Err(invalid(format!("files has no method {other} (get, get_bytes, exists, glob, lines)"))),
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The template engine: one minijinja environment per pack, every template
+//! compiled once, rendered with the pack's context; errors turned into one
+//! line naming the template file, line and column, with a "did you mean"
+//! suggestion for undefined values.
+
+pub mod files;
+pub mod filters;
+pub mod functions;
+pub mod profile;
+
+use std::collections::HashMap;
+use minijinja::value::ValueKind;
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
+
+use crate::error::RenderError;
+use crate::pack::Pack;
+pub use functions::LookupFn;
+
+/// How to build an engine.
+#[derive(Clone, Default)]
+pub struct EngineOptions {
+    /// Undefined values are errors (`engine.strict`).
+    pub strict: bool,
+    /// Live lookups (`--cluster-lookup`), else `lookup()` is empty.
+    pub lookup: Option<LookupFn>,
+    /// Instrument macros for `--profile` / `--trace`.
+    pub profile: bool,
+}
+
+/// A pack's compiled templates.
+pub struct Engine {
+    env: Environment<'static>,
+    /// `<pack>/templates/` prefix used in messages.
+    prefix: String,
+    sources: HashMap<String, String>,
+}
+
+/// Prints values the way YAML needs them: `true`/`false`, `null`.
+fn yaml_formatter(out: &mut minijinja::Output<'_>, state: &mut minijinja::State<'_, '_>, value: &Value) -> Result<(), Error> {
+    let write_err = |_| Error::new(ErrorKind::WriteFailure, "cannot write output");
+    match value.kind() {
+        ValueKind::Bool => out.write_str(if value.is_true() { "true" } else { "false" }).map_err(write_err),
+        ValueKind::None => out.write_str("null").map_err(write_err),
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+impl Engine {
+    /// Compiles every template of `pack` (helpers included). `prefix` is
+    /// how files are named in messages, e.g. `demo-pack/templates/`.
+    pub fn new(pack: &Pack, prefix: &str, options: &EngineOptions) -> Result<Engine, RenderError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(if options.strict { UndefinedBehavior::SemiStrict } else { UndefinedBehavior::Lenient });
+        env.set_debug(true);
+        env.set_formatter(yaml_formatter);
+        filters::register(&mut env);
+        functions::register(&mut env, options.lookup.clone());
+        if options.profile {
+            profile::register(&mut env);
+        }
+        let mut sources = HashMap::new();
+        for t in &pack.templates {
+            let source = if options.profile { profile::instrument(&t.name, &t.source) } else { t.source.clone() };
+            sources.insert(t.name.clone(), t.source.clone());
+            env.add_template_owned(t.name.clone(), source)
+                .map_err(|e| template_error(&e, prefix, &sources, None))?;
+        }
+        Ok(Engine { env, prefix: prefix.to_string(), sources })
+    }
+
+    /// Renders one template with `ctx`; `data` (the context as JSON) is
+    /// used for "did you mean" suggestions.
+    pub fn render(&self, name: &str, ctx: &Value, data: &serde_json::Value) -> Result<String, RenderError> {
+        let tmpl = self.env.get_template(name).map_err(|e| template_error(&e, &self.prefix, &self.sources, Some(data)))?;
+        tmpl.render(ctx).map_err(|e| template_error(&e, &self.prefix, &self.sources, Some(data)))
+    }
+
+    /// Renders a string (NOTES.txt) as a template named `name`.
+    pub fn render_str(&self, name: &str, source: &str, ctx: &Value, data: &serde_json::Value) -> Result<String, RenderError> {
+        let mut sources = self.sources.clone();
+        sources.insert(name.to_string(), source.to_string());
+        self.env
+            .render_named_str(name, source, ctx)
+            .map_err(|e| template_error(&e, &self.prefix, &sources, Some(data)))
+    }
+}
+
+/// Turns a minijinja error into a one-line [`RenderError::Template`].
+pub fn template_error(
+    err: &Error,
+    prefix: &str,
+    sources: &HashMap<String, String>,
+    data: Option<&serde_json::Value>,
+) -> RenderError {
+    // The innermost error carries the place (an error inside an included
+    // template or macro is wrapped by the caller's).
+    let mut inner: &Error = err;
+    while let Some(src) = std::error::Error::source(inner).and_then(|s| s.downcast_ref::<Error>()) {
+        if src.line().is_none() {
+            break;
+        }
+        inner = src;
+    }
+    let name = inner.name().or(err.name()).unwrap_or("?").to_string();
+    let line = inner.line().or(err.line()).unwrap_or(1);
+    let source = sources.get(&name).map(String::as_str).unwrap_or("");
+    let range = inner.range().or(err.range());
+    let column = range
+        .as_ref()
+        .and_then(|r| source.get(..r.start))
+        .map(|before| before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1)
+        .unwrap_or(1);
+    let expr = range.and_then(|r| source.get(r)).map(str::trim).unwrap_or("");
+    let mut message = match inner.kind() {
+        ErrorKind::UndefinedError => {
+            if expr.is_empty() {
+                "undefined value".to_string()
+            } else {
+                format!("undefined value {expr}")
+            }
+        }
+        ErrorKind::SyntaxError => format!("syntax error: {}", inner.detail().unwrap_or("")),
+        ErrorKind::UnknownFilter => format!("unknown filter: {}", inner.detail().unwrap_or(expr)),
+        ErrorKind::UnknownFunction => format!("unknown function: {}", inner.detail().unwrap_or(expr)),
+        ErrorKind::TemplateNotFound => format!("template not found: {}", inner.detail().unwrap_or("")),
+        kind => match inner.detail() {
+            Some(d) => format!("{kind}: {d}"),
+            None => kind.to_string(),
+        },
+    };
+    if inner.kind() == ErrorKind::UndefinedError
+        && let Some(data) = data
+        && let Some(s) = suggest(expr, data)
+    {
+        message.push_str(&format!(" (did you mean {s}?)"));
+    }
+    RenderError::Template {
+        file: format!("{prefix}{name}"),
+        line,
+        column,
+        message: shared::error::one_line(&message),
+    }
+}
+
+/// For `values.app.nmae` finds the nearest existing key at the first
+/// missing step: `values.app.name`.
+pub fn suggest(expr: &str, data: &serde_json::Value) -> Option<String> {
+    let path: Vec<&str> = expr.split('.').map(str::trim).collect();
+    if path.len() < 2 || !path.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')) {
+        return None;
+    }
+    let mut cur = data;
+    for (i, seg) in path.iter().enumerate() {
+        let map = cur.as_object()?;
+        match map.get(*seg) {
+            Some(next) => cur = next,
+            None => {
+                let best = map
+                    .keys()
+                    .map(|k| (strsim::damerau_levenshtein(&k.to_lowercase(), &seg.to_lowercase()), k))
+                    .min_by_key(|(d, _)| *d)?;
+                let limit = (seg.chars().count() / 3).max(2);
+                if best.0 > limit {
+                    return None;
+                }
+                let mut out: Vec<&str> = path[..i].to_vec();
+                out.push(best.1);
+                return Some(out.join("."));
+            }
+        }
+    }
+    None
+}
+
+/// Builds the render context (`values`, `release`, `pack`, `capabilities`,
+/// `files`) and its JSON twin used for suggestions.
+pub fn context(pack: &Pack, values: &serde_json::Value, release: &serde_json::Value, capabilities: &serde_json::Value) -> (Value, serde_json::Value) {
+    let meta = &pack.file.metadata;
+    let pack_info = serde_json::json!({"name": meta.name, "version": meta.version, "appVersion": meta.app_version, "description": meta.description});
+    let data = serde_json::json!({"values": values, "release": release, "pack": pack_info, "capabilities": capabilities});
+    let ctx = minijinja::context! {
+        values => Value::from(minijinja::value::Serde(values)),
+        release => Value::from(minijinja::value::Serde(release)),
+        pack => Value::from(minijinja::value::Serde(&pack_info)),
+        capabilities => Value::from(minijinja::value::Serde(capabilities)),
+        files => Value::from_object(files::Files::new(&pack.dir)),
+    };
+    (ctx, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn suggestion_finds_the_nearest_key_at_the_missing_step() {
+        let data = json!({"values": {"app": {"name": "x", "replicas": 1}}});
+        assert_eq!(suggest("values.app.nmae", &data).as_deref(), Some("values.app.name"));
+        assert_eq!(suggest("values.ap.name", &data).as_deref(), Some("values.app"));
+        assert_eq!(suggest("values.app.completelydifferent", &data), None);
+    }
+}

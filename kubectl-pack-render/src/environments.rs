@@ -1,0 +1,129 @@
+//! Environments: `environments/<name>.yaml` with `_inherit: <parent>`
+//! chains (root first; a cycle is an error listing it), an optional
+//! `environments/_base.yaml` applied under every environment, and
+//! `_templates: {include: [globs], exclude: [globs]}` limiting what renders.
+
+use std::path::Path;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde_json::Value;
+
+use crate::error::RenderError;
+use crate::pack::{Pack, parse_yaml_file};
+use crate::values::Layer;
+
+/// Which templates an environment renders.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateFilter {
+    include: Option<GlobSet>,
+    exclude: Option<GlobSet>,
+}
+
+impl TemplateFilter {
+    /// True when the template (path under `templates/`) renders.
+    pub fn allows(&self, name: &str) -> bool {
+        self.include.as_ref().is_none_or(|g| g.is_match(name)) && !self.exclude.as_ref().is_some_and(|g| g.is_match(name))
+    }
+}
+
+/// An environment resolved to its value layers and template filter.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// `_base`, the inherit chain root first, then the environment itself.
+    pub layers: Vec<Layer>,
+    /// From the nearest `_templates` in the chain.
+    pub templates: TemplateFilter,
+}
+
+/// Names of the environments a pack defines.
+pub fn available(pack_dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(pack_dir.join("environments"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let p = e.path();
+                    let stem = p.file_stem()?.to_string_lossy().to_string();
+                    let ext = p.extension()?.to_string_lossy().to_string();
+                    (matches!(ext.as_str(), "yaml" | "yml") && !stem.starts_with('_')).then_some(stem)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn load_file(pack: &Pack, name: &str) -> Result<Option<(String, String, Value)>, RenderError> {
+    for ext in ["yaml", "yml"] {
+        let rel = format!("environments/{name}.{ext}");
+        let path = pack.dir.join(&rel);
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|e| RenderError::Io { path: path.clone(), message: e.to_string() })?;
+            let value = parse_yaml_file(&path, &text)?;
+            return Ok(Some((rel, text, value)));
+        }
+    }
+    Ok(None)
+}
+
+fn globset(file: &str, v: Option<&Value>) -> Result<Option<GlobSet>, RenderError> {
+    let Some(list) = v.and_then(Value::as_array) else { return Ok(None) };
+    let mut b = GlobSetBuilder::new();
+    for g in list {
+        let pat = g.as_str().unwrap_or_default();
+        b.add(Glob::new(pat).map_err(|e| RenderError::PackFile { path: file.into(), message: format!("_templates glob {pat:?}: {e}") })?);
+    }
+    Ok(Some(b.build().map_err(|e| RenderError::PackFile { path: file.into(), message: e.to_string() })?))
+}
+
+/// Resolves environment `name` of `pack`.
+pub fn resolve(pack: &Pack, name: &str) -> Result<Environment, RenderError> {
+    let mut chain: Vec<(String, String, Value)> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut current = name.to_string();
+    loop {
+        if let Some(pos) = seen.iter().position(|s| *s == current) {
+            let mut cycle = seen[pos..].to_vec();
+            cycle.push(current);
+            return Err(RenderError::InheritCycle { cycle: cycle.join(" -> ") });
+        }
+        seen.push(current.clone());
+        let Some((rel, text, value)) = load_file(pack, &current)? else {
+            let avail = available(&pack.dir);
+            return Err(RenderError::UnknownEnvironment {
+                name: current,
+                available: if avail.is_empty() { "none".into() } else { avail.join(", ") },
+            });
+        };
+        let parent = value.get("_inherit").and_then(Value::as_str).map(str::to_string);
+        chain.push((rel, text, value));
+        match parent {
+            Some(p) => current = p,
+            None => break,
+        }
+    }
+    let mut env = Environment::default();
+    // The nearest _templates wins.
+    if let Some((rel, _, v)) = chain.iter().find(|(_, _, v)| v.get("_templates").is_some()) {
+        let t = v.get("_templates");
+        env.templates = TemplateFilter {
+            include: globset(rel, t.and_then(|t| t.get("include")))?,
+            exclude: globset(rel, t.and_then(|t| t.get("exclude")))?,
+        };
+    }
+    if let Some((rel, text, value)) = load_file(pack, "_base")? {
+        env.layers.push(Layer::new(rel, strip_meta(value), Some(text)));
+    }
+    for (rel, text, value) in chain.into_iter().rev() {
+        env.layers.push(Layer::new(rel, strip_meta(value), Some(text)));
+    }
+    Ok(env)
+}
+
+fn strip_meta(mut v: Value) -> Value {
+    if let Some(m) = v.as_object_mut() {
+        m.remove("_inherit");
+        m.remove("_templates");
+    }
+    v
+}

@@ -1,0 +1,297 @@
+//! Loading a pack from disk: `Pack.yaml`, `values.yaml`, the schema file,
+//! `templates/` (helpers, NOTES.txt), `environments/` and `charts/`
+//! subpacks — the Sherpack format.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::RenderError;
+
+/// `Pack.yaml`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PackFile {
+    /// Must be `sherpack/v1`.
+    pub api_version: String,
+    /// `application` or `library`.
+    pub kind: String,
+    /// Name, version and descriptive fields.
+    pub metadata: Metadata,
+    /// Subpacks this pack uses.
+    pub dependencies: Vec<Dependency>,
+    /// Template engine settings.
+    pub engine: Engine,
+    /// How dependencies are resolved.
+    pub resolution: Resolution,
+    /// Packs that must not be in the same resolution (name + range).
+    pub conflicts: Vec<Dependency>,
+    /// Everything else (drift, crds, ...), kept for other plugins.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+/// `Pack.yaml` `metadata`.
+#[derive(Debug, Clone, Deserialize, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Metadata {
+    /// Pack name.
+    pub name: String,
+    /// Semver version.
+    pub version: String,
+    /// One-line description.
+    pub description: String,
+    /// Version of the packaged application.
+    pub app_version: String,
+    /// Supported Kubernetes versions (semver range).
+    pub kube_version: String,
+}
+
+/// A `dependencies[]` entry.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Dependency {
+    /// Pack name.
+    pub name: String,
+    /// Semver range.
+    pub version: String,
+    /// `file://path` (relative to the pack) or empty for `charts/<name>`.
+    pub repository: String,
+    /// `false` disables the dependency.
+    pub enabled: Option<bool>,
+    /// Dot path into the parent's values; false disables.
+    pub condition: String,
+    /// Name to use for the subpack (values key and output).
+    pub alias: String,
+}
+
+impl Dependency {
+    /// The name the parent uses for it (alias, else name).
+    pub fn key(&self) -> &str {
+        if self.alias.is_empty() { &self.name } else { &self.alias }
+    }
+}
+
+/// `Pack.yaml` `engine`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Engine {
+    /// Undefined values are errors (default true).
+    pub strict: bool,
+    /// `${VAR}` substitution in values strings.
+    pub env_subst: bool,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine { strict: true, env_subst: false }
+    }
+}
+
+/// `Pack.yaml` `resolution`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Resolution {
+    /// `newest-compatible` (default), `minimal` or `locked`.
+    pub strategy: String,
+}
+
+/// One file under `templates/`.
+#[derive(Debug, Clone)]
+pub struct TemplateFile {
+    /// Path under `templates/` with `/` separators (the template's name).
+    pub name: String,
+    /// File contents.
+    pub source: String,
+    /// `_`-prefixed or `.tpl`: importable, never rendered.
+    pub helper: bool,
+}
+
+impl TemplateFile {
+    /// Name in the output (`.j2`/`.jinja2` dropped).
+    pub fn output_name(&self) -> &str {
+        self.name
+            .strip_suffix(".j2")
+            .or_else(|| self.name.strip_suffix(".jinja2"))
+            .unwrap_or(&self.name)
+    }
+}
+
+/// A loaded pack.
+#[derive(Debug, Clone)]
+pub struct Pack {
+    /// The pack directory.
+    pub dir: PathBuf,
+    /// `Pack.yaml`.
+    pub file: PackFile,
+    /// `values.yaml` text and value (empty map if absent).
+    pub values_text: Option<String>,
+    /// Parsed `values.yaml`.
+    pub values: Value,
+    /// Schema file name and contents, if any.
+    pub schema: Option<(String, Value)>,
+    /// Every template, sorted by path.
+    pub templates: Vec<TemplateFile>,
+    /// `templates/NOTES.txt`, if present.
+    pub notes: Option<String>,
+    /// Subpacks found under `charts/` (or `file://` dependencies).
+    pub subpacks: Vec<Subpack>,
+}
+
+/// A subpack with the dependency entry that names it.
+#[derive(Debug, Clone)]
+pub struct Subpack {
+    /// The `dependencies[]` entry (synthesized for unlisted `charts/` dirs).
+    pub dependency: Dependency,
+    /// The loaded subpack.
+    pub pack: Pack,
+}
+
+const TEMPLATE_EXTENSIONS: [&str; 7] = ["yaml", "yml", "j2", "jinja2", "txt", "json", "tpl"];
+const SCHEMA_FILES: [&str; 4] = ["values.schema.yaml", "values.schema.json", "schema.yaml", "schema.json"];
+
+fn read(path: &Path) -> Result<String, RenderError> {
+    std::fs::read_to_string(path).map_err(|e| RenderError::Io { path: path.to_path_buf(), message: e.to_string() })
+}
+
+/// Parses a YAML file into a value, with a one-line error naming it.
+pub fn parse_yaml_file(path: &Path, text: &str) -> Result<Value, RenderError> {
+    shared::yaml::from_str::<Value>(text)
+        .map(|v| if v.is_null() { Value::Object(Default::default()) } else { v })
+        .map_err(|e| RenderError::Yaml {
+            path: path.to_path_buf(),
+            line: e.line,
+            message: e.message,
+        })
+}
+
+impl Pack {
+    /// Loads the pack in `dir` and its subpacks.
+    pub fn load(dir: &Path) -> Result<Pack, RenderError> {
+        let pack_yaml = dir.join("Pack.yaml");
+        if !pack_yaml.is_file() {
+            return Err(RenderError::NotAPack { dir: dir.to_path_buf() });
+        }
+        let text = read(&pack_yaml)?;
+        let raw = parse_yaml_file(&pack_yaml, &text)?;
+        let file: PackFile = serde_json::from_value(raw).map_err(|e| RenderError::PackFile {
+            path: pack_yaml.clone(),
+            message: e.to_string(),
+        })?;
+        if file.api_version != "sherpack/v1" {
+            return Err(RenderError::PackFile {
+                path: pack_yaml,
+                message: format!("apiVersion must be sherpack/v1, found {:?}", file.api_version),
+            });
+        }
+        if file.metadata.name.is_empty() {
+            return Err(RenderError::PackFile { path: pack_yaml, message: "metadata.name is required".into() });
+        }
+
+        let values_path = dir.join("values.yaml");
+        let (values_text, values) = if values_path.is_file() {
+            let t = read(&values_path)?;
+            let v = parse_yaml_file(&values_path, &t)?;
+            (Some(t), v)
+        } else {
+            (None, Value::Object(Default::default()))
+        };
+
+        let mut schema = None;
+        for name in SCHEMA_FILES {
+            let p = dir.join(name);
+            if p.is_file() {
+                let t = read(&p)?;
+                schema = Some((name.to_string(), parse_yaml_file(&p, &t)?));
+                break;
+            }
+        }
+
+        let mut templates = Vec::new();
+        let mut notes = None;
+        let tdir = dir.join("templates");
+        if tdir.is_dir() {
+            let mut files = Vec::new();
+            walk(&tdir, &mut files)?;
+            files.sort();
+            for path in files {
+                let rel = path.strip_prefix(&tdir).unwrap_or(&path);
+                let name = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+                let file_name = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+                if name == "NOTES.txt" {
+                    notes = Some(read(&path)?);
+                    continue;
+                }
+                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+                if !TEMPLATE_EXTENSIONS.contains(&ext) {
+                    continue;
+                }
+                let helper = file_name.starts_with('_') || ext == "tpl";
+                templates.push(TemplateFile { name, source: read(&path)?, helper });
+            }
+        }
+
+        let mut pack = Pack { dir: dir.to_path_buf(), file, values_text, values, schema, templates, notes, subpacks: Vec::new() };
+        pack.subpacks = pack.load_subpacks()?;
+        Ok(pack)
+    }
+
+    /// The pack's name.
+    pub fn name(&self) -> &str {
+        &self.file.metadata.name
+    }
+
+    fn load_subpacks(&self) -> Result<Vec<Subpack>, RenderError> {
+        let mut out: Vec<Subpack> = Vec::new();
+        let charts = self.dir.join("charts");
+        for dep in &self.file.dependencies {
+            let dir = match dep.repository.strip_prefix("file://") {
+                Some(rel) if !rel.is_empty() => self.dir.join(rel),
+                _ => charts.join(&dep.name),
+            };
+            // A file:// repository of several packs: pick the one by name.
+            let dir = if dir.join("Pack.yaml").is_file() { dir } else { dir.join(&dep.name) };
+            if !dir.join("Pack.yaml").is_file() {
+                // Resolved later by `deps` from repositories; rendering needs it present.
+                return Err(RenderError::MissingDependency {
+                    pack: self.name().to_string(),
+                    name: dep.name.clone(),
+                    looked: dir,
+                });
+            }
+            let pack = Pack::load(&dir)?;
+            out.push(Subpack { dependency: dep.clone(), pack });
+        }
+        if charts.is_dir() {
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(&charts)
+                .map_err(|e| RenderError::Io { path: charts.clone(), message: e.to_string() })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("Pack.yaml").is_file())
+                .collect();
+            dirs.sort();
+            for dir in dirs {
+                if out.iter().any(|s| s.pack.dir == dir) {
+                    continue;
+                }
+                let pack = Pack::load(&dir)?;
+                let dependency = Dependency { name: pack.name().to_string(), ..Default::default() };
+                out.push(Subpack { dependency, pack });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RenderError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| RenderError::Io { path: dir.to_path_buf(), message: e.to_string() })?;
+    for entry in entries.flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}

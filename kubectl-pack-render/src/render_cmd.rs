@@ -1,0 +1,136 @@
+//! `kubectl pack-render [RELEASE] PACK`: the render command itself.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::ArgMatches;
+use shared::kubeconfig::KubeArgs;
+
+use crate::cli::{Format, OutputArgs, ValuesArgs};
+use crate::engine::LookupFn;
+use crate::render::{self, Request};
+
+/// Builds a render request from the shared values flags. Connects to the
+/// cluster only for `--values-from` and `--cluster-lookup`.
+pub async fn request(
+    kube: &KubeArgs,
+    values: &ValuesArgs,
+    matches: &ArgMatches,
+    pack: &str,
+    release: &str,
+) -> anyhow::Result<Request> {
+    let namespace = kube.namespace.clone().unwrap_or_else(|| "default".to_string());
+    let mut req = Request {
+        pack_dir: PathBuf::from(pack),
+        release: release.to_string(),
+        namespace: namespace.clone(),
+        environment: values.environment.clone(),
+        values_files: values.values_files.clone(),
+        sets: crate::cli::ordered_sets(matches),
+        kube_version: values.kube_version.clone(),
+        api_versions: values.api_versions.clone(),
+        no_schema: values.no_schema,
+        env_subst: values.env_subst,
+        ..Default::default()
+    };
+    if !values.values_from.is_empty() || values.cluster_lookup {
+        let k = kube.connect().await?;
+        if !values.values_from.is_empty() {
+            req.extra_layers = crate::values_from::fetch(&k.client, &k.namespace, &values.values_from).await?;
+        }
+        if values.cluster_lookup {
+            req.lookup = Some(cluster_lookup(k.client.clone()));
+        }
+    }
+    Ok(req)
+}
+
+fn cluster_lookup(client: kube::Client) -> LookupFn {
+    let handle = tokio::runtime::Handle::current();
+    let resolver = Arc::new(shared::discovery::Resolver::new(client.clone()));
+    Arc::new(move |api_version: &str, kind: &str, namespace: &str, name: &str| {
+        let client = client.clone();
+        let resolver = resolver.clone();
+        let (api_version, kind, namespace, name) = (api_version.to_string(), kind.to_string(), namespace.to_string(), name.to_string());
+        handle.block_on(async move {
+            let Some(rk) = resolver.resolve(&api_version, &kind).await.map_err(|e| e.to_string())? else {
+                return Ok(serde_json::json!({}));
+            };
+            let api: kube::Api<kube::api::DynamicObject> = if rk.namespaced() && !namespace.is_empty() {
+                kube::Api::namespaced_with(client, &namespace, &rk.resource)
+            } else {
+                kube::Api::all_with(client, &rk.resource)
+            };
+            if name.is_empty() {
+                let list = api.list(&Default::default()).await.map_err(|e| e.to_string())?;
+                let items: Vec<serde_json::Value> = list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect();
+                Ok(serde_json::json!({"items": items}))
+            } else {
+                match api.get_opt(&name).await.map_err(|e| e.to_string())? {
+                    Some(o) => serde_json::to_value(o).map_err(|e| e.to_string()),
+                    None => Ok(serde_json::json!({})),
+                }
+            }
+        })
+    })
+}
+
+/// Runs the render command.
+pub async fn run(kube: &KubeArgs, values: &ValuesArgs, output: &OutputArgs, args: &[String], matches: &ArgMatches) -> anyhow::Result<u8> {
+    let (release, pack) = match args {
+        [pack] => (String::new(), pack.clone()),
+        [release, pack] => (release.clone(), pack.clone()),
+        _ => anyhow::bail!("expected [RELEASE] PACK"),
+    };
+    let mut req = request(kube, values, matches, &pack, &release).await?;
+    req.profile = output.profile || output.trace;
+
+    if let Some(path) = &output.explain {
+        let req2 = req.clone();
+        let (layers, merged) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let p = crate::pack::Pack::load(&req2.pack_dir)?;
+            let (layers, _) = render::build_layers(&p, &req2)?;
+            let merged = crate::values::merge_layers(&layers);
+            Ok((layers, merged))
+        })
+        .await??;
+        print!("{}", crate::values::explain(path, &layers, &merged));
+        return Ok(shared::output::exit::OK);
+    }
+
+    let rendered = tokio::task::spawn_blocking(move || render::render(&req)).await.context("render thread")??;
+    let files = crate::output::select(&rendered, &output.show_only)?;
+    if let Some(dir) = &output.output_dir {
+        crate::output::write_dir(dir, &files)?;
+    } else {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        match output.format {
+            Format::Yaml => {
+                crate::output::write_yaml(&mut out, &files)?;
+                if output.notes
+                    && let Some(n) = &rendered.notes
+                {
+                    out.write_all(crate::output::notes_comment(n).as_bytes())?;
+                }
+            }
+            Format::Json => crate::output::write_json(&mut out, &files)?,
+        }
+        out.flush()?;
+    }
+    if !output.notes
+        && let Some(n) = &rendered.notes
+    {
+        eprint!("{}", n.trim_end());
+        eprintln!();
+    }
+    if output.profile {
+        eprint!("{}", crate::output::profile_report(&rendered));
+    }
+    if output.trace {
+        eprint!("{}", crate::output::trace_report());
+    }
+    Ok(shared::output::exit::OK)
+}
