@@ -5,7 +5,7 @@
 //! own module.
 
 mod cli;
-// mod deps;
+mod deps;
 mod diff_env;
 mod engine;
 mod environments;
@@ -15,7 +15,7 @@ mod pack;
 mod render;
 mod render_cmd;
 mod schema;
-// mod testing;
+mod testing;
 mod values;
 mod values_from;
 
@@ -39,13 +39,12 @@ fn main() -> ExitCode {
     shared::cli::run(code, async move {
         match &cli.command {
             None => render_cmd::run(&cli.kube, &cli.values, &cli.output, &cli.args, &matches).await,
-            Some(Command::Test(_args)) => todo_later(),
+            Some(Command::Test(args)) => testing::run(args).await,
             Some(Command::DiffEnv(args)) => {
                 let sub = matches.subcommand_matches("diff-env").unwrap_or(&matches);
                 diff_env::run(&cli.kube, args, sub).await
             }
-            Some(Command::Deps(_args)) => todo_later(),
+            Some(Command::Deps(args)) => deps::run(args),
         }
     })
 }
-fn todo_later() -> anyhow::Result<u8> { anyhow::bail!("later") }

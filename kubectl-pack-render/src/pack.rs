@@ -27,9 +27,6 @@ pub struct PackFile {
     pub resolution: Resolution,
     /// Packs that must not be in the same resolution (name + range).
     pub conflicts: Vec<Dependency>,
-    /// Everything else (drift, crds, ...), kept for other plugins.
-    #[serde(flatten)]
-    pub other: serde_json::Map<String, Value>,
 }
 
 /// `Pack.yaml` `metadata`.

@@ -72,6 +72,17 @@ pub struct Request {
     pub profile: bool,
     /// Only render templates the filter allows (pack tests use this).
     pub only_templates: Option<Vec<String>>,
+    /// Record branches taken and values read (`test --coverage`).
+    pub coverage: bool,
+}
+
+/// Branches taken and values read by one render (coverage mode only).
+#[derive(Debug, Clone, Default)]
+pub struct RenderCoverage {
+    /// `<template>:<line> <if|elif|else>`.
+    pub branches_taken: std::collections::BTreeSet<String>,
+    /// `values.a.b` paths.
+    pub values_read: std::collections::BTreeSet<String>,
 }
 
 /// One rendered document.
@@ -79,8 +90,6 @@ pub struct Request {
 pub struct Document {
     /// 1-based document number in its template's output.
     pub index: usize,
-    /// Line in the template's output where it starts.
-    pub line: usize,
     /// The document's text as rendered (blank lines around it removed).
     pub text: String,
     /// The parsed object.
@@ -92,8 +101,6 @@ pub struct Document {
 pub struct RenderedFile {
     /// `<pack>/templates/<file>` (subpacks: `<pack>/charts/<sub>/templates/<file>`).
     pub path: String,
-    /// The template's output, whole.
-    pub text: String,
     /// Its Kubernetes objects.
     pub documents: Vec<Document>,
     /// Render time.
@@ -102,16 +109,12 @@ pub struct RenderedFile {
 
 /// The result of a render.
 pub struct Rendered {
-    /// The root pack.
-    pub pack: Pack,
     /// Rendered templates, subpacks first, then sorted by path.
     pub files: Vec<RenderedFile>,
     /// Rendered NOTES.txt of the root pack.
     pub notes: Option<String>,
-    /// The values layers, lowest first.
-    pub layers: Vec<Layer>,
-    /// The final values.
-    pub values: Value,
+    /// Coverage, when asked for.
+    pub coverage: RenderCoverage,
 }
 
 /// Kubernetes version assumed when `--kube-version` is not given.
@@ -245,7 +248,10 @@ pub fn render(req: &Request) -> Result<Rendered, RenderError> {
         "isInstall": true, "isUpgrade": false, "service": "kubectl-pack",
     });
     let caps = capabilities(req);
-    let options = EngineOptions { strict: pack.file.engine.strict, lookup: req.lookup.clone(), profile: req.profile };
+    let options = EngineOptions { strict: pack.file.engine.strict, lookup: req.lookup.clone(), profile: req.profile, coverage: req.coverage };
+    if req.coverage {
+        engine::coverage::take();
+    }
 
     let mut jobs: Vec<Job> = Vec::new();
     collect_jobs(&pack, &format!("{}/", pack.name()), &values, &release, &caps, &options, Some(&filter), req, &mut jobs)?;
@@ -254,12 +260,17 @@ pub fn render(req: &Request) -> Result<Rendered, RenderError> {
     let notes = match &pack.notes {
         Some(src) => {
             let engine = Engine::new(&pack, &format!("{}/templates/", pack.name()), &options)?;
-            let (ctx, data) = engine::context(&pack, &values, &release, &caps);
+            let (ctx, data) = engine::context(&pack, &values, &release, &caps, false);
             Some(engine.render_str("NOTES.txt", src, &ctx, &data)?)
         }
         None => None,
     };
-    Ok(Rendered { pack, files, notes, layers, values })
+    let mut coverage = RenderCoverage::default();
+    if req.coverage {
+        let (branches, values_read) = engine::coverage::take();
+        coverage = RenderCoverage { branches_taken: branches, values_read };
+    }
+    Ok(Rendered { files, notes, coverage })
 }
 
 struct Job {
@@ -268,6 +279,7 @@ struct Job {
     path: String,
     ctx: minijinja::Value,
     data: std::sync::Arc<Value>,
+    profile: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -312,7 +324,7 @@ fn collect_jobs(
     }
     let tprefix = format!("{prefix}templates/");
     let engine = std::sync::Arc::new(Engine::new(pack, &tprefix, options)?);
-    let (ctx, data) = engine::context(pack, values, release, caps);
+    let (ctx, data) = engine::context(pack, values, release, caps, req.coverage);
     let data = std::sync::Arc::new(data);
     for t in &pack.templates {
         if t.helper || !filter.is_none_or(|f| f.allows(&t.name)) {
@@ -324,19 +336,23 @@ fn collect_jobs(
         {
             continue;
         }
-        jobs.push(Job { engine: engine.clone(), template: t.name.clone(), path, ctx: ctx.clone(), data: data.clone() });
+        jobs.push(Job { engine: engine.clone(), template: t.name.clone(), path, ctx: ctx.clone(), data: data.clone(), profile: options.profile });
     }
     Ok(())
 }
 
 fn run_one(job: &Job) -> Result<RenderedFile, RenderError> {
     let start = Instant::now();
-    crate::engine::profile::begin_template();
+    if job.profile {
+        crate::engine::profile::begin_template();
+    }
     let text = job.engine.render(&job.template, &job.ctx, &job.data)?;
-    crate::engine::profile::end_template(&job.path);
+    if job.profile {
+        crate::engine::profile::end_template(&job.path);
+    }
     let elapsed = start.elapsed();
     let documents = split_documents(&job.path, &text)?;
-    Ok(RenderedFile { path: job.path.clone(), text, documents, elapsed })
+    Ok(RenderedFile { path: job.path.clone(), documents, elapsed })
 }
 
 /// Renders the jobs on up to two threads, keeping their order.
@@ -389,7 +405,7 @@ pub fn split_documents(path: &str, text: &str) -> Result<Vec<Document>, RenderEr
         let end = trimmed.iter().rposition(|l| !l.trim().is_empty()).map(|e| e + 1).unwrap_or(trimmed.len());
         let mut doc_text = trimmed[start..end].join("\n");
         doc_text.push('\n');
-        out.push(Document { index: raw.index, line: first_content, text: doc_text, object: value });
+        out.push(Document { index: raw.index, text: doc_text, object: value });
     }
     Ok(out)
 }

@@ -3,6 +3,7 @@
 //! line naming the template file, line and column, with a "did you mean"
 //! suggestion for undefined values.
 
+pub mod coverage;
 pub mod files;
 pub mod filters;
 pub mod functions;
@@ -25,6 +26,8 @@ pub struct EngineOptions {
     pub lookup: Option<LookupFn>,
     /// Instrument macros for `--profile` / `--trace`.
     pub profile: bool,
+    /// Instrument branches and track values read (`test --coverage`).
+    pub coverage: bool,
 }
 
 /// A pack's compiled templates.
@@ -58,9 +61,15 @@ impl Engine {
         if options.profile {
             profile::register(&mut env);
         }
+        if options.coverage {
+            coverage::register(&mut env);
+        }
         let mut sources = HashMap::new();
         for t in &pack.templates {
-            let source = if options.profile { profile::instrument(&t.name, &t.source) } else { t.source.clone() };
+            let mut source = if options.profile { profile::instrument(&t.name, &t.source) } else { t.source.clone() };
+            if options.coverage {
+                source = coverage::instrument(&t.name, &source);
+            }
             sources.insert(t.name.clone(), t.source.clone());
             env.add_template_owned(t.name.clone(), source)
                 .map_err(|e| template_error(&e, prefix, &sources, None))?;
@@ -174,12 +183,12 @@ pub fn suggest(expr: &str, data: &serde_json::Value) -> Option<String> {
 
 /// Builds the render context (`values`, `release`, `pack`, `capabilities`,
 /// `files`) and its JSON twin used for suggestions.
-pub fn context(pack: &Pack, values: &serde_json::Value, release: &serde_json::Value, capabilities: &serde_json::Value) -> (Value, serde_json::Value) {
+pub fn context(pack: &Pack, values: &serde_json::Value, release: &serde_json::Value, capabilities: &serde_json::Value, track_values: bool) -> (Value, serde_json::Value) {
     let meta = &pack.file.metadata;
     let pack_info = serde_json::json!({"name": meta.name, "version": meta.version, "appVersion": meta.app_version, "description": meta.description});
     let data = serde_json::json!({"values": values, "release": release, "pack": pack_info, "capabilities": capabilities});
     let ctx = minijinja::context! {
-        values => Value::from(minijinja::value::Serde(values)),
+        values => if track_values { coverage::Tracked::root(values) } else { Value::from(minijinja::value::Serde(values)) },
         release => Value::from(minijinja::value::Serde(release)),
         pack => Value::from(minijinja::value::Serde(&pack_info)),
         capabilities => Value::from(minijinja::value::Serde(capabilities)),

@@ -36,6 +36,7 @@ fn err<T>(message: impl Into<String>) -> Result<T, SetError> {
 }
 
 /// Parses `expr` into a fresh map.
+#[cfg(test)]
 pub fn parse(expr: &str, mode: Mode) -> Result<Map<String, Value>, SetError> {
     let mut data = Map::new();
     parse_into(expr, mode, &mut data)?;
