@@ -9,4 +9,5 @@ mod golden;
 mod krew;
 mod kubeconfig;
 mod plugins;
+mod render;
 mod server;

@@ -243,3 +243,34 @@ pub fn kubectl() -> Command {
     cmd.env("KUBECONFIG", cluster().kubeconfig());
     cmd
 }
+
+/// A plugin command that must not touch any cluster: KUBECONFIG points
+/// nowhere, so any API call would fail.
+pub fn offline_plugin(name: &str) -> Command {
+    let mut cmd = Command::new(bin(name));
+    cmd.env("KUBECONFIG", "/nonexistent/kubeconfig").env("NO_COLOR", "1").env_remove("HOME");
+    cmd
+}
+
+/// Runs a command (no stdin) and returns (exit code, stdout, stderr).
+pub fn run(mut cmd: Command) -> (i32, String, String) {
+    let out = cmd.stdin(Stdio::null()).output().expect("run command");
+    let (o, e) = texts(&out);
+    (out.status.code().unwrap_or(-1), o, e)
+}
+
+/// The fixtures directory of the tests (`tests/fixtures`).
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Writes `files` (relative path, contents) under a new temporary directory.
+pub fn write_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (rel, text) in files {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+    dir
+}

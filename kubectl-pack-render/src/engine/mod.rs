@@ -210,3 +210,107 @@ mod tests {
         assert_eq!(suggest("values.app.completelydifferent", &data), None);
     }
 }
+
+#[cfg(test)]
+mod filter_tests {
+    //! Every filter and function of the Sherpack format, each with its meaning.
+    use super::*;
+    use serde_json::json;
+
+    fn env() -> Environment<'static> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        env.set_formatter(yaml_formatter);
+        filters::register(&mut env);
+        functions::register(&mut env, None);
+        env
+    }
+
+    fn r(src: &str) -> String {
+        let ctx = minijinja::context! { v => Value::from(minijinja::value::Serde(json!({
+            "m": {"b": 2, "a": 1}, "l": [3, 1, 2], "s": "Hello World", "n": -3.7, "t": true, "z": null, "e": "", "path": "/etc/nginx/nginx.conf"
+        }))) };
+        env().render_str(src, ctx).unwrap_or_else(|e| panic!("{src}: {e}"))
+    }
+
+    #[test]
+    fn every_filter_behaves_as_documented() {
+        let cases: &[(&str, &str)] = &[
+            ("{{ v.m | toyaml }}", "a: 1\nb: 2"),
+            ("{{ v.m | tojson }}", r#"{"a":1,"b":2}"#),
+            ("{{ v.l | tojson_pretty }}", "[\n  3,\n  1,\n  2\n]"),
+            ("{{ ('{\"x\": 1}' | fromjson).x }}", "1"),
+            ("{{ ('x: [1, 2]' | fromyaml).x[1] }}", "2"),
+            ("{{ 'hi' | b64encode }}", "aGk="),
+            ("{{ 'aGk=' | b64decode }}", "hi"),
+            ("{{ v.t | quote }}", "\"true\""),
+            ("{{ 'say \"x\"' | quote }}", "\"say \\\"x\\\"\""),
+            ("{{ \"it's\" | squote }}", "'it''s'"),
+            ("{{ 'a\nb' | indent(2) }}", "  a\n  b"),
+            ("{{ 'a\nb' | nindent(2) }}", "\n  a\n  b"),
+            ("{{ v.s | required('x') }}", "Hello World"),
+            ("{{ v.e | empty }} {{ v.l | empty }}", "true false"),
+            ("{{ v.m | haskey('a') }} {{ v.m | haskey('q') }}", "true false"),
+            ("{{ v.m | keys | join(',') }}", "a,b"),
+            ("{{ v.m | values | join(',') }}", "1,2"),
+            ("{{ v.m | merge({'c': 3}) | tojson }}", r#"{"a":1,"b":2,"c":3}"#),
+            ("{{ v.m | pick('a') | tojson }}", r#"{"a":1}"#),
+            ("{{ v.m | omit('a') | tojson }}", r#"{"b":2}"#),
+            ("{{ 'abc' | sha256 }}", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+            ("{{ 'abc' | sha1 }}", "a9993e364706816aba3e25717850c26c9cd0d89d"),
+            ("{{ 'abc' | md5 }}", "900150983cd24fb0d6963f7d28e17f72"),
+            ("{{ ('abc' | sha512)[:16] }}", "ddaf35a193617aba"),
+            ("{{ 'abcdef' | trunc(3) }}", "abc"),
+            ("{{ 'v1.2' | trimprefix('v') }} {{ 'a.yaml' | trimsuffix('.yaml') }}", "1.2 a"),
+            ("{{ 'myWebApp' | snakecase }} {{ 'myWebApp' | kebabcase }}", "my_web_app my-web-app"),
+            ("{{ 'foo_bar-baz' | camelcase }} {{ 'foo_bar' | pascalcase }}", "fooBarBaz FooBar"),
+            ("{{ v.l | tostrings(prefix='p') | join(',') }}", "p3,p1,p2"),
+            ("{{ 'v1.28.3' | semver_match('>=1.21.0-0') }} {{ '1.20.0' | semver_match('^1.21') }}", "true false"),
+            ("{{ '42' | int + 1 }} {{ '1.5' | float * 2 }}", "43 3.0"),
+            ("{{ v.n | abs }} {{ v.n | floor }} {{ v.n | ceil }}", "3.7 -4 -3"),
+            ("{{ v.path | basename }} {{ v.path | dirname }} {{ 'a.tar.gz' | extname }}", "nginx.conf /etc/nginx gz"),
+            ("{{ 'a/b/../c/./d' | cleanpath }}", "a/c/d"),
+            ("{{ 'v12' | regex_match('^v[0-9]+$') }}", "true"),
+            ("{{ 'v1.2.3' | regex_replace('v([0-9]+)', 'version-$1') }}", "version-1.2.3"),
+            ("{{ 'port: 8080' | regex_find('[0-9]+') }}", "8080"),
+            ("{{ 'a1b2c3' | regex_find_all('[0-9]') | join(',') }}", "1,2,3"),
+            ("{{ v.l | append(9) | tojson }} {{ v.l | prepend(0) | tojson }}", "[3,1,2,9] [0,3,1,2]"),
+            ("{{ v.l | concat([7]) | tojson }} {{ v.l | without(1) | tojson }}", "[3,1,2,7] [3,2]"),
+            ("{{ ['a', '', none, 'b'] | compact | tojson }}", r#"["a","b"]"#),
+            ("{{ '-' | repeat(3) }}", "---"),
+            ("{{ 'hello' | substr(1, 3) }}", "el"),
+            ("{{ 'aaa bbb ccc' | wrap(7) }}", "aaa bbb\nccc"),
+            ("{{ 'kube' | hasprefix('ku') }} {{ 'kube' | hassuffix('x') }}", "true false"),
+        ];
+        for (src, want) in cases {
+            assert_eq!(r(src), *want, "{src}");
+        }
+    }
+
+    #[test]
+    fn every_function_behaves_as_documented() {
+        let cases: &[(&str, &str)] = &[
+            ("{{ dict('a', 1, 'b', 'x') | tojson }}", r#"{"a":1,"b":"x"}"#),
+            ("{{ list(1, 'a') | tojson }}", r#"[1,"a"]"#),
+            ("{{ get(v.m, 'a') }} {{ get(v.m, 'q', 'dflt') }}", "1 dflt"),
+            ("{{ set(v.m, 'c', 3) | tojson }}", r#"{"a":1,"b":2,"c":3}"#),
+            ("{{ unset(v.m, 'a') | tojson }}", r#"{"b":2}"#),
+            ("{{ dig(v, 'm', 'a', 0) }} {{ dig(v, 'm', 'q', 'none') }}", "1 none"),
+            ("{{ coalesce(v.e, none, 'x') }}", "x"),
+            ("{{ ternary('yes', 'no', v.t) }}", "yes"),
+            ("{{ tostring(5) }} {{ toint('7') + 1 }} {{ tofloat('2.5') }}", "5 8 2.5"),
+            ("{{ printf('%s-%d', 'web', 3) }}", "web-3"),
+            ("{{ fromjson('[1]')[0] }} {{ fromyaml('a: b').a }}", "1 b"),
+            ("{{ tpl('{{ x }}!', {'x': 'hi'}) }}", "hi!"),
+            ("{{ lookup('v1', 'Secret', 'ns', 'n') | tojson }}", "{}"),
+            ("{{ true }} {{ none }} {{ false }}", "true null false"),
+        ];
+        for (src, want) in cases {
+            assert_eq!(r(src), *want, "{src}");
+        }
+        assert_eq!(r("{{ uuidv4() }}").len(), 36);
+        assert!(r("{{ now() }}").ends_with('Z'));
+        assert!(env().render_str("{{ fail('boom') }}", ()).unwrap_err().to_string().contains("boom"));
+        assert!(env().render_str("{{ '' | required('needed') }}", ()).unwrap_err().to_string().contains("needed"));
+    }
+}
