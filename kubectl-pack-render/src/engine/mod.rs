@@ -33,6 +33,11 @@ pub struct EngineOptions {
 /// A pack's compiled templates.
 pub struct Engine {
     env: Environment<'static>,
+    /// Compiled again with debug info only when a render fails, to point
+    /// at the exact expression (debug mode makes every render slower).
+    debug_env: std::sync::OnceLock<Environment<'static>>,
+    options: EngineOptions,
+    templates: Vec<(String, String)>,
     /// `<pack>/templates/` prefix used in messages.
     prefix: String,
     sources: HashMap<String, String>,
@@ -52,9 +57,15 @@ impl Engine {
     /// Compiles every template of `pack` (helpers included). `prefix` is
     /// how files are named in messages, e.g. `demo-pack/templates/`.
     pub fn new(pack: &Pack, prefix: &str, options: &EngineOptions) -> Result<Engine, RenderError> {
+        let (env, sources, templates) = Self::build(pack, prefix, options, false)?;
+        Ok(Engine { env, debug_env: std::sync::OnceLock::new(), options: options.clone(), templates, prefix: prefix.to_string(), sources })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn build(pack: &Pack, prefix: &str, options: &EngineOptions, debug: bool) -> Result<(Environment<'static>, HashMap<String, String>, Vec<(String, String)>), RenderError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(if options.strict { UndefinedBehavior::SemiStrict } else { UndefinedBehavior::Lenient });
-        env.set_debug(true);
+        env.set_debug(debug);
         env.set_formatter(yaml_formatter);
         filters::register(&mut env);
         functions::register(&mut env, options.lookup.clone());
@@ -65,32 +76,61 @@ impl Engine {
             coverage::register(&mut env);
         }
         let mut sources = HashMap::new();
+        let mut templates = Vec::new();
         for t in &pack.templates {
             let mut source = if options.profile { profile::instrument(&t.name, &t.source) } else { t.source.clone() };
             if options.coverage {
                 source = coverage::instrument(&t.name, &source);
             }
             sources.insert(t.name.clone(), t.source.clone());
+            templates.push((t.name.clone(), source.clone()));
             env.add_template_owned(t.name.clone(), source)
                 .map_err(|e| template_error(&e, prefix, &sources, None))?;
         }
-        Ok(Engine { env, prefix: prefix.to_string(), sources })
+        Ok((env, sources, templates))
+    }
+
+    /// The same templates compiled with debug info (built on first error).
+    fn debug_env(&self) -> &Environment<'static> {
+        self.debug_env.get_or_init(|| {
+            let mut env = Environment::new();
+            env.set_undefined_behavior(self.env.undefined_behavior());
+            env.set_debug(true);
+            env.set_formatter(yaml_formatter);
+            filters::register(&mut env);
+            functions::register(&mut env, self.options.lookup.clone());
+            if self.options.profile {
+                profile::register(&mut env);
+            }
+            if self.options.coverage {
+                coverage::register(&mut env);
+            }
+            for (name, source) in &self.templates {
+                let _ = env.add_template_owned(name.clone(), source.clone());
+            }
+            env
+        })
     }
 
     /// Renders one template with `ctx`; `data` (the context as JSON) is
     /// used for "did you mean" suggestions.
     pub fn render(&self, name: &str, ctx: &Value, data: &serde_json::Value) -> Result<String, RenderError> {
         let tmpl = self.env.get_template(name).map_err(|e| template_error(&e, &self.prefix, &self.sources, Some(data)))?;
-        tmpl.render(ctx).map_err(|e| template_error(&e, &self.prefix, &self.sources, Some(data)))
+        tmpl.render(ctx).map_err(|fast| {
+            // Render again with debug info for the exact place of the error.
+            let detailed = self.debug_env().get_template(name).and_then(|t| t.render(ctx)).err();
+            template_error(detailed.as_ref().unwrap_or(&fast), &self.prefix, &self.sources, Some(data))
+        })
     }
 
     /// Renders a string (NOTES.txt) as a template named `name`.
     pub fn render_str(&self, name: &str, source: &str, ctx: &Value, data: &serde_json::Value) -> Result<String, RenderError> {
         let mut sources = self.sources.clone();
         sources.insert(name.to_string(), source.to_string());
-        self.env
-            .render_named_str(name, source, ctx)
-            .map_err(|e| template_error(&e, &self.prefix, &sources, Some(data)))
+        self.env.render_named_str(name, source, ctx).map_err(|fast| {
+            let detailed = self.debug_env().render_named_str(name, source, ctx).err();
+            template_error(detailed.as_ref().unwrap_or(&fast), &self.prefix, &sources, Some(data))
+        })
     }
 }
 
