@@ -11,7 +11,11 @@ use crate::render::SetFlag;
 /// to a YAML stream on stdout, ready for `kubectl pack-waves apply` or
 /// `kubectl apply -f -`. Offline unless --values-from or --cluster-lookup.
 #[derive(Debug, Parser)]
-#[command(name = "kubectl pack-render", bin_name = "kubectl pack-render", version)]
+#[command(
+    name = "kubectl pack-render",
+    bin_name = "kubectl pack-render",
+    version
+)]
 #[command(args_conflicts_with_subcommands = true, arg_required_else_help = true)]
 pub struct Cli {
     #[command(flatten)]
@@ -196,8 +200,15 @@ pub enum DepsCommand {
 /// The `--set`-family expressions in command-line order.
 pub fn ordered_sets(matches: &ArgMatches) -> Vec<(SetFlag, String)> {
     let mut out: Vec<(usize, SetFlag, String)> = Vec::new();
-    for (id, flag) in [("set", SetFlag::Set), ("set_string", SetFlag::String), ("set_json", SetFlag::Json), ("set_file", SetFlag::File)] {
-        if let (Some(indices), Some(vals)) = (matches.indices_of(id), matches.get_many::<String>(id)) {
+    for (id, flag) in [
+        ("set", SetFlag::Set),
+        ("set_string", SetFlag::String),
+        ("set_json", SetFlag::Json),
+        ("set_file", SetFlag::File),
+    ] {
+        if let (Some(indices), Some(vals)) =
+            (matches.indices_of(id), matches.get_many::<String>(id))
+        {
             for (i, v) in indices.zip(vals) {
                 out.push((i, flag, v.clone()));
             }

@@ -8,7 +8,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pubgrub::{DefaultStringReporter, DependencyProvider, OfflineDependencyProvider, PubGrubError, Ranges, Reporter, SemanticVersion};
+use pubgrub::{
+    DefaultStringReporter, DependencyProvider, OfflineDependencyProvider, PubGrubError, Ranges,
+    Reporter, SemanticVersion,
+};
 use serde_json::{Value, json};
 
 use crate::cli::{DepsArgs, DepsCommand};
@@ -32,7 +35,11 @@ pub struct Candidate {
 
 fn semantic(v: &str) -> Option<SemanticVersion> {
     let v = semver::Version::parse(v.trim().trim_start_matches('v')).ok()?;
-    Some(SemanticVersion::new(v.major as u32, v.minor as u32, v.patch as u32))
+    Some(SemanticVersion::new(
+        v.major as u32,
+        v.minor as u32,
+        v.patch as u32,
+    ))
 }
 
 /// Converts a semver range (`^7.0.0`, `>=1.2, <2`, `~1.4`, `1.x`, `*`) to PubGrub ranges.
@@ -41,10 +48,15 @@ pub fn to_range(req: &str) -> Result<Range, String> {
     if req.is_empty() || req == "*" {
         return Ok(Range::full());
     }
-    let parsed = semver::VersionReq::parse(req).map_err(|e| format!("invalid version range {req:?}: {e}"))?;
+    let parsed = semver::VersionReq::parse(req)
+        .map_err(|e| format!("invalid version range {req:?}: {e}"))?;
     let mut range = Range::full();
     for c in &parsed.comparators {
-        let (maj, min, pat) = (c.major as u32, c.minor.map(|m| m as u32), c.patch.map(|p| p as u32));
+        let (maj, min, pat) = (
+            c.major as u32,
+            c.minor.map(|m| m as u32),
+            c.patch.map(|p| p as u32),
+        );
         let low = SemanticVersion::new(maj, min.unwrap_or(0), pat.unwrap_or(0));
         let next_major = SemanticVersion::new(maj + 1, 0, 0);
         let next_minor = SemanticVersion::new(maj, min.unwrap_or(0) + 1, 0);
@@ -89,8 +101,14 @@ pub fn to_range(req: &str) -> Result<Range, String> {
 
 fn load_pack_file(dir: &Path) -> Result<PackFile, RenderError> {
     let p = dir.join("Pack.yaml");
-    let text = std::fs::read_to_string(&p).map_err(|e| RenderError::Io { path: p.clone(), message: e.to_string() })?;
-    serde_json::from_value(parse_yaml_file(&p, &text)?).map_err(|e| RenderError::PackFile { path: p, message: e.to_string() })
+    let text = std::fs::read_to_string(&p).map_err(|e| RenderError::Io {
+        path: p.clone(),
+        message: e.to_string(),
+    })?;
+    serde_json::from_value(parse_yaml_file(&p, &text)?).map_err(|e| RenderError::PackFile {
+        path: p,
+        message: e.to_string(),
+    })
 }
 
 /// Every candidate a dependency's repository offers, for its name.
@@ -110,9 +128,17 @@ pub fn candidates(owner_dir: &Path, dep: &Dependency) -> Result<Vec<Candidate>, 
         dirs.push(base.clone());
     } else if base.join("index.yaml").is_file() {
         let p = base.join("index.yaml");
-        let text = std::fs::read_to_string(&p).map_err(|e| RenderError::Io { path: p.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(&p).map_err(|e| RenderError::Io {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
         let index = parse_yaml_file(&p, &text)?;
-        let entries = index.get("entries").or(index.get("packs")).and_then(Value::as_array).cloned().unwrap_or_default();
+        let entries = index
+            .get("entries")
+            .or(index.get("packs"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for e in entries {
             if e["name"].as_str() == Some(dep.name.as_str())
                 && let Some(path) = e["path"].as_str()
@@ -121,7 +147,13 @@ pub fn candidates(owner_dir: &Path, dep: &Dependency) -> Result<Vec<Candidate>, 
             }
         }
     } else if base.is_dir() {
-        let mut subs: Vec<PathBuf> = std::fs::read_dir(&base).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.join("Pack.yaml").is_file()).collect();
+        let mut subs: Vec<PathBuf> = std::fs::read_dir(&base)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("Pack.yaml").is_file())
+            .collect();
         subs.sort();
         dirs.extend(subs);
     }
@@ -132,9 +164,17 @@ pub fn candidates(owner_dir: &Path, dep: &Dependency) -> Result<Vec<Candidate>, 
             continue;
         }
         let Some(version) = semantic(&file.metadata.version) else {
-            return Err(RenderError::PackFile { path: dir.join("Pack.yaml"), message: format!("metadata.version {:?} is not semver", file.metadata.version) });
+            return Err(RenderError::PackFile {
+                path: dir.join("Pack.yaml"),
+                message: format!("metadata.version {:?} is not semver", file.metadata.version),
+            });
         };
-        out.push(Candidate { name: dep.name.clone(), version, dir, file });
+        out.push(Candidate {
+            name: dep.name.clone(),
+            version,
+            dir,
+            file,
+        });
     }
     Ok(out)
 }
@@ -161,16 +201,28 @@ impl DependencyProvider for Minimal {
     type Err = std::convert::Infallible;
     type Priority = <OfflineDependencyProvider<String, Range> as DependencyProvider>::Priority;
 
-    fn prioritize(&self, p: &String, r: &Range, s: &pubgrub::PackageResolutionStatistics) -> Self::Priority {
+    fn prioritize(
+        &self,
+        p: &String,
+        r: &Range,
+        s: &pubgrub::PackageResolutionStatistics,
+    ) -> Self::Priority {
         self.0.prioritize(p, r, s)
     }
     fn choose_version(&self, p: &String, r: &Range) -> Result<Option<SemanticVersion>, Self::Err> {
         if !self.1 {
             return self.0.choose_version(p, r);
         }
-        Ok(self.0.versions(p).and_then(|vs| vs.filter(|v| r.contains(v)).min().cloned()))
+        Ok(self
+            .0
+            .versions(p)
+            .and_then(|vs| vs.filter(|v| r.contains(v)).min().cloned()))
     }
-    fn get_dependencies(&self, p: &String, v: &SemanticVersion) -> Result<pubgrub::Dependencies<String, Range, String>, Self::Err> {
+    fn get_dependencies(
+        &self,
+        p: &String,
+        v: &SemanticVersion,
+    ) -> Result<pubgrub::Dependencies<String, Range, String>, Self::Err> {
         self.0.get_dependencies(p, v)
     }
 }
@@ -179,14 +231,25 @@ impl DependencyProvider for Minimal {
 pub fn resolve(dir: &Path) -> Result<Resolution, RenderError> {
     let root_file = load_pack_file(dir)?;
     let root_name = root_file.metadata.name.clone();
-    let root_version = semantic(&root_file.metadata.version).unwrap_or(SemanticVersion::new(0, 0, 0));
+    let root_version =
+        semantic(&root_file.metadata.version).unwrap_or(SemanticVersion::new(0, 0, 0));
     let strategy = root_file.resolution.strategy.clone();
     let locked: BTreeMap<String, String> = if strategy == "locked" {
         let p = dir.join("Pack.lock.yaml");
         let text = std::fs::read_to_string(&p)
             .map_err(|_| RenderError::Dependencies(format!("{}: resolution.strategy is locked but Pack.lock.yaml is missing; run `kubectl pack-render deps resolve` once", dir.display())))?;
         let v = parse_yaml_file(&p, &text)?;
-        v["dependencies"].as_array().into_iter().flatten().filter_map(|d| Some((d["name"].as_str()?.to_string(), d["version"].as_str()?.to_string()))).collect()
+        v["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| {
+                Some((
+                    d["name"].as_str()?.to_string(),
+                    d["version"].as_str()?.to_string(),
+                ))
+            })
+            .collect()
     } else {
         BTreeMap::new()
     };
@@ -194,15 +257,26 @@ pub fn resolve(dir: &Path) -> Result<Resolution, RenderError> {
     let mut provider = OfflineDependencyProvider::<String, Range>::new();
     let mut all: BTreeMap<(String, SemanticVersion), Candidate> = BTreeMap::new();
     let mut edges = Vec::new();
-    let mut queue: Vec<(String, SemanticVersion, PathBuf, PackFile)> = vec![(root_name.clone(), root_version, dir.to_path_buf(), root_file)];
+    let mut queue: Vec<(String, SemanticVersion, PathBuf, PackFile)> = vec![(
+        root_name.clone(),
+        root_version,
+        dir.to_path_buf(),
+        root_file,
+    )];
     let mut seen = std::collections::BTreeSet::new();
     while let Some((name, version, pdir, file)) = queue.pop() {
         if !seen.insert((name.clone(), version)) {
             continue;
         }
         let mut deps = Vec::new();
-        for dep in file.dependencies.iter().filter(|d| d.enabled != Some(false)) {
-            let mut range = to_range(&dep.version).map_err(|e| RenderError::Dependencies(format!("{name} {version}: dependency {}: {e}", dep.name)))?;
+        for dep in file
+            .dependencies
+            .iter()
+            .filter(|d| d.enabled != Some(false))
+        {
+            let mut range = to_range(&dep.version).map_err(|e| {
+                RenderError::Dependencies(format!("{name} {version}: dependency {}: {e}", dep.name))
+            })?;
             if let Some(v) = locked.get(&dep.name).and_then(|v| semantic(v)) {
                 range = range.intersection(&Range::singleton(v));
             }
@@ -225,9 +299,16 @@ pub fn resolve(dir: &Path) -> Result<Resolution, RenderError> {
         Err(PubGrubError::NoSolution(mut tree)) => {
             tree.collapse_no_versions();
             let text = DefaultStringReporter::report(&tree);
-            return Err(RenderError::Dependencies(format!("dependencies of {root_name} cannot be satisfied: {}", shared::error::one_line(&text))));
+            return Err(RenderError::Dependencies(format!(
+                "dependencies of {root_name} cannot be satisfied: {}",
+                shared::error::one_line(&text)
+            )));
         }
-        Err(e) => return Err(RenderError::Dependencies(format!("dependency resolution failed: {e}"))),
+        Err(e) => {
+            return Err(RenderError::Dependencies(format!(
+                "dependency resolution failed: {e}"
+            )));
+        }
     };
     let mut chosen = BTreeMap::new();
     for (name, version) in selected {
@@ -240,13 +321,22 @@ pub fn resolve(dir: &Path) -> Result<Resolution, RenderError> {
     }
     // Edges of chosen packs (transitive).
     for c in chosen.values() {
-        for d in c.file.dependencies.iter().filter(|d| d.enabled != Some(false)) {
+        for d in c
+            .file
+            .dependencies
+            .iter()
+            .filter(|d| d.enabled != Some(false))
+        {
             edges.push((c.name.clone(), d.name.clone(), d.version.clone()));
         }
     }
     edges.sort();
     edges.dedup();
-    let res = Resolution { root: (root_name, root_version), chosen, edges };
+    let res = Resolution {
+        root: (root_name, root_version),
+        chosen,
+        edges,
+    };
     check_conflicts(&res, dir)?;
     Ok(res)
 }
@@ -275,7 +365,11 @@ fn chain_to(res: &Resolution, target: &str) -> Vec<String> {
 
 fn check_conflicts(res: &Resolution, root_dir: &Path) -> Result<(), RenderError> {
     let root_file = load_pack_file(root_dir)?;
-    let mut declared: Vec<(String, &Dependency)> = root_file.conflicts.iter().map(|c| (res.root.0.clone(), c)).collect();
+    let mut declared: Vec<(String, &Dependency)> = root_file
+        .conflicts
+        .iter()
+        .map(|c| (res.root.0.clone(), c))
+        .collect();
     for c in res.chosen.values() {
         declared.extend(c.file.conflicts.iter().map(|d| (c.name.clone(), d)));
     }
@@ -287,7 +381,11 @@ fn check_conflicts(res: &Resolution, root_dir: &Path) -> Result<(), RenderError>
                     "{owner} ({}) declares a conflict with {} {} but {} {} is included ({})",
                     chain_to(res, &owner).join(" -> "),
                     conflict.name,
-                    if conflict.version.is_empty() { "*" } else { &conflict.version },
+                    if conflict.version.is_empty() {
+                        "*"
+                    } else {
+                        &conflict.version
+                    },
                     other.name,
                     other.version,
                     chain_to(res, &other.name).join(" -> ")
@@ -307,7 +405,11 @@ pub fn run(args: &DepsArgs) -> anyhow::Result<u8> {
             let mut lock = Vec::new();
             for c in res.chosen.values() {
                 println!("{:<24} {:<10} {}", c.name, c.version, c.dir.display());
-                let rel = c.dir.strip_prefix(dir).map(|p| p.display().to_string()).unwrap_or_else(|_| c.dir.display().to_string());
+                let rel = c
+                    .dir
+                    .strip_prefix(dir)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| c.dir.display().to_string());
                 lock.push(json!({"name": c.name, "version": c.version.to_string(), "path": rel}));
             }
             let text = shared::yaml::to_string(&json!({"dependencies": lock}))?;
@@ -322,29 +424,61 @@ pub fn run(args: &DepsArgs) -> anyhow::Result<u8> {
         DepsCommand::Why { name, pack } => {
             let res = resolve(Path::new(pack))?;
             let Some(c) = res.chosen.get(name) else {
-                anyhow::bail!("{name} is not a dependency of {} (dependencies: {})", res.root.0, res.chosen.keys().cloned().collect::<Vec<_>>().join(", "));
+                anyhow::bail!(
+                    "{name} is not a dependency of {} (dependencies: {})",
+                    res.root.0,
+                    res.chosen.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
             };
             let chain = chain_to(&res, name);
             let mut parts = Vec::new();
             for w in chain.windows(2) {
-                let range = res.edges.iter().find(|(f, t, _)| *f == w[0] && *t == w[1]).map(|e| e.2.clone()).unwrap_or_default();
-                parts.push(format!("{} requires {} {}", w[0], w[1], if range.is_empty() { "*".into() } else { range }));
+                let range = res
+                    .edges
+                    .iter()
+                    .find(|(f, t, _)| *f == w[0] && *t == w[1])
+                    .map(|e| e.2.clone())
+                    .unwrap_or_default();
+                parts.push(format!(
+                    "{} requires {} {}",
+                    w[0],
+                    w[1],
+                    if range.is_empty() { "*".into() } else { range }
+                ));
             }
-            println!("{name} {} is included because: {}", c.version, parts.join(", "));
+            println!(
+                "{name} {} is included because: {}",
+                c.version,
+                parts.join(", ")
+            );
         }
     }
     Ok(shared::output::exit::OK)
 }
 
 fn print_tree(res: &Resolution, node: &str, indent: &str, path: &mut Vec<String>) {
-    let children: Vec<&(String, String, String)> = res.edges.iter().filter(|(f, _, _)| f == node).collect();
+    let children: Vec<&(String, String, String)> =
+        res.edges.iter().filter(|(f, _, _)| f == node).collect();
     for (i, (_, to, range)) in children.iter().enumerate() {
         let last = i + 1 == children.len();
-        let version = res.chosen.get(to).map(|c| c.version.to_string()).unwrap_or_else(|| "?".into());
-        println!("{indent}{} {to} {version} ({})", if last { "└──" } else { "├──" }, if range.is_empty() { "*" } else { range });
+        let version = res
+            .chosen
+            .get(to)
+            .map(|c| c.version.to_string())
+            .unwrap_or_else(|| "?".into());
+        println!(
+            "{indent}{} {to} {version} ({})",
+            if last { "└──" } else { "├──" },
+            if range.is_empty() { "*" } else { range }
+        );
         if !path.contains(to) {
             path.push(to.clone());
-            print_tree(res, to, &format!("{indent}{}", if last { "    " } else { "│   " }), path);
+            print_tree(
+                res,
+                to,
+                &format!("{indent}{}", if last { "    " } else { "│   " }),
+                path,
+            );
             path.pop();
         }
     }

@@ -18,12 +18,18 @@ fn objects(r: &render::Rendered) -> BTreeMap<String, serde_json::Value> {
     r.files
         .iter()
         .flat_map(|f| f.documents.iter())
-        .map(|d| (ObjectId::of(&d.object).to_string(), d.object.clone()))
+        .map(|d| (ObjectId::of(d.object()).to_string(), d.object().clone()))
         .collect()
 }
 
 /// The diff report and whether anything differs.
-pub fn diff_report(from: &str, to: &str, a: &BTreeMap<String, serde_json::Value>, b: &BTreeMap<String, serde_json::Value>, paint: Paint) -> (String, bool) {
+pub fn diff_report(
+    from: &str,
+    to: &str,
+    a: &BTreeMap<String, serde_json::Value>,
+    b: &BTreeMap<String, serde_json::Value>,
+    paint: Paint,
+) -> (String, bool) {
     let mut out = String::new();
     let mut differs = false;
     let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
@@ -43,10 +49,16 @@ pub fn diff_report(from: &str, to: &str, a: &BTreeMap<String, serde_json::Value>
                 let xs = shared::yaml::to_string(x).unwrap_or_default();
                 let ys = shared::yaml::to_string(y).unwrap_or_default();
                 let diff = similar::TextDiff::from_lines(&xs, &ys);
-                for hunk in diff.unified_diff().context_radius(2).header(from, to).iter_hunks() {
+                for hunk in diff
+                    .unified_diff()
+                    .context_radius(2)
+                    .header(from, to)
+                    .iter_hunks()
+                {
                     let _ = writeln!(out, "{}", paint.dim(&hunk.header().to_string()));
                     for change in hunk.iter_changes() {
-                        let line = format!("{}{}", change.tag(), change.value().trim_end_matches('\n'));
+                        let line =
+                            format!("{}{}", change.tag(), change.value().trim_end_matches('\n'));
                         let line = match change.tag() {
                             similar::ChangeTag::Delete => paint.red(&line),
                             similar::ChangeTag::Insert => paint.green(&line),
@@ -72,7 +84,13 @@ pub async fn run(kube: &KubeArgs, args: &DiffEnvArgs, matches: &ArgMatches) -> a
         renders.push(tokio::task::spawn_blocking(move || render::render(&req)).await??);
     }
     let (a, b) = (objects(&renders[0]), objects(&renders[1]));
-    let (report, differs) = diff_report(&args.from, &args.to, &a, &b, Paint::for_stream(Stream::Stdout));
+    let (report, differs) = diff_report(
+        &args.from,
+        &args.to,
+        &a,
+        &b,
+        Paint::for_stream(Stream::Stdout),
+    );
     if differs {
         print!("{report}");
         Ok(exit::DIFFERENCES)

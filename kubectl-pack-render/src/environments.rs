@@ -22,7 +22,8 @@ pub struct TemplateFilter {
 impl TemplateFilter {
     /// True when the template (path under `templates/`) renders.
     pub fn allows(&self, name: &str) -> bool {
-        self.include.as_ref().is_none_or(|g| g.is_match(name)) && !self.exclude.as_ref().is_some_and(|g| g.is_match(name))
+        self.include.as_ref().is_none_or(|g| g.is_match(name))
+            && !self.exclude.as_ref().is_some_and(|g| g.is_match(name))
     }
 }
 
@@ -44,7 +45,8 @@ pub fn available(pack_dir: &Path) -> Vec<String> {
                     let p = e.path();
                     let stem = p.file_stem()?.to_string_lossy().to_string();
                     let ext = p.extension()?.to_string_lossy().to_string();
-                    (matches!(ext.as_str(), "yaml" | "yml") && !stem.starts_with('_')).then_some(stem)
+                    (matches!(ext.as_str(), "yaml" | "yml") && !stem.starts_with('_'))
+                        .then_some(stem)
                 })
                 .collect()
         })
@@ -58,7 +60,10 @@ fn load_file(pack: &Pack, name: &str) -> Result<Option<(String, String, Value)>,
         let rel = format!("environments/{name}.{ext}");
         let path = pack.dir.join(&rel);
         if path.is_file() {
-            let text = std::fs::read_to_string(&path).map_err(|e| RenderError::Io { path: path.clone(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(&path).map_err(|e| RenderError::Io {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             let value = parse_yaml_file(&path, &text)?;
             return Ok(Some((rel, text, value)));
         }
@@ -67,13 +72,21 @@ fn load_file(pack: &Pack, name: &str) -> Result<Option<(String, String, Value)>,
 }
 
 fn globset(file: &str, v: Option<&Value>) -> Result<Option<GlobSet>, RenderError> {
-    let Some(list) = v.and_then(Value::as_array) else { return Ok(None) };
+    let Some(list) = v.and_then(Value::as_array) else {
+        return Ok(None);
+    };
     let mut b = GlobSetBuilder::new();
     for g in list {
         let pat = g.as_str().unwrap_or_default();
-        b.add(Glob::new(pat).map_err(|e| RenderError::PackFile { path: file.into(), message: format!("_templates glob {pat:?}: {e}") })?);
+        b.add(Glob::new(pat).map_err(|e| RenderError::PackFile {
+            path: file.into(),
+            message: format!("_templates glob {pat:?}: {e}"),
+        })?);
     }
-    Ok(Some(b.build().map_err(|e| RenderError::PackFile { path: file.into(), message: e.to_string() })?))
+    Ok(Some(b.build().map_err(|e| RenderError::PackFile {
+        path: file.into(),
+        message: e.to_string(),
+    })?))
 }
 
 /// Resolves environment `name` of `pack`.
@@ -85,17 +98,26 @@ pub fn resolve(pack: &Pack, name: &str) -> Result<Environment, RenderError> {
         if let Some(pos) = seen.iter().position(|s| *s == current) {
             let mut cycle = seen[pos..].to_vec();
             cycle.push(current);
-            return Err(RenderError::InheritCycle { cycle: cycle.join(" -> ") });
+            return Err(RenderError::InheritCycle {
+                cycle: cycle.join(" -> "),
+            });
         }
         seen.push(current.clone());
         let Some((rel, text, value)) = load_file(pack, &current)? else {
             let avail = available(&pack.dir);
             return Err(RenderError::UnknownEnvironment {
                 name: current,
-                available: if avail.is_empty() { "none".into() } else { avail.join(", ") },
+                available: if avail.is_empty() {
+                    "none".into()
+                } else {
+                    avail.join(", ")
+                },
             });
         };
-        let parent = value.get("_inherit").and_then(Value::as_str).map(str::to_string);
+        let parent = value
+            .get("_inherit")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         chain.push((rel, text, value));
         match parent {
             Some(p) => current = p,
@@ -112,10 +134,12 @@ pub fn resolve(pack: &Pack, name: &str) -> Result<Environment, RenderError> {
         };
     }
     if let Some((rel, text, value)) = load_file(pack, "_base")? {
-        env.layers.push(Layer::new(rel, strip_meta(value), Some(text)));
+        env.layers
+            .push(Layer::new(rel, strip_meta(value), Some(text)));
     }
     for (rel, text, value) in chain.into_iter().rev() {
-        env.layers.push(Layer::new(rel, strip_meta(value), Some(text)));
+        env.layers
+            .push(Layer::new(rel, strip_meta(value), Some(text)));
     }
     Ok(env)
 }

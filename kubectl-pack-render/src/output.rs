@@ -11,7 +11,10 @@ use anyhow::Context as _;
 use crate::render::{Rendered, RenderedFile};
 
 /// Keeps only the files `--show-only` names (matched as a path suffix).
-pub fn select<'a>(rendered: &'a Rendered, show_only: &[String]) -> Result<Vec<&'a RenderedFile>, crate::error::RenderError> {
+pub fn select<'a>(
+    rendered: &'a Rendered,
+    show_only: &[String],
+) -> Result<Vec<&'a RenderedFile>, crate::error::RenderError> {
     if show_only.is_empty() {
         return Ok(rendered.files.iter().collect());
     }
@@ -26,7 +29,12 @@ pub fn select<'a>(rendered: &'a Rendered, show_only: &[String]) -> Result<Vec<&'
         if matched.is_empty() {
             return Err(crate::error::RenderError::ShowOnly {
                 path: want.clone(),
-                available: rendered.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>().join(", "),
+                available: rendered
+                    .files
+                    .iter()
+                    .map(|f| f.path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         for m in matched {
@@ -51,7 +59,10 @@ pub fn write_yaml(out: &mut impl Write, files: &[&RenderedFile]) -> std::io::Res
 
 /// Writes a JSON `List` of every object.
 pub fn write_json(out: &mut impl Write, files: &[&RenderedFile]) -> anyhow::Result<()> {
-    let items: Vec<&serde_json::Value> = files.iter().flat_map(|f| f.documents.iter().map(|d| &d.object)).collect();
+    let items: Vec<&serde_json::Value> = files
+        .iter()
+        .flat_map(|f| f.documents.iter().map(|d| d.object()))
+        .collect();
     let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
     serde_json::to_writer_pretty(&mut *out, &list)?;
     writeln!(out)?;
@@ -63,7 +74,8 @@ pub fn write_dir(dir: &Path, files: &[&RenderedFile]) -> anyhow::Result<()> {
     for f in files {
         let path = dir.join(&f.path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         let mut buf = Vec::new();
         write_yaml(&mut buf, &[*f])?;
@@ -92,15 +104,24 @@ pub fn profile_report(rendered: &Rendered) -> String {
     let mut files: Vec<&RenderedFile> = rendered.files.iter().collect();
     files.sort_by(|a, b| b.elapsed.cmp(&a.elapsed));
     for f in files {
-        s.push_str(&format!("{:<60} {:>8.3} ms\n", f.path, f.elapsed.as_secs_f64() * 1000.0));
+        s.push_str(&format!(
+            "{:<60} {:>8.3} ms\n",
+            f.path,
+            f.elapsed.as_secs_f64() * 1000.0
+        ));
     }
     let totals = crate::engine::profile::totals();
     if !totals.is_empty() {
-        s.push_str("\nMACRO                                                        CALLS       TIME\n");
+        s.push_str(
+            "\nMACRO                                                        CALLS       TIME\n",
+        );
         let mut rows: Vec<_> = totals.into_iter().collect();
         rows.sort_by(|a, b| b.1.1.cmp(&a.1.1));
         for (name, (calls, total)) in rows {
-            s.push_str(&format!("{name:<60} {calls:>5} {:>8.3} ms\n", total.as_secs_f64() * 1000.0));
+            s.push_str(&format!(
+                "{name:<60} {calls:>5} {:>8.3} ms\n",
+                total.as_secs_f64() * 1000.0
+            ));
         }
     }
     s
@@ -109,10 +130,18 @@ pub fn profile_report(rendered: &Rendered) -> String {
 /// The `--trace` call tree (stderr).
 pub fn trace_report() -> String {
     let mut s = String::new();
-    for (template, events) in crate::engine::profile::trees() {
+    for (template, events, values) in crate::engine::profile::trees() {
         s.push_str(&format!("{template}\n"));
         for e in events {
-            s.push_str(&format!("{}└ {} ({:.3} ms)\n", "  ".repeat(e.depth + 1), e.what, e.elapsed.as_secs_f64() * 1000.0));
+            s.push_str(&format!(
+                "{}└ {} ({:.3} ms)\n",
+                "  ".repeat(e.depth + 1),
+                e.what,
+                e.elapsed.as_secs_f64() * 1000.0
+            ));
+        }
+        if !values.is_empty() {
+            s.push_str(&format!("  values read: {}\n", values.join(", ")));
         }
     }
     s

@@ -66,7 +66,11 @@ pub struct Dependency {
 impl Dependency {
     /// The name the parent uses for it (alias, else name).
     pub fn key(&self) -> &str {
-        if self.alias.is_empty() { &self.name } else { &self.alias }
+        if self.alias.is_empty() {
+            &self.name
+        } else {
+            &self.alias
+        }
     }
 }
 
@@ -82,7 +86,10 @@ pub struct Engine {
 
 impl Default for Engine {
     fn default() -> Self {
-        Engine { strict: true, env_subst: false }
+        Engine {
+            strict: true,
+            env_subst: false,
+        }
     }
 }
 
@@ -99,8 +106,8 @@ pub struct Resolution {
 pub struct TemplateFile {
     /// Path under `templates/` with `/` separators (the template's name).
     pub name: String,
-    /// File contents.
-    pub source: String,
+    /// File contents (shared with the engine, never copied).
+    pub source: std::sync::Arc<str>,
     /// `_`-prefixed or `.tpl`: importable, never rendered.
     pub helper: bool,
 }
@@ -146,16 +153,30 @@ pub struct Subpack {
 }
 
 const TEMPLATE_EXTENSIONS: [&str; 7] = ["yaml", "yml", "j2", "jinja2", "txt", "json", "tpl"];
-const SCHEMA_FILES: [&str; 4] = ["values.schema.yaml", "values.schema.json", "schema.yaml", "schema.json"];
+const SCHEMA_FILES: [&str; 4] = [
+    "values.schema.yaml",
+    "values.schema.json",
+    "schema.yaml",
+    "schema.json",
+];
 
 fn read(path: &Path) -> Result<String, RenderError> {
-    std::fs::read_to_string(path).map_err(|e| RenderError::Io { path: path.to_path_buf(), message: e.to_string() })
+    std::fs::read_to_string(path).map_err(|e| RenderError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// Parses a YAML file into a value, with a one-line error naming it.
 pub fn parse_yaml_file(path: &Path, text: &str) -> Result<Value, RenderError> {
     shared::yaml::from_str::<Value>(text)
-        .map(|v| if v.is_null() { Value::Object(Default::default()) } else { v })
+        .map(|v| {
+            if v.is_null() {
+                Value::Object(Default::default())
+            } else {
+                v
+            }
+        })
         .map_err(|e| RenderError::Yaml {
             path: path.to_path_buf(),
             line: e.line,
@@ -168,7 +189,9 @@ impl Pack {
     pub fn load(dir: &Path) -> Result<Pack, RenderError> {
         let pack_yaml = dir.join("Pack.yaml");
         if !pack_yaml.is_file() {
-            return Err(RenderError::NotAPack { dir: dir.to_path_buf() });
+            return Err(RenderError::NotAPack {
+                dir: dir.to_path_buf(),
+            });
         }
         let text = read(&pack_yaml)?;
         let raw = parse_yaml_file(&pack_yaml, &text)?;
@@ -179,11 +202,17 @@ impl Pack {
         if file.api_version != "sherpack/v1" {
             return Err(RenderError::PackFile {
                 path: pack_yaml,
-                message: format!("apiVersion must be sherpack/v1, found {:?}", file.api_version),
+                message: format!(
+                    "apiVersion must be sherpack/v1, found {:?}",
+                    file.api_version
+                ),
             });
         }
         if file.metadata.name.is_empty() {
-            return Err(RenderError::PackFile { path: pack_yaml, message: "metadata.name is required".into() });
+            return Err(RenderError::PackFile {
+                path: pack_yaml,
+                message: "metadata.name is required".into(),
+            });
         }
 
         let values_path = dir.join("values.yaml");
@@ -214,22 +243,45 @@ impl Pack {
             files.sort();
             for path in files {
                 let rel = path.strip_prefix(&tdir).unwrap_or(&path);
-                let name = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-                let file_name = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+                let name = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let file_name = path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default();
                 if name == "NOTES.txt" {
                     notes = Some(read(&path)?);
                     continue;
                 }
-                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+                let ext = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .unwrap_or_default();
                 if !TEMPLATE_EXTENSIONS.contains(&ext) {
                     continue;
                 }
                 let helper = file_name.starts_with('_') || ext == "tpl";
-                templates.push(TemplateFile { name, source: read(&path)?, helper });
+                templates.push(TemplateFile {
+                    name,
+                    source: read(&path)?.into(),
+                    helper,
+                });
             }
         }
 
-        let mut pack = Pack { dir: dir.to_path_buf(), file, values_text, values, schema, templates, notes, subpacks: Vec::new() };
+        let mut pack = Pack {
+            dir: dir.to_path_buf(),
+            file,
+            values_text,
+            values,
+            schema,
+            templates,
+            notes,
+            subpacks: Vec::new(),
+        };
         pack.subpacks = pack.load_subpacks()?;
         Ok(pack)
     }
@@ -248,7 +300,11 @@ impl Pack {
                 _ => charts.join(&dep.name),
             };
             // A file:// repository of several packs: pick the one by name.
-            let dir = if dir.join("Pack.yaml").is_file() { dir } else { dir.join(&dep.name) };
+            let dir = if dir.join("Pack.yaml").is_file() {
+                dir
+            } else {
+                dir.join(&dep.name)
+            };
             if !dir.join("Pack.yaml").is_file() {
                 // Resolved later by `deps` from repositories; rendering needs it present.
                 return Err(RenderError::MissingDependency {
@@ -258,11 +314,17 @@ impl Pack {
                 });
             }
             let pack = Pack::load(&dir)?;
-            out.push(Subpack { dependency: dep.clone(), pack });
+            out.push(Subpack {
+                dependency: dep.clone(),
+                pack,
+            });
         }
         if charts.is_dir() {
             let mut dirs: Vec<PathBuf> = std::fs::read_dir(&charts)
-                .map_err(|e| RenderError::Io { path: charts.clone(), message: e.to_string() })?
+                .map_err(|e| RenderError::Io {
+                    path: charts.clone(),
+                    message: e.to_string(),
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.join("Pack.yaml").is_file())
                 .collect();
@@ -272,7 +334,10 @@ impl Pack {
                     continue;
                 }
                 let pack = Pack::load(&dir)?;
-                let dependency = Dependency { name: pack.name().to_string(), ..Default::default() };
+                let dependency = Dependency {
+                    name: pack.name().to_string(),
+                    ..Default::default()
+                };
                 out.push(Subpack { dependency, pack });
             }
         }
@@ -281,7 +346,10 @@ impl Pack {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RenderError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| RenderError::Io { path: dir.to_path_buf(), message: e.to_string() })?;
+    let entries = std::fs::read_dir(dir).map_err(|e| RenderError::Io {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
     for entry in entries.flatten() {
         let p = entry.path();
         if p.is_dir() {

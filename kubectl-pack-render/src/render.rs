@@ -74,6 +74,8 @@ pub struct Request {
     pub only_templates: Option<Vec<String>>,
     /// Record branches taken and values read (`test --coverage`).
     pub coverage: bool,
+    /// Record values read per template for `--trace` (renders on one thread).
+    pub trace: bool,
 }
 
 /// Branches taken and values read by one render (coverage mode only).
@@ -92,8 +94,17 @@ pub struct Document {
     pub index: usize,
     /// The document's text as rendered (blank lines around it removed).
     pub text: String,
+    /// The whole object, parsed on first use: writing a YAML stream only
+    /// needs the checked head, which keeps large renders fast.
+    object: std::sync::OnceLock<Value>,
+}
+
+impl Document {
     /// The parsed object.
-    pub object: Value,
+    pub fn object(&self) -> &Value {
+        self.object
+            .get_or_init(|| shared::yaml::parse_document(&self.text, 1).unwrap_or(Value::Null))
+    }
 }
 
 /// One rendered template.
@@ -121,16 +132,39 @@ pub struct Rendered {
 pub const DEFAULT_KUBE_VERSION: &str = "v1.33.0";
 
 const BUILTIN_API_VERSIONS: &[&str] = &[
-    "v1", "admissionregistration.k8s.io/v1", "apiextensions.k8s.io/v1", "apiregistration.k8s.io/v1", "apps/v1",
-    "authentication.k8s.io/v1", "authorization.k8s.io/v1", "autoscaling/v1", "autoscaling/v2", "batch/v1",
-    "certificates.k8s.io/v1", "coordination.k8s.io/v1", "discovery.k8s.io/v1", "events.k8s.io/v1",
-    "flowcontrol.apiserver.k8s.io/v1", "networking.k8s.io/v1", "node.k8s.io/v1", "policy/v1",
-    "rbac.authorization.k8s.io/v1", "scheduling.k8s.io/v1", "storage.k8s.io/v1",
+    "v1",
+    "admissionregistration.k8s.io/v1",
+    "apiextensions.k8s.io/v1",
+    "apiregistration.k8s.io/v1",
+    "apps/v1",
+    "authentication.k8s.io/v1",
+    "authorization.k8s.io/v1",
+    "autoscaling/v1",
+    "autoscaling/v2",
+    "batch/v1",
+    "certificates.k8s.io/v1",
+    "coordination.k8s.io/v1",
+    "discovery.k8s.io/v1",
+    "events.k8s.io/v1",
+    "flowcontrol.apiserver.k8s.io/v1",
+    "networking.k8s.io/v1",
+    "node.k8s.io/v1",
+    "policy/v1",
+    "rbac.authorization.k8s.io/v1",
+    "scheduling.k8s.io/v1",
+    "storage.k8s.io/v1",
 ];
 
 fn capabilities(req: &Request) -> Value {
-    let version = req.kube_version.clone().unwrap_or_else(|| DEFAULT_KUBE_VERSION.to_string());
-    let version = if version.starts_with('v') { version } else { format!("v{version}") };
+    let version = req
+        .kube_version
+        .clone()
+        .unwrap_or_else(|| DEFAULT_KUBE_VERSION.to_string());
+    let version = if version.starts_with('v') {
+        version
+    } else {
+        format!("v{version}")
+    };
     let mut parts = version.trim_start_matches('v').split('.');
     let major = parts.next().unwrap_or("1").to_string();
     let minor = parts.next().unwrap_or("0").to_string();
@@ -143,24 +177,41 @@ fn read_stdin_once() -> Result<String, RenderError> {
     let mut s = String::new();
     std::io::stdin()
         .read_to_string(&mut s)
-        .map_err(|e| RenderError::ValuesFile { path: "-".into(), message: format!("cannot read STDIN: {e}") })?;
+        .map_err(|e| RenderError::ValuesFile {
+            path: "-".into(),
+            message: format!("cannot read STDIN: {e}"),
+        })?;
     Ok(s)
 }
 
 fn subst(layer: &mut Layer) -> Result<(), RenderError> {
     let lookup = |name: &str| std::env::var(name).ok();
-    values::env_subst(&mut layer.value, &lookup).map_err(|var| RenderError::EnvVar { file: layer.label.clone(), var })
+    values::env_subst(&mut layer.value, &lookup).map_err(|var| RenderError::EnvVar {
+        file: layer.label.clone(),
+        var,
+    })
 }
 
 /// Builds every values layer of the root pack, lowest first.
-pub fn build_layers(pack: &Pack, req: &Request) -> Result<(Vec<Layer>, TemplateFilter), RenderError> {
+pub fn build_layers(
+    pack: &Pack,
+    req: &Request,
+) -> Result<(Vec<Layer>, TemplateFilter), RenderError> {
     let mut layers = Vec::new();
     if !req.no_schema
         && let Some((file, raw)) = &pack.schema
     {
-        layers.push(Layer::new(format!("schema defaults ({file})"), Schema::new(file, raw).defaults(), None));
+        layers.push(Layer::new(
+            format!("schema defaults ({file})"),
+            Schema::new(file, raw).defaults(),
+            None,
+        ));
     }
-    let mut file_layers = vec![Layer::new("values.yaml", pack.values.clone(), pack.values_text.clone())];
+    let mut file_layers = vec![Layer::new(
+        "values.yaml",
+        pack.values.clone(),
+        pack.values_text.clone(),
+    )];
     let mut filter = TemplateFilter::default();
     if let Some(env) = &req.environment {
         let e = environments::resolve(pack, env)?;
@@ -171,12 +222,21 @@ pub fn build_layers(pack: &Pack, req: &Request) -> Result<(Vec<Layer>, TemplateF
         let (label, text) = if f == "-" {
             ("-f STDIN".to_string(), read_stdin_once()?)
         } else {
-            let text = std::fs::read_to_string(f).map_err(|e| RenderError::ValuesFile { path: f.clone(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(f).map_err(|e| RenderError::ValuesFile {
+                path: f.clone(),
+                message: e.to_string(),
+            })?;
             (format!("-f {f}"), text)
         };
-        let value = parse_yaml_file(std::path::Path::new(if f == "-" { "STDIN" } else { f }), &text)?;
+        let value = parse_yaml_file(
+            std::path::Path::new(if f == "-" { "STDIN" } else { f }),
+            &text,
+        )?;
         if !value.is_object() {
-            return Err(RenderError::ValuesFile { path: f.clone(), message: "must hold a mapping of values".into() });
+            return Err(RenderError::ValuesFile {
+                path: f.clone(),
+                message: "must hold a mapping of values".into(),
+            });
         }
         file_layers.push(Layer::new(label, value, Some(text)));
     }
@@ -188,22 +248,38 @@ pub fn build_layers(pack: &Pack, req: &Request) -> Result<(Vec<Layer>, TemplateF
     layers.extend(file_layers);
     layers.extend(req.extra_layers.iter().cloned());
     for (flag, expr) in &req.sets {
-        let set_err = |message: String| RenderError::Set { flag: flag.name(), expr: expr.clone(), message };
+        let set_err = |message: String| RenderError::Set {
+            flag: flag.name(),
+            expr: expr.clone(),
+            message,
+        };
         let mut map = Map::new();
         match flag {
-            SetFlag::Set => strvals::parse_into(expr, Mode::Typed, &mut map).map_err(|e| set_err(e.message))?,
-            SetFlag::String => strvals::parse_into(expr, Mode::String, &mut map).map_err(|e| set_err(e.message))?,
-            SetFlag::Json => strvals::parse_into(expr, Mode::Json, &mut map).map_err(|e| set_err(e.message))?,
+            SetFlag::Set => {
+                strvals::parse_into(expr, Mode::Typed, &mut map).map_err(|e| set_err(e.message))?
+            }
+            SetFlag::String => {
+                strvals::parse_into(expr, Mode::String, &mut map).map_err(|e| set_err(e.message))?
+            }
+            SetFlag::Json => {
+                strvals::parse_into(expr, Mode::Json, &mut map).map_err(|e| set_err(e.message))?
+            }
             SetFlag::File => {
                 let (key, path) = strvals::split_file_arg(expr).map_err(|e| set_err(e.message))?;
-                let content = std::fs::read_to_string(&path).map_err(|e| set_err(format!("cannot read {path}: {e}")))?;
+                let content = std::fs::read_to_string(&path)
+                    .map_err(|e| set_err(format!("cannot read {path}: {e}")))?;
                 let mut tmp = Map::new();
-                strvals::parse_into(&format!("{key}=x"), Mode::String, &mut tmp).map_err(|e| set_err(e.message))?;
+                strvals::parse_into(&format!("{key}=x"), Mode::String, &mut tmp)
+                    .map_err(|e| set_err(e.message))?;
                 set_leaf(&mut tmp, Value::String(content));
                 map = tmp;
             }
         }
-        layers.push(Layer::new(format!("{} {expr}", flag.name()), Value::Object(map), None));
+        layers.push(Layer::new(
+            format!("{} {expr}", flag.name()),
+            Value::Object(map),
+            None,
+        ));
     }
     Ok((layers, filter))
 }
@@ -240,22 +316,44 @@ pub fn render(req: &Request) -> Result<Rendered, RenderError> {
     {
         Schema::new(file, raw)
             .validate(&values, &layers)
-            .map_err(|problems| RenderError::Schema { file: format!("{}/{file}", pack.name()), problems })?;
+            .map_err(|problems| RenderError::Schema {
+                file: format!("{}/{file}", pack.name()),
+                problems,
+            })?;
     }
-    let release_name = if req.release.is_empty() { pack.name().to_string() } else { req.release.clone() };
+    let release_name = if req.release.is_empty() {
+        pack.name().to_string()
+    } else {
+        req.release.clone()
+    };
     let release = json!({
         "name": release_name, "namespace": req.namespace, "revision": 1,
         "isInstall": true, "isUpgrade": false, "service": "kubectl-pack",
     });
     let caps = capabilities(req);
-    let options = EngineOptions { strict: pack.file.engine.strict, lookup: req.lookup.clone(), profile: req.profile, coverage: req.coverage };
-    if req.coverage {
+    let options = EngineOptions {
+        strict: pack.file.engine.strict,
+        lookup: req.lookup.clone(),
+        profile: req.profile,
+        coverage: req.coverage,
+    };
+    if req.coverage || req.trace {
         engine::coverage::take();
     }
 
     let mut jobs: Vec<Job> = Vec::new();
-    collect_jobs(&pack, &format!("{}/", pack.name()), &values, &release, &caps, &options, Some(&filter), req, &mut jobs)?;
-    let files = run_jobs(&jobs)?;
+    collect_jobs(
+        &pack,
+        &format!("{}/", pack.name()),
+        &values,
+        &release,
+        &caps,
+        &options,
+        Some(&filter),
+        req,
+        &mut jobs,
+    )?;
+    let files = run_jobs(&jobs, req.trace)?;
 
     let notes = match &pack.notes {
         Some(src) => {
@@ -268,9 +366,16 @@ pub fn render(req: &Request) -> Result<Rendered, RenderError> {
     let mut coverage = RenderCoverage::default();
     if req.coverage {
         let (branches, values_read) = engine::coverage::take();
-        coverage = RenderCoverage { branches_taken: branches, values_read };
+        coverage = RenderCoverage {
+            branches_taken: branches,
+            values_read,
+        };
     }
-    Ok(Rendered { files, notes, coverage })
+    Ok(Rendered {
+        files,
+        notes,
+        coverage,
+    })
 }
 
 struct Job {
@@ -317,14 +422,32 @@ fn collect_jobs(
         if let Some(g) = values.get("global") {
             values::merge(&mut sub_values, &json!({"global": g}));
         }
-        let rel = sub.pack.dir.strip_prefix(&pack.dir).map(|p| p.display().to_string()).unwrap_or_else(|_| key.to_string());
+        let rel = sub
+            .pack
+            .dir
+            .strip_prefix(&pack.dir)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| key.to_string());
         let sub_prefix = format!("{prefix}{rel}/");
-        let sub_options = EngineOptions { strict: sub.pack.file.engine.strict, ..options.clone() };
-        collect_jobs(&sub.pack, &sub_prefix, &sub_values, release, caps, &sub_options, None, req, jobs)?;
+        let sub_options = EngineOptions {
+            strict: sub.pack.file.engine.strict,
+            ..options.clone()
+        };
+        collect_jobs(
+            &sub.pack,
+            &sub_prefix,
+            &sub_values,
+            release,
+            caps,
+            &sub_options,
+            None,
+            req,
+            jobs,
+        )?;
     }
     let tprefix = format!("{prefix}templates/");
     let engine = std::sync::Arc::new(Engine::new(pack, &tprefix, options)?);
-    let (ctx, data) = engine::context(pack, values, release, caps, req.coverage);
+    let (ctx, data) = engine::context(pack, values, release, caps, req.coverage || req.trace);
     let data = std::sync::Arc::new(data);
     for t in &pack.templates {
         if t.helper || !filter.is_none_or(|f| f.allows(&t.name)) {
@@ -336,7 +459,14 @@ fn collect_jobs(
         {
             continue;
         }
-        jobs.push(Job { engine: engine.clone(), template: t.name.clone(), path, ctx: ctx.clone(), data: data.clone(), profile: options.profile });
+        jobs.push(Job {
+            engine: engine.clone(),
+            template: t.name.clone(),
+            path,
+            ctx: ctx.clone(),
+            data: data.clone(),
+            profile: options.profile,
+        });
     }
     Ok(())
 }
@@ -352,24 +482,60 @@ fn run_one(job: &Job) -> Result<RenderedFile, RenderError> {
     }
     let elapsed = start.elapsed();
     let documents = split_documents(&job.path, &text)?;
-    Ok(RenderedFile { path: job.path.clone(), documents, elapsed })
+    Ok(RenderedFile {
+        path: job.path.clone(),
+        documents,
+        elapsed,
+    })
 }
 
 /// Renders the jobs on up to two threads, keeping their order.
-fn run_jobs(jobs: &[Job]) -> Result<Vec<RenderedFile>, RenderError> {
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(2);
-    if workers < 2 || jobs.len() < 8 {
+fn run_jobs(jobs: &[Job], sequential: bool) -> Result<Vec<RenderedFile>, RenderError> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(2);
+    if sequential || workers < 2 || jobs.len() < 8 {
         return jobs.iter().map(run_one).collect();
     }
     let results: Vec<Vec<(usize, Result<RenderedFile, RenderError>)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
-            .map(|w| s.spawn(move || jobs.iter().enumerate().skip(w).step_by(workers).map(|(i, j)| (i, run_one(j))).collect::<Vec<_>>()))
+            .map(|w| {
+                s.spawn(move || {
+                    jobs.iter()
+                        .enumerate()
+                        .skip(w)
+                        .step_by(workers)
+                        .map(|(i, j)| (i, run_one(j)))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
     });
-    let mut all: Vec<(usize, Result<RenderedFile, RenderError>)> = results.into_iter().flatten().collect();
+    let mut all: Vec<(usize, Result<RenderedFile, RenderError>)> =
+        results.into_iter().flatten().collect();
     all.sort_by_key(|(i, _)| *i);
     all.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The text without its leading and trailing blank lines, ending in `\n`.
+fn trim_blank_lines(text: &str) -> String {
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        if !line.trim().is_empty() {
+            break;
+        }
+        start += line.len();
+    }
+    let body = text[start..].trim_end();
+    let mut out = String::with_capacity(body.len() + 1);
+    out.push_str(body);
+    out.push('\n');
+    out
 }
 
 /// Cuts a template's output into documents; each must be a Kubernetes object.
@@ -379,33 +545,50 @@ pub fn split_documents(path: &str, text: &str) -> Result<Vec<Document>, RenderEr
         if raw.is_empty() {
             continue;
         }
-        let not_object = |line: usize, message: String| RenderError::NotAnObject { file: path.to_string(), document: raw.index, line, message };
-        let value: Value = shared::yaml::parse_document(&raw.text, raw.line)
-            .map_err(|e| not_object(e.line.unwrap_or(raw.line), format!("invalid YAML: {}", e.message)))?;
-        if value.is_null() {
+        let not_object = |line: usize, message: String| RenderError::NotAnObject {
+            file: path.to_string(),
+            document: raw.index,
+            line,
+            message,
+        };
+        let first_content = raw.line
+            + raw
+                .text
+                .lines()
+                .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+                .count();
+        let missing =
+            |what: &str| not_object(first_content, format!("not a Kubernetes object: {what}"));
+        let head = shared::yaml::document_head(&raw.text, raw.line).map_err(|e| {
+            not_object(
+                e.line.unwrap_or(raw.line),
+                format!("invalid YAML: {}", e.message),
+            )
+        })?;
+        if head.is_null {
             continue;
         }
-        let first_content = raw.line
-            + raw.text.lines().take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#')).count();
-        let missing = |what: &str| not_object(first_content, format!("not a Kubernetes object: {what}"));
-        if !value.is_object() {
-            return Err(missing("expected a mapping with apiVersion, kind and metadata.name"));
+        if !head.is_mapping {
+            return Err(missing(
+                "expected a mapping with apiVersion, kind and metadata.name",
+            ));
         }
+        let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
         for (field, present) in [
-            ("apiVersion", value["apiVersion"].as_str().is_some_and(|s| !s.is_empty())),
-            ("kind", value["kind"].as_str().is_some_and(|s| !s.is_empty())),
-            ("metadata.name", value["metadata"]["name"].as_str().is_some_and(|s| !s.is_empty())),
+            ("apiVersion", has(&head.api_version)),
+            ("kind", has(&head.kind)),
+            ("metadata.name", has(&head.name)),
         ] {
             if !present {
                 return Err(missing(&format!("missing {field}")));
             }
         }
-        let trimmed: Vec<&str> = raw.text.lines().collect();
-        let start = trimmed.iter().position(|l| !l.trim().is_empty()).unwrap_or(0);
-        let end = trimmed.iter().rposition(|l| !l.trim().is_empty()).map(|e| e + 1).unwrap_or(trimmed.len());
-        let mut doc_text = trimmed[start..end].join("\n");
-        doc_text.push('\n');
-        out.push(Document { index: raw.index, text: doc_text, object: value });
+        let doc_text = trim_blank_lines(raw.text);
+        out.push(Document {
+            index: raw.index,
+            text: doc_text,
+            object: std::sync::OnceLock::new(),
+        });
     }
     Ok(out)
 }

@@ -21,7 +21,10 @@ pub async fn request(
     pack: &str,
     release: &str,
 ) -> anyhow::Result<Request> {
-    let namespace = kube.namespace.clone().unwrap_or_else(|| "default".to_string());
+    let namespace = kube
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
     let mut req = Request {
         pack_dir: PathBuf::from(pack),
         release: release.to_string(),
@@ -38,7 +41,8 @@ pub async fn request(
     if !values.values_from.is_empty() || values.cluster_lookup {
         let k = kube.connect().await?;
         if !values.values_from.is_empty() {
-            req.extra_layers = crate::values_from::fetch(&k.client, &k.namespace, &values.values_from).await?;
+            req.extra_layers =
+                crate::values_from::fetch(&k.client, &k.namespace, &values.values_from).await?;
         }
         if values.cluster_lookup {
             req.lookup = Some(cluster_lookup(k.client.clone()));
@@ -50,35 +54,60 @@ pub async fn request(
 fn cluster_lookup(client: kube::Client) -> LookupFn {
     let handle = tokio::runtime::Handle::current();
     let resolver = Arc::new(shared::discovery::Resolver::new(client.clone()));
-    Arc::new(move |api_version: &str, kind: &str, namespace: &str, name: &str| {
-        let client = client.clone();
-        let resolver = resolver.clone();
-        let (api_version, kind, namespace, name) = (api_version.to_string(), kind.to_string(), namespace.to_string(), name.to_string());
-        handle.block_on(async move {
-            let Some(rk) = resolver.resolve(&api_version, &kind).await.map_err(|e| e.to_string())? else {
-                return Ok(serde_json::json!({}));
-            };
-            let api: kube::Api<kube::api::DynamicObject> = if rk.namespaced() && !namespace.is_empty() {
-                kube::Api::namespaced_with(client, &namespace, &rk.resource)
-            } else {
-                kube::Api::all_with(client, &rk.resource)
-            };
-            if name.is_empty() {
-                let list = api.list(&Default::default()).await.map_err(|e| e.to_string())?;
-                let items: Vec<serde_json::Value> = list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect();
-                Ok(serde_json::json!({"items": items}))
-            } else {
-                match api.get_opt(&name).await.map_err(|e| e.to_string())? {
-                    Some(o) => serde_json::to_value(o).map_err(|e| e.to_string()),
-                    None => Ok(serde_json::json!({})),
+    Arc::new(
+        move |api_version: &str, kind: &str, namespace: &str, name: &str| {
+            let client = client.clone();
+            let resolver = resolver.clone();
+            let (api_version, kind, namespace, name) = (
+                api_version.to_string(),
+                kind.to_string(),
+                namespace.to_string(),
+                name.to_string(),
+            );
+            handle.block_on(async move {
+                let Some(rk) = resolver
+                    .resolve(&api_version, &kind)
+                    .await
+                    .map_err(|e| e.to_string())?
+                else {
+                    return Ok(serde_json::json!({}));
+                };
+                let api: kube::Api<kube::api::DynamicObject> =
+                    if rk.namespaced() && !namespace.is_empty() {
+                        kube::Api::namespaced_with(client, &namespace, &rk.resource)
+                    } else {
+                        kube::Api::all_with(client, &rk.resource)
+                    };
+                if name.is_empty() {
+                    let list = api
+                        .list(&Default::default())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let items: Vec<serde_json::Value> = list
+                        .items
+                        .into_iter()
+                        .filter_map(|o| serde_json::to_value(o).ok())
+                        .collect();
+                    Ok(serde_json::json!({"items": items}))
+                } else {
+                    match api.get_opt(&name).await.map_err(|e| e.to_string())? {
+                        Some(o) => serde_json::to_value(o).map_err(|e| e.to_string()),
+                        None => Ok(serde_json::json!({})),
+                    }
                 }
-            }
-        })
-    })
+            })
+        },
+    )
 }
 
 /// Runs the render command.
-pub async fn run(kube: &KubeArgs, values: &ValuesArgs, output: &OutputArgs, args: &[String], matches: &ArgMatches) -> anyhow::Result<u8> {
+pub async fn run(
+    kube: &KubeArgs,
+    values: &ValuesArgs,
+    output: &OutputArgs,
+    args: &[String],
+    matches: &ArgMatches,
+) -> anyhow::Result<u8> {
     let (release, pack) = match args {
         [pack] => (String::new(), pack.clone()),
         [release, pack] => (release.clone(), pack.clone()),
@@ -86,6 +115,7 @@ pub async fn run(kube: &KubeArgs, values: &ValuesArgs, output: &OutputArgs, args
     };
     let mut req = request(kube, values, matches, &pack, &release).await?;
     req.profile = output.profile || output.trace;
+    req.trace = output.trace;
 
     if let Some(path) = &output.explain {
         let req2 = req.clone();
@@ -100,7 +130,9 @@ pub async fn run(kube: &KubeArgs, values: &ValuesArgs, output: &OutputArgs, args
         return Ok(shared::output::exit::OK);
     }
 
-    let rendered = tokio::task::spawn_blocking(move || render::render(&req)).await.context("render thread")??;
+    let rendered = tokio::task::spawn_blocking(move || render::render(&req))
+        .await
+        .context("render thread")??;
     let files = crate::output::select(&rendered, &output.show_only)?;
     if let Some(dir) = &output.output_dir {
         crate::output::write_dir(dir, &files)?;

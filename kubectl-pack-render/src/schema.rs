@@ -25,7 +25,10 @@ impl Schema {
         } else {
             raw.clone()
         };
-        Schema { file: file.to_string(), json }
+        Schema {
+            file: file.to_string(),
+            json,
+        }
     }
 
     /// The defaults the schema declares, as a values map.
@@ -46,7 +49,11 @@ impl Schema {
                 .skip(1)
                 .map(|s| s.replace("~1", "/").replace("~0", "~"))
                 .collect();
-            let shown = if path.is_empty() { "(root)".to_string() } else { path.join(".") };
+            let shown = if path.is_empty() {
+                "(root)".to_string()
+            } else {
+                path.join(".")
+            };
             let origin = layers
                 .iter()
                 .rev()
@@ -56,7 +63,11 @@ impl Schema {
             let message = shared::error::one_line(&error.to_string());
             problems.push(format!("{shown}: {message}{origin}"));
         }
-        if problems.is_empty() { Ok(()) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 }
 
@@ -77,7 +88,9 @@ fn defaults_of(schema: &Value) -> Option<Value> {
 /// Converts Sherpack's simplified schema into JSON Schema.
 pub fn simplified_to_json_schema(raw: &Value) -> Value {
     fn convert(node: &Value) -> Value {
-        let Some(obj) = node.as_object() else { return json!({}) };
+        let Some(obj) = node.as_object() else {
+            return json!({});
+        };
         let mut out = Map::new();
         for (k, v) in obj {
             match k.as_str() {
@@ -146,8 +159,23 @@ mod tests {
         )];
         let problems = schema.validate(&layers[0].value, &layers).unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("app.replicas: 50 is greater than the maximum of 10 (set by values.yaml:2)")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("app: \"name\" is a required property")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("pull:") && p.contains("values.yaml:3")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.starts_with(
+                "app.replicas: 50 is greater than the maximum of 10 (set by values.yaml:2)"
+            )),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("app: \"name\" is a required property")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("pull:") && p.contains("values.yaml:3")),
+            "{problems:?}"
+        );
     }
 }

@@ -12,7 +12,10 @@ use crate::values::strvals::{self, Mode};
 use crate::values::{self, Layer};
 
 fn layer_from_entries(source: &str, entries: Vec<(String, String)>) -> Result<Layer, RenderError> {
-    let err = |message: String| RenderError::ValuesFrom { source_ref: source.to_string(), message };
+    let err = |message: String| RenderError::ValuesFrom {
+        source_ref: source.to_string(),
+        message,
+    };
     let mut value = Value::Object(Map::new());
     let mut text = None;
     let mut entries = entries;
@@ -20,7 +23,8 @@ fn layer_from_entries(source: &str, entries: Vec<(String, String)>) -> Result<La
     entries.sort_by_key(|(k, _)| k != "values.yaml");
     for (key, data) in entries {
         if key == "values.yaml" {
-            let v: Value = shared::yaml::from_str(&data).map_err(|e| err(format!("key values.yaml: invalid YAML: {}", e.message)))?;
+            let v: Value = shared::yaml::from_str(&data)
+                .map_err(|e| err(format!("key values.yaml: invalid YAML: {}", e.message)))?;
             if !v.is_null() {
                 values::merge(&mut value, &v);
             }
@@ -28,7 +32,8 @@ fn layer_from_entries(source: &str, entries: Vec<(String, String)>) -> Result<La
         } else {
             let mut m = Map::new();
             let escaped = data.replace('\\', "\\\\").replace(',', "\\,");
-            strvals::parse_into(&format!("{key}={escaped}"), Mode::String, &mut m).map_err(|e| err(format!("key {key}: {}", e.message)))?;
+            strvals::parse_into(&format!("{key}={escaped}"), Mode::String, &mut m)
+                .map_err(|e| err(format!("key {key}: {}", e.message)))?;
             values::merge(&mut value, &Value::Object(m));
         }
     }
@@ -36,32 +41,51 @@ fn layer_from_entries(source: &str, entries: Vec<(String, String)>) -> Result<La
 }
 
 /// Fetches every `--values-from` source in order.
-pub async fn fetch(client: &kube::Client, namespace: &str, sources: &[String]) -> Result<Vec<Layer>, RenderError> {
+pub async fn fetch(
+    client: &kube::Client,
+    namespace: &str,
+    sources: &[String],
+) -> Result<Vec<Layer>, RenderError> {
     let mut layers = Vec::new();
     for raw in sources {
         let optional = raw.ends_with('?');
         let source = raw.trim_end_matches('?');
-        let err = |message: String| RenderError::ValuesFrom { source_ref: raw.clone(), message };
+        let err = |message: String| RenderError::ValuesFrom {
+            source_ref: raw.clone(),
+            message,
+        };
         let Some((kind, name)) = source.split_once('/') else {
             return Err(err("expected configmap/NAME or secret/NAME".into()));
         };
-        let fetched: Result<Option<(Vec<(String, String)>, bool)>, kube::Error> = match kind.to_ascii_lowercase().as_str() {
-            "configmap" | "configmaps" | "cm" => Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        let fetched: Result<Option<(Vec<(String, String)>, bool)>, kube::Error> = match kind
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "configmap" | "configmaps" | "cm" => {
+                Api::<ConfigMap>::namespaced(client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                    .map(|o| o.map(|cm| (cm.data.unwrap_or_default().into_iter().collect(), false)))
+            }
+            "secret" | "secrets" => Api::<Secret>::namespaced(client.clone(), namespace)
                 .get_opt(name)
                 .await
-                .map(|o| o.map(|cm| (cm.data.unwrap_or_default().into_iter().collect(), false))),
-            "secret" | "secrets" => Api::<Secret>::namespaced(client.clone(), namespace).get_opt(name).await.map(|o| {
-                o.map(|s| {
-                    let entries = s
-                        .data
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-                        .collect();
-                    (entries, true)
-                })
-            }),
-            other => return Err(err(format!("unknown kind {other:?}; use configmap/NAME or secret/NAME"))),
+                .map(|o| {
+                    o.map(|s| {
+                        let entries = s
+                            .data
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                            .collect();
+                        (entries, true)
+                    })
+                }),
+            other => {
+                return Err(err(format!(
+                    "unknown kind {other:?}; use configmap/NAME or secret/NAME"
+                )));
+            }
         };
         match fetched {
             Ok(Some((entries, sensitive))) => {
@@ -71,7 +95,9 @@ pub async fn fetch(client: &kube::Client, namespace: &str, sources: &[String]) -
             }
             Ok(None) if optional => {}
             Ok(None) => {
-                return Err(err(format!("not found in namespace {namespace}; create it, or add ? to make it optional")));
+                return Err(err(format!(
+                    "not found in namespace {namespace}; create it, or add ? to make it optional"
+                )));
             }
             Err(e) => return Err(err(shared::Error::api("read", e).to_string())),
         }

@@ -12,18 +12,19 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// One raw document cut out of a YAML stream, before parsing.
+/// One raw document cut out of a YAML stream, before parsing (a slice of
+/// the stream: no copy).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawDocument {
+pub struct RawDocument<'a> {
     /// 1-based position of the document in the stream (empty ones count).
     pub index: usize,
     /// 1-based line in the stream where the document's content starts.
     pub line: usize,
     /// The document's text (without its `---` separator line).
-    pub text: String,
+    pub text: &'a str,
 }
 
-impl RawDocument {
+impl RawDocument<'_> {
     /// True when the document holds nothing but whitespace and comments.
     pub fn is_empty(&self) -> bool {
         self.text.lines().all(|l| {
@@ -44,41 +45,46 @@ pub struct ParseError {
 
 /// Splits a YAML stream into documents at `---` lines (and `...` ends), the
 /// way kubectl's reader does, keeping each document's first line.
-pub fn split_documents(stream: &str) -> Vec<RawDocument> {
+pub fn split_documents(stream: &str) -> Vec<RawDocument<'_>> {
     let mut docs = Vec::new();
-    let mut current = String::new();
+    let mut start = 0; // byte offset where the current document starts
     let mut start_line = 1;
     let mut index = 1;
-    for (i, line) in stream.lines().enumerate() {
-        let lineno = i + 1;
+    let mut offset = 0;
+    let mut lineno = 0;
+    while offset < stream.len() {
+        lineno += 1;
+        let end = stream[offset..]
+            .find('\n')
+            .map(|i| offset + i + 1)
+            .unwrap_or(stream.len());
+        let line = stream[offset..end].trim_end_matches(['\n', '\r']);
         let is_separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
         let is_end = line == "..." || line.starts_with("... ");
         if is_separator || is_end {
-            if !current.is_empty() || lineno > 1 {
+            if offset > start || lineno > 1 {
                 docs.push(RawDocument {
                     index,
                     line: start_line,
-                    text: std::mem::take(&mut current),
+                    text: &stream[start..offset],
                 });
                 index += 1;
             }
+            start = end;
             start_line = lineno + 1;
             // `--- {a: 1}`: content on the separator line itself.
             if is_separator && line.len() > 3 && !line[3..].trim().is_empty() {
-                current.push_str(&line[4..]);
-                current.push('\n');
+                start = offset + 4;
                 start_line = lineno;
             }
-            continue;
         }
-        current.push_str(line);
-        current.push('\n');
+        offset = end;
     }
-    if !current.is_empty() {
+    if stream.len() > start {
         docs.push(RawDocument {
             index,
             line: start_line,
-            text: current,
+            text: &stream[start..],
         });
     }
     docs
@@ -121,6 +127,178 @@ pub fn parse_document<T: DeserializeOwned>(text: &str, first_line: usize) -> Res
             message: crate::error::one_line(&message),
         }
     })
+}
+
+/// The identity fields of one document, read without building the document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocumentHead {
+    /// False when the document is a scalar or a sequence.
+    pub is_mapping: bool,
+    /// True when the document holds no node at all (or only `null`).
+    pub is_null: bool,
+    /// `apiVersion`, when it is a string.
+    pub api_version: Option<String>,
+    /// `kind`, when it is a string.
+    pub kind: Option<String>,
+    /// `metadata.name`, when it is a string.
+    pub name: Option<String>,
+}
+
+/// Checks that `text` is valid YAML and reads `apiVersion`, `kind` and
+/// `metadata.name` from the event stream, without building the document
+/// (several times faster than a full parse; renders use it on every
+/// document they emit). `first_line` offsets error lines as in
+/// [`parse_document`].
+pub fn document_head(text: &str, first_line: usize) -> Result<DocumentHead, ParseError> {
+    use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
+
+    /// The keys that matter, or `Other`.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Key {
+        ApiVersion,
+        Kind,
+        Metadata,
+        Name,
+        Other,
+    }
+    enum Frame {
+        Map {
+            key: Option<Key>,
+            expecting_key: bool,
+            is_key: bool,
+        },
+        Seq {
+            is_key: bool,
+        },
+    }
+    fn is_key_of(f: &Frame) -> bool {
+        match f {
+            Frame::Map { is_key, .. } | Frame::Seq { is_key } => *is_key,
+        }
+    }
+    // A plain scalar that a YAML reader resolves to something else than a string.
+    fn plain_non_string(v: &str) -> bool {
+        matches!(
+            v,
+            "" | "~"
+                | "null"
+                | "Null"
+                | "NULL"
+                | "true"
+                | "false"
+                | "True"
+                | "False"
+                | "TRUE"
+                | "FALSE"
+        ) || v.parse::<f64>().is_ok()
+    }
+
+    let mut head = DocumentHead::default();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut saw_root = false;
+    for item in Parser::new_from_str(text) {
+        let (event, _span) = item.map_err(|e| ParseError {
+            line: Some(e.marker().line() + first_line - 1),
+            message: crate::error::one_line(e.info().as_str()),
+        })?;
+        // Whether the node starting now is a key of the enclosing map.
+        let node_is_key = matches!(
+            stack.last(),
+            Some(Frame::Map {
+                expecting_key: true,
+                ..
+            })
+        );
+        match event {
+            Event::Scalar(value, style, ..) => {
+                if stack.is_empty() {
+                    saw_root = true;
+                    head.is_null = style == ScalarStyle::Plain
+                        && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL");
+                    continue;
+                }
+                let depth = stack.len();
+                if let Some(Frame::Map {
+                    key, expecting_key, ..
+                }) = stack.last_mut()
+                    && *expecting_key
+                {
+                    *key = Some(match (depth, value.as_ref()) {
+                        (1, "apiVersion") => Key::ApiVersion,
+                        (1, "kind") => Key::Kind,
+                        (1, "metadata") => Key::Metadata,
+                        (2, "name") => Key::Name,
+                        _ => Key::Other,
+                    });
+                    *expecting_key = false;
+                    continue;
+                }
+                let string = !(style == ScalarStyle::Plain && plain_non_string(&value));
+                let key_at = |i: usize| match stack.get(i) {
+                    Some(Frame::Map { key, .. }) => *key,
+                    _ => None,
+                };
+                if string {
+                    match (depth, key_at(0), key_at(1)) {
+                        (1, Some(Key::ApiVersion), _) => {
+                            head.api_version = Some(value.into_owned())
+                        }
+                        (1, Some(Key::Kind), _) => head.kind = Some(value.into_owned()),
+                        (2, Some(Key::Metadata), Some(Key::Name)) => {
+                            head.name = Some(value.into_owned())
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(Frame::Map { expecting_key, .. }) = stack.last_mut() {
+                    *expecting_key = true;
+                }
+            }
+            Event::Alias(_) => match stack.last_mut() {
+                Some(Frame::Map {
+                    expecting_key, key, ..
+                }) => {
+                    if *expecting_key {
+                        *key = None;
+                    }
+                    *expecting_key = !*expecting_key;
+                }
+                _ => saw_root = true,
+            },
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                if stack.is_empty() {
+                    saw_root = true;
+                    head.is_mapping = matches!(event, Event::MappingStart(..));
+                }
+                if node_is_key && let Some(Frame::Map { key, .. }) = stack.last_mut() {
+                    *key = None;
+                }
+                stack.push(if matches!(event, Event::MappingStart(..)) {
+                    Frame::Map {
+                        key: None,
+                        expecting_key: true,
+                        is_key: node_is_key,
+                    }
+                } else {
+                    Frame::Seq {
+                        is_key: node_is_key,
+                    }
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                let was_key = stack.pop().is_some_and(|f| is_key_of(&f));
+                if let Some(Frame::Map { expecting_key, .. }) = stack.last_mut() {
+                    // After a key comes its value; after a value, the next key.
+                    *expecting_key = !was_key;
+                }
+            }
+            _ => {}
+        }
+    }
+    if !saw_root {
+        head.is_null = true;
+    }
+    Ok(head)
 }
 
 /// Parses a YAML (or JSON) text holding a single value, such as a values file.
@@ -202,6 +380,37 @@ mod tests {
         let err = parse_document::<Value>("a: 1\nb: [\n", 10).unwrap_err();
         assert!(err.line.unwrap() >= 10, "{err:?}");
         assert!(!err.message.contains('\n'));
+    }
+
+    #[test]
+    fn document_head_reads_identity_and_rejects_bad_yaml() {
+        let h = document_head("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels: {a: b}\n  name: web\ndata:\n  name: not-this\n", 1).unwrap();
+        assert_eq!(
+            (
+                h.api_version.as_deref(),
+                h.kind.as_deref(),
+                h.name.as_deref()
+            ),
+            (Some("v1"), Some("ConfigMap"), Some("web"))
+        );
+        assert!(h.is_mapping);
+        let h = document_head(
+            "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": {\"name\": \"s\"}}",
+            1,
+        )
+        .unwrap();
+        assert_eq!(h.name.as_deref(), Some("s"));
+        let h = document_head("apiVersion: 1\nkind: X\nmetadata: {name: [a]}\n", 1).unwrap();
+        assert_eq!(
+            (h.api_version, h.name),
+            (None, None),
+            "non-strings do not count"
+        );
+        let h = document_head("- a\n- b\n", 1).unwrap();
+        assert!(!h.is_mapping);
+        assert!(document_head("# only a comment\n", 1).unwrap().is_null);
+        let err = document_head("a: 1\n b: [\n", 10).unwrap_err();
+        assert!(err.line.unwrap() >= 10, "{err:?}");
     }
 
     #[test]

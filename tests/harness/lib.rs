@@ -248,7 +248,9 @@ pub fn kubectl() -> Command {
 /// nowhere, so any API call would fail.
 pub fn offline_plugin(name: &str) -> Command {
     let mut cmd = Command::new(bin(name));
-    cmd.env("KUBECONFIG", "/nonexistent/kubeconfig").env("NO_COLOR", "1").env_remove("HOME");
+    cmd.env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env("NO_COLOR", "1")
+        .env_remove("HOME");
     cmd
 }
 

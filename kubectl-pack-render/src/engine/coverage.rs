@@ -24,12 +24,17 @@ fn sink() -> &'static Mutex<Sink> {
 /// Takes (and clears) the branches taken and values read so far.
 pub fn take() -> (BTreeSet<String>, BTreeSet<String>) {
     let mut s = sink().lock().unwrap_or_else(|e| e.into_inner());
-    (std::mem::take(&mut s.branches), std::mem::take(&mut s.values))
+    (
+        std::mem::take(&mut s.branches),
+        std::mem::take(&mut s.values),
+    )
 }
 
 fn branch_re() -> &'static regex::Regex {
     static R: OnceLock<regex::Regex> = OnceLock::new();
-    R.get_or_init(|| regex::Regex::new(r"\{%-?\s*(if|elif|else)\b[^%]*?(-?)%\}").expect("static regex"))
+    R.get_or_init(|| {
+        regex::Regex::new(r"\{%-?\s*(if|elif|else)\b[^%]*?(-?)%\}").expect("static regex")
+    })
 }
 
 fn branch_id(template: &str, source: &str, offset: usize, kind: &str) -> String {
@@ -64,7 +69,11 @@ pub fn instrument(template: &str, source: &str) -> String {
 /// Registers `__cov`.
 pub fn register(env: &mut Environment<'static>) {
     env.add_function("__cov", |id: String| {
-        sink().lock().unwrap_or_else(|e| e.into_inner()).branches.insert(id);
+        sink()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .branches
+            .insert(id);
         String::new()
     });
 }
@@ -79,14 +88,26 @@ pub struct Tracked {
 impl Tracked {
     /// Wraps the root values.
     pub fn root(values: &serde_json::Value) -> Value {
-        Value::from_object(Tracked { node: values.clone(), path: "values".into() })
+        Value::from_object(Tracked {
+            node: values.clone(),
+            path: "values".into(),
+        })
     }
 
     fn wrap(&self, key: &str, child: &serde_json::Value) -> Value {
         let path = format!("{}.{key}", self.path);
-        sink().lock().unwrap_or_else(|e| e.into_inner()).values.insert(path.clone());
+        sink()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values
+            .insert(path.clone());
         match child {
-            serde_json::Value::Object(_) | serde_json::Value::Array(_) => Value::from_object(Tracked { node: child.clone(), path }),
+            serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
+                Value::from_object(Tracked {
+                    node: child.clone(),
+                    path,
+                })
+            }
             scalar => Value::from(Serde(scalar)),
         }
     }

@@ -20,26 +20,37 @@ pub struct Files {
 impl Files {
     /// Files of the pack in `root`.
     pub fn new(root: &Path) -> Self {
-        Files { root: root.to_path_buf() }
+        Files {
+            root: root.to_path_buf(),
+        }
     }
 
     fn resolve(&self, rel: &str) -> Result<PathBuf, Error> {
         let p = Path::new(rel);
         if p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(invalid(format!("files: {rel:?} is outside the pack (use a path inside it, without ..)")));
+            return Err(invalid(format!(
+                "files: {rel:?} is outside the pack (use a path inside it, without ..)"
+            )));
         }
         Ok(self.root.join(p))
     }
 
     fn all_files(&self) -> Vec<String> {
         fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
-            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
             for e in entries.flatten() {
                 let p = e.path();
                 if p.is_dir() {
                     walk(&p, root, out);
                 } else if let Ok(rel) = p.strip_prefix(root) {
-                    out.push(rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"));
+                    out.push(
+                        rel.components()
+                            .map(|c| c.as_os_str().to_string_lossy())
+                            .collect::<Vec<_>>()
+                            .join("/"),
+                    );
                 }
             }
         }
@@ -55,7 +66,12 @@ impl Object for Files {
         ObjectRepr::Plain
     }
 
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let arg = |i: usize| -> Result<String, Error> {
             args.get(i)
                 .and_then(|v| v.as_str().map(str::to_string))
@@ -74,16 +90,25 @@ impl Object for Files {
             "lines" => {
                 let p = self.resolve(&arg(0)?)?;
                 let text = std::fs::read_to_string(p).unwrap_or_default();
-                Ok(Value::from(text.lines().map(str::to_string).collect::<Vec<_>>()))
+                Ok(Value::from(
+                    text.lines().map(str::to_string).collect::<Vec<_>>(),
+                ))
             }
             "glob" => {
                 let pattern = arg(0)?;
                 let glob = globset::Glob::new(&pattern)
                     .map_err(|e| invalid(format!("files.glob {pattern:?}: {e}")))?
                     .compile_matcher();
-                Ok(Value::from(self.all_files().into_iter().filter(|f| glob.is_match(f)).collect::<Vec<_>>()))
+                Ok(Value::from(
+                    self.all_files()
+                        .into_iter()
+                        .filter(|f| glob.is_match(f))
+                        .collect::<Vec<_>>(),
+                ))
             }
-            other => Err(invalid(format!("files has no method {other} (get, get_bytes, exists, glob, lines)"))),
+            other => Err(invalid(format!(
+                "files has no method {other} (get, get_bytes, exists, glob, lines)"
+            ))),
         }
     }
 }

@@ -42,7 +42,10 @@ fn regex(pattern: &str) -> Result<Arc<regex::Regex>, Error> {
     if let Some(re) = map.get(pattern) {
         return Ok(re.clone());
     }
-    let re = Arc::new(regex::Regex::new(pattern).map_err(|e| invalid(format!("invalid regex {pattern:?}: {e}")))?);
+    let re = Arc::new(
+        regex::Regex::new(pattern)
+            .map_err(|e| invalid(format!("invalid regex {pattern:?}: {e}")))?,
+    );
     if map.len() > 1024 {
         map.clear();
     }
@@ -99,7 +102,10 @@ fn split_words(s: &str) -> Vec<String> {
 fn capitalized(w: &str) -> String {
     let mut c = w.chars();
     match c.next() {
-        Some(f) => f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect(),
+        Some(f) => f
+            .to_uppercase()
+            .chain(c.flat_map(char::to_lowercase))
+            .collect(),
         None => String::new(),
     }
 }
@@ -142,7 +148,12 @@ fn deep_merge(base: &mut serde_json::Value, overlay: &serde_json::Value) {
 fn number_f64(v: &Value) -> Result<f64, Error> {
     match v.kind() {
         ValueKind::Number => f64::try_from(v.clone()).map_err(|_| invalid("not a number")),
-        ValueKind::String => v.as_str().unwrap_or_default().trim().parse().map_err(|_| invalid(format!("cannot parse {v:?} as a number"))),
+        ValueKind::String => v
+            .as_str()
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .map_err(|_| invalid(format!("cannot parse {v:?} as a number"))),
         ValueKind::Bool => Ok(if v.is_true() { 1.0 } else { 0.0 }),
         k => Err(invalid(format!("expected a number, got {k}"))),
     }
@@ -169,13 +180,19 @@ pub(crate) fn to_float(v: &Value) -> Result<f64, Error> {
 
 /// Parses YAML text into a value (empty text is an empty dict).
 pub(crate) fn parse_yaml(text: &str) -> Result<Value, Error> {
-    let v: serde_json::Value = shared::yaml::from_str(text).map_err(|e| invalid(format!("fromyaml: {}", e.message)))?;
-    Ok(from_json(&if v.is_null() { serde_json::json!({}) } else { v }))
+    let v: serde_json::Value =
+        shared::yaml::from_str(text).map_err(|e| invalid(format!("fromyaml: {}", e.message)))?;
+    Ok(from_json(&if v.is_null() {
+        serde_json::json!({})
+    } else {
+        v
+    }))
 }
 
 /// Parses JSON text into a value.
 pub(crate) fn parse_json(text: &str) -> Result<Value, Error> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| invalid(format!("fromjson: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| invalid(format!("fromjson: {e}")))?;
     Ok(from_json(&v))
 }
 
@@ -206,7 +223,8 @@ pub(crate) fn semver_matches(version: &str, constraint: &str) -> Result<bool, Er
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let req = semver::VersionReq::parse(&cleaned).map_err(|e| invalid(format!("invalid constraint {constraint:?}: {e}")))?;
+    let req = semver::VersionReq::parse(&cleaned)
+        .map_err(|e| invalid(format!("invalid constraint {constraint:?}: {e}")))?;
     Ok(req.matches(&semver::Version::new(v.major, v.minor, v.patch)))
 }
 
@@ -225,7 +243,9 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("fromjson", |s: String| parse_json(&s));
     env.add_filter("fromyaml", |s: String| parse_yaml(&s));
-    env.add_filter("b64encode", |v: Value| base64::engine::general_purpose::STANDARD.encode(display(&v)));
+    env.add_filter("b64encode", |v: Value| {
+        base64::engine::general_purpose::STANDARD.encode(display(&v))
+    });
     env.add_filter("b64decode", |s: String| -> Result<String, Error> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(s.trim())
@@ -233,48 +253,96 @@ pub fn register(env: &mut Environment<'static>) {
         String::from_utf8(bytes).map_err(|_| invalid("b64decode: the decoded bytes are not UTF-8"))
     });
     env.add_filter("quote", |v: Value| {
-        format!("\"{}\"", display(&v).replace('\\', "\\\\").replace('"', "\\\""))
+        format!(
+            "\"{}\"",
+            display(&v).replace('\\', "\\\\").replace('"', "\\\"")
+        )
     });
-    env.add_filter("squote", |v: Value| format!("'{}'", display(&v).replace('\'', "''")));
-    env.add_filter("indent", |s: Value, width: usize| indent_lines(&display(&s), width));
-    env.add_filter("nindent", |s: Value, width: usize| format!("\n{}", indent_lines(&display(&s), width)));
-    env.add_filter("required", |v: Value, message: Option<String>| -> Result<Value, Error> {
-        let empty = v.is_undefined() || v.is_none() || v.as_str().is_some_and(str::is_empty);
-        if empty {
-            Err(invalid(message.unwrap_or_else(|| "a required value is missing or empty".into())))
-        } else {
-            Ok(v)
-        }
+    env.add_filter("squote", |v: Value| {
+        format!("'{}'", display(&v).replace('\'', "''"))
     });
+    env.add_filter("indent", |s: Value, width: usize| {
+        indent_lines(&display(&s), width)
+    });
+    env.add_filter("nindent", |s: Value, width: usize| {
+        format!("\n{}", indent_lines(&display(&s), width))
+    });
+    env.add_filter(
+        "required",
+        |v: Value, message: Option<String>| -> Result<Value, Error> {
+            let empty = v.is_undefined() || v.is_none() || v.as_str().is_some_and(str::is_empty);
+            if empty {
+                Err(invalid(message.unwrap_or_else(|| {
+                    "a required value is missing or empty".into()
+                })))
+            } else {
+                Ok(v)
+            }
+        },
+    );
     env.add_filter("empty", |v: Value| -> bool {
-        v.is_undefined() || v.is_none() || v.len() == Some(0) || v.as_str().is_some_and(str::is_empty)
+        v.is_undefined()
+            || v.is_none()
+            || v.len() == Some(0)
+            || v.as_str().is_some_and(str::is_empty)
     });
     env.add_filter("haskey", |v: Value, key: String| -> bool {
         v.kind() == ValueKind::Map && v.get_attr(&key).is_ok_and(|x| !x.is_undefined())
     });
     env.add_filter("keys", |v: Value| -> Result<Value, Error> {
-        Ok(Value::from(map_entries(&v, "keys")?.into_iter().map(|(k, _)| k).collect::<Vec<_>>()))
+        Ok(Value::from(
+            map_entries(&v, "keys")?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>(),
+        ))
     });
     env.add_filter("values", |v: Value| -> Result<Value, Error> {
-        Ok(Value::from(map_entries(&v, "values")?.into_iter().map(|(_, v)| v).collect::<Vec<_>>()))
+        Ok(Value::from(
+            map_entries(&v, "values")?
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>(),
+        ))
     });
-    env.add_filter("merge", |base: Value, overlay: Value| -> Result<Value, Error> {
-        let mut b = to_json(&base)?;
-        deep_merge(&mut b, &to_json(&overlay)?);
-        Ok(from_json(&b))
+    env.add_filter(
+        "merge",
+        |base: Value, overlay: Value| -> Result<Value, Error> {
+            let mut b = to_json(&base)?;
+            deep_merge(&mut b, &to_json(&overlay)?);
+            Ok(from_json(&b))
+        },
+    );
+    env.add_filter(
+        "pick",
+        |v: Value, keys: Rest<String>| -> Result<Value, Error> {
+            let entries = map_entries(&v, "pick")?;
+            Ok(Value::from_pairs(entries.into_iter().filter(|(k, _)| {
+                keys.iter().any(|x| Some(x.as_str()) == k.as_str())
+            })))
+        },
+    );
+    env.add_filter(
+        "omit",
+        |v: Value, keys: Rest<String>| -> Result<Value, Error> {
+            let entries = map_entries(&v, "omit")?;
+            Ok(Value::from_pairs(entries.into_iter().filter(|(k, _)| {
+                !keys.iter().any(|x| Some(x.as_str()) == k.as_str())
+            })))
+        },
+    );
+    env.add_filter("sha256", |v: Value| {
+        hex(&sha2::Sha256::digest(display(&v).as_bytes()))
     });
-    env.add_filter("pick", |v: Value, keys: Rest<String>| -> Result<Value, Error> {
-        let entries = map_entries(&v, "pick")?;
-        Ok(Value::from_pairs(entries.into_iter().filter(|(k, _)| keys.iter().any(|x| Some(x.as_str()) == k.as_str()))))
+    env.add_filter("sha512", |v: Value| {
+        hex(&sha2::Sha512::digest(display(&v).as_bytes()))
     });
-    env.add_filter("omit", |v: Value, keys: Rest<String>| -> Result<Value, Error> {
-        let entries = map_entries(&v, "omit")?;
-        Ok(Value::from_pairs(entries.into_iter().filter(|(k, _)| !keys.iter().any(|x| Some(x.as_str()) == k.as_str()))))
+    env.add_filter("sha1", |v: Value| {
+        hex(&sha1::Sha1::digest(display(&v).as_bytes()))
     });
-    env.add_filter("sha256", |v: Value| hex(&sha2::Sha256::digest(display(&v).as_bytes())));
-    env.add_filter("sha512", |v: Value| hex(&sha2::Sha512::digest(display(&v).as_bytes())));
-    env.add_filter("sha1", |v: Value| hex(&sha1::Sha1::digest(display(&v).as_bytes())));
-    env.add_filter("md5", |v: Value| hex(&md5::Md5::digest(display(&v).as_bytes())));
+    env.add_filter("md5", |v: Value| {
+        hex(&md5::Md5::digest(display(&v).as_bytes()))
+    });
     env.add_filter("trunc", |s: Value, n: i64| -> String {
         let s = display(&s);
         let len = s.chars().count() as i64;
@@ -285,46 +353,104 @@ pub fn register(env: &mut Environment<'static>) {
             s.chars().skip((len + n).max(0) as usize).collect()
         }
     });
-    env.add_filter("trimprefix", |s: String, p: String| s.strip_prefix(p.as_str()).map(str::to_string).unwrap_or(s));
-    env.add_filter("trimsuffix", |s: String, p: String| s.strip_suffix(p.as_str()).map(str::to_string).unwrap_or(s));
+    env.add_filter("trimprefix", |s: String, p: String| {
+        s.strip_prefix(p.as_str()).map(str::to_string).unwrap_or(s)
+    });
+    env.add_filter("trimsuffix", |s: String, p: String| {
+        s.strip_suffix(p.as_str()).map(str::to_string).unwrap_or(s)
+    });
     env.add_filter("hasprefix", |s: String, p: String| s.starts_with(&p));
     env.add_filter("hassuffix", |s: String, p: String| s.ends_with(&p));
-    env.add_filter("snakecase", |s: String| split_words(&s).iter().map(|w| w.to_lowercase()).collect::<Vec<_>>().join("_"));
-    env.add_filter("kebabcase", |s: String| split_words(&s).iter().map(|w| w.to_lowercase()).collect::<Vec<_>>().join("-"));
+    env.add_filter("snakecase", |s: String| {
+        split_words(&s)
+            .iter()
+            .map(|w| w.to_lowercase())
+            .collect::<Vec<_>>()
+            .join("_")
+    });
+    env.add_filter("kebabcase", |s: String| {
+        split_words(&s)
+            .iter()
+            .map(|w| w.to_lowercase())
+            .collect::<Vec<_>>()
+            .join("-")
+    });
     env.add_filter("camelcase", |s: String| {
         split_words(&s)
             .iter()
             .enumerate()
-            .map(|(i, w)| if i == 0 { w.to_lowercase() } else { capitalized(w) })
+            .map(|(i, w)| {
+                if i == 0 {
+                    w.to_lowercase()
+                } else {
+                    capitalized(w)
+                }
+            })
             .collect::<String>()
     });
-    env.add_filter("pascalcase", |s: String| split_words(&s).iter().map(|w| capitalized(w)).collect::<String>());
-    env.add_filter("tostrings", |v: Value, kwargs: Kwargs| -> Result<Vec<String>, Error> {
-        let prefix: Option<String> = kwargs.get("prefix")?;
-        let suffix: Option<String> = kwargs.get("suffix")?;
-        let skip_empty: Option<bool> = kwargs.get("skip_empty")?;
-        kwargs.assert_all_used()?;
-        let items: Vec<Value> = if v.kind() == ValueKind::Seq { v.try_iter()?.collect() } else { vec![v] };
-        Ok(items
+    env.add_filter("pascalcase", |s: String| {
+        split_words(&s)
             .iter()
-            .map(display)
-            .filter(|s| !(skip_empty.unwrap_or(false) && s.is_empty()))
-            .map(|s| format!("{}{s}{}", prefix.as_deref().unwrap_or(""), suffix.as_deref().unwrap_or("")))
-            .collect())
+            .map(|w| capitalized(w))
+            .collect::<String>()
     });
-    env.add_filter("semver_match", |v: Value, c: String| semver_matches(&display(&v), &c));
+    env.add_filter(
+        "tostrings",
+        |v: Value, kwargs: Kwargs| -> Result<Vec<String>, Error> {
+            let prefix: Option<String> = kwargs.get("prefix")?;
+            let suffix: Option<String> = kwargs.get("suffix")?;
+            let skip_empty: Option<bool> = kwargs.get("skip_empty")?;
+            kwargs.assert_all_used()?;
+            let items: Vec<Value> = if v.kind() == ValueKind::Seq {
+                v.try_iter()?.collect()
+            } else {
+                vec![v]
+            };
+            Ok(items
+                .iter()
+                .map(display)
+                .filter(|s| !(skip_empty.unwrap_or(false) && s.is_empty()))
+                .map(|s| {
+                    format!(
+                        "{}{s}{}",
+                        prefix.as_deref().unwrap_or(""),
+                        suffix.as_deref().unwrap_or("")
+                    )
+                })
+                .collect())
+        },
+    );
+    env.add_filter("semver_match", |v: Value, c: String| {
+        semver_matches(&display(&v), &c)
+    });
     env.add_filter("int", |v: Value| to_int(&v));
     env.add_filter("float", |v: Value| to_float(&v));
     env.add_filter("abs", |v: Value| -> Result<Value, Error> {
-        if let Some(i) = v.as_i64() { Ok(Value::from(i.abs())) } else { Ok(Value::from(number_f64(&v)?.abs())) }
+        if let Some(i) = v.as_i64() {
+            Ok(Value::from(i.abs()))
+        } else {
+            Ok(Value::from(number_f64(&v)?.abs()))
+        }
     });
-    env.add_filter("floor", |v: Value| -> Result<i64, Error> { Ok(number_f64(&v)?.floor() as i64) });
-    env.add_filter("ceil", |v: Value| -> Result<i64, Error> { Ok(number_f64(&v)?.ceil() as i64) });
-    env.add_filter("basename", |s: String| s.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string());
-    env.add_filter("dirname", |s: String| match s.trim_end_matches('/').rfind('/') {
-        Some(0) => "/".to_string(),
-        Some(i) => s[..i].to_string(),
-        None => ".".to_string(),
+    env.add_filter("floor", |v: Value| -> Result<i64, Error> {
+        Ok(number_f64(&v)?.floor() as i64)
+    });
+    env.add_filter("ceil", |v: Value| -> Result<i64, Error> {
+        Ok(number_f64(&v)?.ceil() as i64)
+    });
+    env.add_filter("basename", |s: String| {
+        s.trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    });
+    env.add_filter("dirname", |s: String| {
+        match s.trim_end_matches('/').rfind('/') {
+            Some(0) => "/".to_string(),
+            Some(i) => s[..i].to_string(),
+            None => ".".to_string(),
+        }
     });
     env.add_filter("extname", |s: String| {
         let base = s.rsplit('/').next().unwrap_or_default();
@@ -350,18 +476,42 @@ pub fn register(env: &mut Environment<'static>) {
             }
         }
         let joined = parts.join("/");
-        if absolute { format!("/{joined}") } else if joined.is_empty() { ".".into() } else { joined }
+        if absolute {
+            format!("/{joined}")
+        } else if joined.is_empty() {
+            ".".into()
+        } else {
+            joined
+        }
     });
-    env.add_filter("regex_match", |s: String, p: String| -> Result<bool, Error> { Ok(regex(&p)?.is_match(&s)) });
-    env.add_filter("regex_replace", |s: String, p: String, r: String| -> Result<String, Error> {
-        Ok(regex(&p)?.replace_all(&s, r.as_str()).into_owned())
-    });
-    env.add_filter("regex_find", |s: String, p: String| -> Result<String, Error> {
-        Ok(regex(&p)?.find(&s).map(|m| m.as_str().to_string()).unwrap_or_default())
-    });
-    env.add_filter("regex_find_all", |s: String, p: String| -> Result<Vec<String>, Error> {
-        Ok(regex(&p)?.find_iter(&s).map(|m| m.as_str().to_string()).collect())
-    });
+    env.add_filter(
+        "regex_match",
+        |s: String, p: String| -> Result<bool, Error> { Ok(regex(&p)?.is_match(&s)) },
+    );
+    env.add_filter(
+        "regex_replace",
+        |s: String, p: String, r: String| -> Result<String, Error> {
+            Ok(regex(&p)?.replace_all(&s, r.as_str()).into_owned())
+        },
+    );
+    env.add_filter(
+        "regex_find",
+        |s: String, p: String| -> Result<String, Error> {
+            Ok(regex(&p)?
+                .find(&s)
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default())
+        },
+    );
+    env.add_filter(
+        "regex_find_all",
+        |s: String, p: String| -> Result<Vec<String>, Error> {
+            Ok(regex(&p)?
+                .find_iter(&s)
+                .map(|m| m.as_str().to_string())
+                .collect())
+        },
+    );
     env.add_filter("append", |l: Value, item: Value| -> Result<Value, Error> {
         let mut items = seq_items(&l, "append")?;
         items.push(item);
@@ -372,32 +522,54 @@ pub fn register(env: &mut Environment<'static>) {
         items.insert(0, item);
         Ok(Value::from(items))
     });
-    env.add_filter("concat", |a: Value, others: Rest<Value>| -> Result<Value, Error> {
-        let mut items = seq_items(&a, "concat")?;
-        for o in others.iter() {
-            items.extend(seq_items(o, "concat")?);
-        }
-        Ok(Value::from(items))
-    });
-    env.add_filter("without", |l: Value, exclude: Rest<Value>| -> Result<Value, Error> {
-        Ok(Value::from(seq_items(&l, "without")?.into_iter().filter(|i| !exclude.contains(i)).collect::<Vec<_>>()))
-    });
+    env.add_filter(
+        "concat",
+        |a: Value, others: Rest<Value>| -> Result<Value, Error> {
+            let mut items = seq_items(&a, "concat")?;
+            for o in others.iter() {
+                items.extend(seq_items(o, "concat")?);
+            }
+            Ok(Value::from(items))
+        },
+    );
+    env.add_filter(
+        "without",
+        |l: Value, exclude: Rest<Value>| -> Result<Value, Error> {
+            Ok(Value::from(
+                seq_items(&l, "without")?
+                    .into_iter()
+                    .filter(|i| !exclude.contains(i))
+                    .collect::<Vec<_>>(),
+            ))
+        },
+    );
     env.add_filter("compact", |l: Value| -> Result<Value, Error> {
         Ok(Value::from(
             seq_items(&l, "compact")?
                 .into_iter()
-                .filter(|i| !(i.is_undefined() || i.is_none() || i.len() == Some(0) || i.as_str().is_some_and(str::is_empty)))
+                .filter(|i| {
+                    !(i.is_undefined()
+                        || i.is_none()
+                        || i.len() == Some(0)
+                        || i.as_str().is_some_and(str::is_empty))
+                })
                 .collect::<Vec<_>>(),
         ))
     });
     env.add_filter("repeat", |s: String, n: usize| s.repeat(n));
-    env.add_filter("substr", |s: String, start: i64, end: Option<i64>| -> String {
-        let chars: Vec<char> = s.chars().collect();
-        let len = chars.len() as i64;
-        let start = start.clamp(0, len) as usize;
-        let end = end.map(|e| if e < 0 { len } else { e.min(len) }).unwrap_or(len).max(start as i64) as usize;
-        chars[start..end].iter().collect()
-    });
+    env.add_filter(
+        "substr",
+        |s: String, start: i64, end: Option<i64>| -> String {
+            let chars: Vec<char> = s.chars().collect();
+            let len = chars.len() as i64;
+            let start = start.clamp(0, len) as usize;
+            let end = end
+                .map(|e| if e < 0 { len } else { e.min(len) })
+                .unwrap_or(len)
+                .max(start as i64) as usize;
+            chars[start..end].iter().collect()
+        },
+    );
     env.add_filter("wrap", |s: String, width: usize| -> String {
         let mut out = String::new();
         for (i, para) in s.split('\n').enumerate() {

@@ -9,9 +9,10 @@ pub mod filters;
 pub mod functions;
 pub mod profile;
 
-use std::collections::HashMap;
 use minijinja::value::ValueKind;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::error::RenderError;
 use crate::pack::Pack;
@@ -37,17 +38,23 @@ pub struct Engine {
     /// at the exact expression (debug mode makes every render slower).
     debug_env: std::sync::OnceLock<Environment<'static>>,
     options: EngineOptions,
-    templates: Vec<(String, String)>,
+    compiled: Arc<HashMap<String, Arc<str>>>,
     /// `<pack>/templates/` prefix used in messages.
     prefix: String,
-    sources: HashMap<String, String>,
+    sources: Arc<HashMap<String, Arc<str>>>,
 }
 
 /// Prints values the way YAML needs them: `true`/`false`, `null`.
-fn yaml_formatter(out: &mut minijinja::Output<'_>, state: &mut minijinja::State<'_, '_>, value: &Value) -> Result<(), Error> {
+fn yaml_formatter(
+    out: &mut minijinja::Output<'_>,
+    state: &mut minijinja::State<'_, '_>,
+    value: &Value,
+) -> Result<(), Error> {
     let write_err = |_| Error::new(ErrorKind::WriteFailure, "cannot write output");
     match value.kind() {
-        ValueKind::Bool => out.write_str(if value.is_true() { "true" } else { "false" }).map_err(write_err),
+        ValueKind::Bool => out
+            .write_str(if value.is_true() { "true" } else { "false" })
+            .map_err(write_err),
         ValueKind::None => out.write_str("null").map_err(write_err),
         _ => minijinja::escape_formatter(out, state, value),
     }
@@ -57,14 +64,44 @@ impl Engine {
     /// Compiles every template of `pack` (helpers included). `prefix` is
     /// how files are named in messages, e.g. `demo-pack/templates/`.
     pub fn new(pack: &Pack, prefix: &str, options: &EngineOptions) -> Result<Engine, RenderError> {
-        let (env, sources, templates) = Self::build(pack, prefix, options, false)?;
-        Ok(Engine { env, debug_env: std::sync::OnceLock::new(), options: options.clone(), templates, prefix: prefix.to_string(), sources })
+        let mut sources = HashMap::new();
+        let mut compiled = HashMap::new();
+        for t in &pack.templates {
+            sources.insert(t.name.clone(), t.source.clone());
+            let mut source: Arc<str> = t.source.clone();
+            if options.profile {
+                source = profile::instrument(&t.name, &source).into();
+            }
+            if options.coverage {
+                source = coverage::instrument(&t.name, &source).into();
+            }
+            compiled.insert(t.name.clone(), source);
+        }
+        let compiled = Arc::new(compiled);
+        let env = Self::build(options, &compiled, false);
+        Ok(Engine {
+            env,
+            debug_env: std::sync::OnceLock::new(),
+            options: options.clone(),
+            compiled,
+            prefix: prefix.to_string(),
+            sources: Arc::new(sources),
+        })
     }
 
-    #[allow(clippy::type_complexity)]
-    fn build(pack: &Pack, prefix: &str, options: &EngineOptions, debug: bool) -> Result<(Environment<'static>, HashMap<String, String>, Vec<(String, String)>), RenderError> {
+    /// An environment whose templates compile on first use, in whichever
+    /// render thread needs them, so large packs compile in parallel.
+    fn build(
+        options: &EngineOptions,
+        compiled: &Arc<HashMap<String, Arc<str>>>,
+        debug: bool,
+    ) -> Environment<'static> {
         let mut env = Environment::new();
-        env.set_undefined_behavior(if options.strict { UndefinedBehavior::SemiStrict } else { UndefinedBehavior::Lenient });
+        env.set_undefined_behavior(if options.strict {
+            UndefinedBehavior::SemiStrict
+        } else {
+            UndefinedBehavior::Lenient
+        });
         env.set_debug(debug);
         env.set_formatter(yaml_formatter);
         filters::register(&mut env);
@@ -75,62 +112,66 @@ impl Engine {
         if options.coverage {
             coverage::register(&mut env);
         }
-        let mut sources = HashMap::new();
-        let mut templates = Vec::new();
-        for t in &pack.templates {
-            let mut source = if options.profile { profile::instrument(&t.name, &t.source) } else { t.source.clone() };
-            if options.coverage {
-                source = coverage::instrument(&t.name, &source);
-            }
-            sources.insert(t.name.clone(), t.source.clone());
-            templates.push((t.name.clone(), source.clone()));
-            env.add_template_owned(t.name.clone(), source)
-                .map_err(|e| template_error(&e, prefix, &sources, None))?;
-        }
-        Ok((env, sources, templates))
+        let compiled = compiled.clone();
+        env.set_loader(move |name| Ok(compiled.get(name).map(|s| s.to_string())));
+        env
     }
 
     /// The same templates compiled with debug info (built on first error).
     fn debug_env(&self) -> &Environment<'static> {
-        self.debug_env.get_or_init(|| {
-            let mut env = Environment::new();
-            env.set_undefined_behavior(self.env.undefined_behavior());
-            env.set_debug(true);
-            env.set_formatter(yaml_formatter);
-            filters::register(&mut env);
-            functions::register(&mut env, self.options.lookup.clone());
-            if self.options.profile {
-                profile::register(&mut env);
-            }
-            if self.options.coverage {
-                coverage::register(&mut env);
-            }
-            for (name, source) in &self.templates {
-                let _ = env.add_template_owned(name.clone(), source.clone());
-            }
-            env
-        })
+        self.debug_env
+            .get_or_init(|| Self::build(&self.options, &self.compiled, true))
     }
 
     /// Renders one template with `ctx`; `data` (the context as JSON) is
     /// used for "did you mean" suggestions.
-    pub fn render(&self, name: &str, ctx: &Value, data: &serde_json::Value) -> Result<String, RenderError> {
-        let tmpl = self.env.get_template(name).map_err(|e| template_error(&e, &self.prefix, &self.sources, Some(data)))?;
+    pub fn render(
+        &self,
+        name: &str,
+        ctx: &Value,
+        data: &serde_json::Value,
+    ) -> Result<String, RenderError> {
+        let tmpl = self
+            .env
+            .get_template(name)
+            .map_err(|e| template_error(&e, &self.prefix, &self.sources, Some(data)))?;
         tmpl.render(ctx).map_err(|fast| {
             // Render again with debug info for the exact place of the error.
-            let detailed = self.debug_env().get_template(name).and_then(|t| t.render(ctx)).err();
-            template_error(detailed.as_ref().unwrap_or(&fast), &self.prefix, &self.sources, Some(data))
+            let detailed = self
+                .debug_env()
+                .get_template(name)
+                .and_then(|t| t.render(ctx))
+                .err();
+            template_error(
+                detailed.as_ref().unwrap_or(&fast),
+                &self.prefix,
+                &self.sources,
+                Some(data),
+            )
         })
     }
 
     /// Renders a string (NOTES.txt) as a template named `name`.
-    pub fn render_str(&self, name: &str, source: &str, ctx: &Value, data: &serde_json::Value) -> Result<String, RenderError> {
-        let mut sources = self.sources.clone();
-        sources.insert(name.to_string(), source.to_string());
-        self.env.render_named_str(name, source, ctx).map_err(|fast| {
-            let detailed = self.debug_env().render_named_str(name, source, ctx).err();
-            template_error(detailed.as_ref().unwrap_or(&fast), &self.prefix, &sources, Some(data))
-        })
+    pub fn render_str(
+        &self,
+        name: &str,
+        source: &str,
+        ctx: &Value,
+        data: &serde_json::Value,
+    ) -> Result<String, RenderError> {
+        let mut sources = (*self.sources).clone();
+        sources.insert(name.to_string(), source.into());
+        self.env
+            .render_named_str(name, source, ctx)
+            .map_err(|fast| {
+                let detailed = self.debug_env().render_named_str(name, source, ctx).err();
+                template_error(
+                    detailed.as_ref().unwrap_or(&fast),
+                    &self.prefix,
+                    &sources,
+                    Some(data),
+                )
+            })
     }
 }
 
@@ -138,7 +179,7 @@ impl Engine {
 pub fn template_error(
     err: &Error,
     prefix: &str,
-    sources: &HashMap<String, String>,
+    sources: &HashMap<String, Arc<str>>,
     data: Option<&serde_json::Value>,
 ) -> RenderError {
     // The innermost error carries the place (an error inside an included
@@ -152,14 +193,17 @@ pub fn template_error(
     }
     let name = inner.name().or(err.name()).unwrap_or("?").to_string();
     let line = inner.line().or(err.line()).unwrap_or(1);
-    let source = sources.get(&name).map(String::as_str).unwrap_or("");
+    let source = sources.get(&name).map(|s| &**s).unwrap_or("");
     let range = inner.range().or(err.range());
     let column = range
         .as_ref()
         .and_then(|r| source.get(..r.start))
         .map(|before| before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1)
         .unwrap_or(1);
-    let expr = range.and_then(|r| source.get(r)).map(str::trim).unwrap_or("");
+    let expr = range
+        .and_then(|r| source.get(r))
+        .map(str::trim)
+        .unwrap_or("");
     let mut message = match inner.kind() {
         ErrorKind::UndefinedError => {
             if expr.is_empty() {
@@ -170,8 +214,12 @@ pub fn template_error(
         }
         ErrorKind::SyntaxError => format!("syntax error: {}", inner.detail().unwrap_or("")),
         ErrorKind::UnknownFilter => format!("unknown filter: {}", inner.detail().unwrap_or(expr)),
-        ErrorKind::UnknownFunction => format!("unknown function: {}", inner.detail().unwrap_or(expr)),
-        ErrorKind::TemplateNotFound => format!("template not found: {}", inner.detail().unwrap_or("")),
+        ErrorKind::UnknownFunction => {
+            format!("unknown function: {}", inner.detail().unwrap_or(expr))
+        }
+        ErrorKind::TemplateNotFound => {
+            format!("template not found: {}", inner.detail().unwrap_or(""))
+        }
         kind => match inner.detail() {
             Some(d) => format!("{kind}: {d}"),
             None => kind.to_string(),
@@ -195,7 +243,13 @@ pub fn template_error(
 /// missing step: `values.app.name`.
 pub fn suggest(expr: &str, data: &serde_json::Value) -> Option<String> {
     let path: Vec<&str> = expr.split('.').map(str::trim).collect();
-    if path.len() < 2 || !path.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')) {
+    if path.len() < 2
+        || !path.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        })
+    {
         return None;
     }
     let mut cur = data;
@@ -206,7 +260,12 @@ pub fn suggest(expr: &str, data: &serde_json::Value) -> Option<String> {
             None => {
                 let best = map
                     .keys()
-                    .map(|k| (strsim::damerau_levenshtein(&k.to_lowercase(), &seg.to_lowercase()), k))
+                    .map(|k| {
+                        (
+                            strsim::damerau_levenshtein(&k.to_lowercase(), &seg.to_lowercase()),
+                            k,
+                        )
+                    })
                     .min_by_key(|(d, _)| *d)?;
                 let limit = (seg.chars().count() / 3).max(2);
                 if best.0 > limit {
@@ -223,7 +282,13 @@ pub fn suggest(expr: &str, data: &serde_json::Value) -> Option<String> {
 
 /// Builds the render context (`values`, `release`, `pack`, `capabilities`,
 /// `files`) and its JSON twin used for suggestions.
-pub fn context(pack: &Pack, values: &serde_json::Value, release: &serde_json::Value, capabilities: &serde_json::Value, track_values: bool) -> (Value, serde_json::Value) {
+pub fn context(
+    pack: &Pack,
+    values: &serde_json::Value,
+    release: &serde_json::Value,
+    capabilities: &serde_json::Value,
+    track_values: bool,
+) -> (Value, serde_json::Value) {
     let meta = &pack.file.metadata;
     let pack_info = serde_json::json!({"name": meta.name, "version": meta.version, "appVersion": meta.app_version, "description": meta.description});
     let data = serde_json::json!({"values": values, "release": release, "pack": pack_info, "capabilities": capabilities});
@@ -245,8 +310,14 @@ mod tests {
     #[test]
     fn suggestion_finds_the_nearest_key_at_the_missing_step() {
         let data = json!({"values": {"app": {"name": "x", "replicas": 1}}});
-        assert_eq!(suggest("values.app.nmae", &data).as_deref(), Some("values.app.name"));
-        assert_eq!(suggest("values.ap.name", &data).as_deref(), Some("values.app"));
+        assert_eq!(
+            suggest("values.app.nmae", &data).as_deref(),
+            Some("values.app.name")
+        );
+        assert_eq!(
+            suggest("values.ap.name", &data).as_deref(),
+            Some("values.app")
+        );
         assert_eq!(suggest("values.app.completelydifferent", &data), None);
     }
 }
@@ -270,7 +341,9 @@ mod filter_tests {
         let ctx = minijinja::context! { v => Value::from(minijinja::value::Serde(json!({
             "m": {"b": 2, "a": 1}, "l": [3, 1, 2], "s": "Hello World", "n": -3.7, "t": true, "z": null, "e": "", "path": "/etc/nginx/nginx.conf"
         }))) };
-        env().render_str(src, ctx).unwrap_or_else(|e| panic!("{src}: {e}"))
+        env()
+            .render_str(src, ctx)
+            .unwrap_or_else(|e| panic!("{src}: {e}"))
     }
 
     #[test]
@@ -290,37 +363,85 @@ mod filter_tests {
             ("{{ 'a\nb' | nindent(2) }}", "\n  a\n  b"),
             ("{{ v.s | required('x') }}", "Hello World"),
             ("{{ v.e | empty }} {{ v.l | empty }}", "true false"),
-            ("{{ v.m | haskey('a') }} {{ v.m | haskey('q') }}", "true false"),
+            (
+                "{{ v.m | haskey('a') }} {{ v.m | haskey('q') }}",
+                "true false",
+            ),
             ("{{ v.m | keys | join(',') }}", "a,b"),
             ("{{ v.m | values | join(',') }}", "1,2"),
-            ("{{ v.m | merge({'c': 3}) | tojson }}", r#"{"a":1,"b":2,"c":3}"#),
+            (
+                "{{ v.m | merge({'c': 3}) | tojson }}",
+                r#"{"a":1,"b":2,"c":3}"#,
+            ),
             ("{{ v.m | pick('a') | tojson }}", r#"{"a":1}"#),
             ("{{ v.m | omit('a') | tojson }}", r#"{"b":2}"#),
-            ("{{ 'abc' | sha256 }}", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
-            ("{{ 'abc' | sha1 }}", "a9993e364706816aba3e25717850c26c9cd0d89d"),
+            (
+                "{{ 'abc' | sha256 }}",
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            ),
+            (
+                "{{ 'abc' | sha1 }}",
+                "a9993e364706816aba3e25717850c26c9cd0d89d",
+            ),
             ("{{ 'abc' | md5 }}", "900150983cd24fb0d6963f7d28e17f72"),
             ("{{ ('abc' | sha512)[:16] }}", "ddaf35a193617aba"),
             ("{{ 'abcdef' | trunc(3) }}", "abc"),
-            ("{{ 'v1.2' | trimprefix('v') }} {{ 'a.yaml' | trimsuffix('.yaml') }}", "1.2 a"),
-            ("{{ 'myWebApp' | snakecase }} {{ 'myWebApp' | kebabcase }}", "my_web_app my-web-app"),
-            ("{{ 'foo_bar-baz' | camelcase }} {{ 'foo_bar' | pascalcase }}", "fooBarBaz FooBar"),
+            (
+                "{{ 'v1.2' | trimprefix('v') }} {{ 'a.yaml' | trimsuffix('.yaml') }}",
+                "1.2 a",
+            ),
+            (
+                "{{ 'myWebApp' | snakecase }} {{ 'myWebApp' | kebabcase }}",
+                "my_web_app my-web-app",
+            ),
+            (
+                "{{ 'foo_bar-baz' | camelcase }} {{ 'foo_bar' | pascalcase }}",
+                "fooBarBaz FooBar",
+            ),
             ("{{ v.l | tostrings(prefix='p') | join(',') }}", "p3,p1,p2"),
-            ("{{ 'v1.28.3' | semver_match('>=1.21.0-0') }} {{ '1.20.0' | semver_match('^1.21') }}", "true false"),
+            (
+                "{{ 'v1.28.3' | semver_match('>=1.21.0-0') }} {{ '1.20.0' | semver_match('^1.21') }}",
+                "true false",
+            ),
             ("{{ '42' | int + 1 }} {{ '1.5' | float * 2 }}", "43 3.0"),
-            ("{{ v.n | abs }} {{ v.n | floor }} {{ v.n | ceil }}", "3.7 -4 -3"),
-            ("{{ v.path | basename }} {{ v.path | dirname }} {{ 'a.tar.gz' | extname }}", "nginx.conf /etc/nginx gz"),
+            (
+                "{{ v.n | abs }} {{ v.n | floor }} {{ v.n | ceil }}",
+                "3.7 -4 -3",
+            ),
+            (
+                "{{ v.path | basename }} {{ v.path | dirname }} {{ 'a.tar.gz' | extname }}",
+                "nginx.conf /etc/nginx gz",
+            ),
             ("{{ 'a/b/../c/./d' | cleanpath }}", "a/c/d"),
             ("{{ 'v12' | regex_match('^v[0-9]+$') }}", "true"),
-            ("{{ 'v1.2.3' | regex_replace('v([0-9]+)', 'version-$1') }}", "version-1.2.3"),
+            (
+                "{{ 'v1.2.3' | regex_replace('v([0-9]+)', 'version-$1') }}",
+                "version-1.2.3",
+            ),
             ("{{ 'port: 8080' | regex_find('[0-9]+') }}", "8080"),
-            ("{{ 'a1b2c3' | regex_find_all('[0-9]') | join(',') }}", "1,2,3"),
-            ("{{ v.l | append(9) | tojson }} {{ v.l | prepend(0) | tojson }}", "[3,1,2,9] [0,3,1,2]"),
-            ("{{ v.l | concat([7]) | tojson }} {{ v.l | without(1) | tojson }}", "[3,1,2,7] [3,2]"),
-            ("{{ ['a', '', none, 'b'] | compact | tojson }}", r#"["a","b"]"#),
+            (
+                "{{ 'a1b2c3' | regex_find_all('[0-9]') | join(',') }}",
+                "1,2,3",
+            ),
+            (
+                "{{ v.l | append(9) | tojson }} {{ v.l | prepend(0) | tojson }}",
+                "[3,1,2,9] [0,3,1,2]",
+            ),
+            (
+                "{{ v.l | concat([7]) | tojson }} {{ v.l | without(1) | tojson }}",
+                "[3,1,2,7] [3,2]",
+            ),
+            (
+                "{{ ['a', '', none, 'b'] | compact | tojson }}",
+                r#"["a","b"]"#,
+            ),
             ("{{ '-' | repeat(3) }}", "---"),
             ("{{ 'hello' | substr(1, 3) }}", "el"),
             ("{{ 'aaa bbb ccc' | wrap(7) }}", "aaa bbb\nccc"),
-            ("{{ 'kube' | hasprefix('ku') }} {{ 'kube' | hassuffix('x') }}", "true false"),
+            (
+                "{{ 'kube' | hasprefix('ku') }} {{ 'kube' | hassuffix('x') }}",
+                "true false",
+            ),
         ];
         for (src, want) in cases {
             assert_eq!(r(src), *want, "{src}");
@@ -330,15 +451,24 @@ mod filter_tests {
     #[test]
     fn every_function_behaves_as_documented() {
         let cases: &[(&str, &str)] = &[
-            ("{{ dict('a', 1, 'b', 'x') | tojson }}", r#"{"a":1,"b":"x"}"#),
+            (
+                "{{ dict('a', 1, 'b', 'x') | tojson }}",
+                r#"{"a":1,"b":"x"}"#,
+            ),
             ("{{ list(1, 'a') | tojson }}", r#"[1,"a"]"#),
             ("{{ get(v.m, 'a') }} {{ get(v.m, 'q', 'dflt') }}", "1 dflt"),
             ("{{ set(v.m, 'c', 3) | tojson }}", r#"{"a":1,"b":2,"c":3}"#),
             ("{{ unset(v.m, 'a') | tojson }}", r#"{"b":2}"#),
-            ("{{ dig(v, 'm', 'a', 0) }} {{ dig(v, 'm', 'q', 'none') }}", "1 none"),
+            (
+                "{{ dig(v, 'm', 'a', 0) }} {{ dig(v, 'm', 'q', 'none') }}",
+                "1 none",
+            ),
             ("{{ coalesce(v.e, none, 'x') }}", "x"),
             ("{{ ternary('yes', 'no', v.t) }}", "yes"),
-            ("{{ tostring(5) }} {{ toint('7') + 1 }} {{ tofloat('2.5') }}", "5 8 2.5"),
+            (
+                "{{ tostring(5) }} {{ toint('7') + 1 }} {{ tofloat('2.5') }}",
+                "5 8 2.5",
+            ),
             ("{{ printf('%s-%d', 'web', 3) }}", "web-3"),
             ("{{ fromjson('[1]')[0] }} {{ fromyaml('a: b').a }}", "1 b"),
             ("{{ tpl('{{ x }}!', {'x': 'hi'}) }}", "hi!"),
@@ -350,7 +480,19 @@ mod filter_tests {
         }
         assert_eq!(r("{{ uuidv4() }}").len(), 36);
         assert!(r("{{ now() }}").ends_with('Z'));
-        assert!(env().render_str("{{ fail('boom') }}", ()).unwrap_err().to_string().contains("boom"));
-        assert!(env().render_str("{{ '' | required('needed') }}", ()).unwrap_err().to_string().contains("needed"));
+        assert!(
+            env()
+                .render_str("{{ fail('boom') }}", ())
+                .unwrap_err()
+                .to_string()
+                .contains("boom")
+        );
+        assert!(
+            env()
+                .render_str("{{ '' | required('needed') }}", ())
+                .unwrap_err()
+                .to_string()
+                .contains("needed")
+        );
     }
 }

@@ -20,10 +20,13 @@ pub struct TraceEvent {
     pub elapsed: Duration,
 }
 
+/// The call tree of one template render and the values it read.
+pub type TemplateTrace = (String, Vec<TraceEvent>, Vec<String>);
+
 #[derive(Default)]
 struct Recorder {
     totals: BTreeMap<String, (u64, Duration)>,
-    events: Vec<(String, Vec<TraceEvent>)>,
+    events: Vec<TemplateTrace>,
 }
 
 fn recorder() -> &'static Mutex<Recorder> {
@@ -41,21 +44,32 @@ pub fn begin_template() {
     EVENTS.with(|e| e.borrow_mut().clear());
 }
 
-/// Stores the call tree recorded since [`begin_template`] under `template`.
+/// Stores the call tree recorded since [`begin_template`] under
+/// `template`, with the values read meanwhile (see [`super::coverage`]).
 pub fn end_template(template: &str) {
     let events = EVENTS.with(|e| std::mem::take(&mut *e.borrow_mut()));
+    let (_, values) = super::coverage::take();
     let mut r = recorder().lock().unwrap_or_else(|e| e.into_inner());
-    r.events.push((template.to_string(), events));
+    r.events
+        .push((template.to_string(), events, values.into_iter().collect()));
 }
 
 /// Per-macro totals: name -> (calls, total time).
 pub fn totals() -> BTreeMap<String, (u64, Duration)> {
-    recorder().lock().unwrap_or_else(|e| e.into_inner()).totals.clone()
+    recorder()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .totals
+        .clone()
 }
 
 /// The recorded call trees, per template.
-pub fn trees() -> Vec<(String, Vec<TraceEvent>)> {
-    let mut t = recorder().lock().unwrap_or_else(|e| e.into_inner()).events.clone();
+pub fn trees() -> Vec<TemplateTrace> {
+    let mut t = recorder()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .events
+        .clone();
     t.sort_by(|a, b| a.0.cmp(&b.0));
     t
 }
@@ -69,7 +83,11 @@ pub fn register(env: &mut Environment<'static>) {
             // Reserve the event slot so the tree prints in call order.
             let slot = EVENTS.with(|e| {
                 let mut e = e.borrow_mut();
-                e.push(TraceEvent { depth, what: what.clone(), elapsed: Duration::ZERO });
+                e.push(TraceEvent {
+                    depth,
+                    what: what.clone(),
+                    elapsed: Duration::ZERO,
+                });
                 e.len() - 1
             });
             s.push((what, Instant::now(), slot));
@@ -100,19 +118,31 @@ pub fn instrument(template: &str, source: &str) -> String {
     static MACRO: OnceLock<regex::Regex> = OnceLock::new();
     static END: OnceLock<regex::Regex> = OnceLock::new();
     static INCLUDE: OnceLock<regex::Regex> = OnceLock::new();
-    let macro_re = MACRO.get_or_init(|| regex::Regex::new(r"\{%-?\s*macro\s+([A-Za-z_][A-Za-z0-9_]*)\s*\([^%]*?(-?)%\}").expect("static regex"));
-    let end_re = END.get_or_init(|| regex::Regex::new(r"\{%(-?)\s*endmacro\s*-?%\}").expect("static regex"));
-    let include_re = INCLUDE.get_or_init(|| regex::Regex::new(r#"\{%-?\s*include\s+["']([^"']+)["'][^%]*-?%\}"#).expect("static regex"));
+    let macro_re = MACRO.get_or_init(|| {
+        regex::Regex::new(r"\{%-?\s*macro\s+([A-Za-z_][A-Za-z0-9_]*)\s*\([^%]*?(-?)%\}")
+            .expect("static regex")
+    });
+    let end_re =
+        END.get_or_init(|| regex::Regex::new(r"\{%(-?)\s*endmacro\s*-?%\}").expect("static regex"));
+    let include_re = INCLUDE.get_or_init(|| {
+        regex::Regex::new(r#"\{%-?\s*include\s+["']([^"']+)["'][^%]*-?%\}"#).expect("static regex")
+    });
     let s = macro_re.replace_all(source, |c: &regex::Captures<'_>| {
         let trim = if &c[2] == "-" { "-" } else { "" };
-        format!("{}{{{{ __prof_enter(\"macro {} ({template})\") {trim}}}}}", &c[0], &c[1])
+        format!(
+            "{}{{{{ __prof_enter(\"macro {} ({template})\") {trim}}}}}",
+            &c[0], &c[1]
+        )
     });
     let s = end_re.replace_all(&s, |c: &regex::Captures<'_>| {
         let trim = if &c[1] == "-" { "-" } else { "" };
         format!("{{{{{trim} __prof_exit() }}}}{}", &c[0])
     });
     let s = include_re.replace_all(&s, |c: &regex::Captures<'_>| {
-        format!("{{{{ __prof_enter(\"include {}\") }}}}{}{{{{ __prof_exit() }}}}", &c[1], &c[0])
+        format!(
+            "{{{{ __prof_enter(\"include {}\") }}}}{}{{{{ __prof_exit() }}}}",
+            &c[1], &c[0]
+        )
     });
     s.into_owned()
 }

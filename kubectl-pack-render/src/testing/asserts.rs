@@ -24,17 +24,22 @@ fn param<'a>(spec: &'a Value, key: &str, kind: &str) -> Result<&'a Value, String
 }
 
 fn path_param<'a>(spec: &'a Value, kind: &str) -> Result<&'a str, String> {
-    param(spec, "path", kind)?.as_str().ok_or_else(|| format!("{kind}: `path` must be a string"))
+    param(spec, "path", kind)?
+        .as_str()
+        .ok_or_else(|| format!("{kind}: `path` must be a string"))
 }
 
 /// `contains` on a list: an item equal to `want`, or (for maps) a superset of it.
 fn list_contains(list: &[Value], want: &Value) -> bool {
-    list.iter().any(|item| item == want || is_superset(item, want))
+    list.iter()
+        .any(|item| item == want || is_superset(item, want))
 }
 
 fn is_superset(item: &Value, want: &Value) -> bool {
     match (item, want) {
-        (Value::Object(i), Value::Object(w)) => w.iter().all(|(k, v)| i.get(k).is_some_and(|x| x == v || is_superset(x, v))),
+        (Value::Object(i), Value::Object(w)) => w
+            .iter()
+            .all(|(k, v)| i.get(k).is_some_and(|x| x == v || is_superset(x, v))),
         _ => item == want,
     }
 }
@@ -46,8 +51,18 @@ pub fn check(kind: &str, spec: &Value, subject: &Subject<'_>) -> Result<(), Vec<
         return match subject.error {
             None => one("expected the render to fail, but it succeeded".into()),
             Some(err) => {
-                let want = spec.get("contains").or_else(|| spec.get("errorMessage")).and_then(Value::as_str).unwrap_or("");
-                if err.contains(want) { Ok(()) } else { one(format!("expected an error containing {want:?}, got {err:?}")) }
+                let want = spec
+                    .get("contains")
+                    .or_else(|| spec.get("errorMessage"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if err.contains(want) {
+                    Ok(())
+                } else {
+                    one(format!(
+                        "expected an error containing {want:?}, got {err:?}"
+                    ))
+                }
             }
         };
     }
@@ -60,13 +75,28 @@ pub fn check(kind: &str, spec: &Value, subject: &Subject<'_>) -> Result<(), Vec<
             let name_want = spec.get("name").and_then(Value::as_str);
             let api_want = spec.get("apiVersion").and_then(Value::as_str);
             let found = subject.docs.iter().any(|(_, _, o)| {
-                kind_want.is_none_or(|k| o["kind"] == k) && name_want.is_none_or(|n| o["metadata"]["name"] == n) && api_want.is_none_or(|a| o["apiVersion"] == a)
+                kind_want.is_none_or(|k| o["kind"] == k)
+                    && name_want.is_none_or(|n| o["metadata"]["name"] == n)
+                    && api_want.is_none_or(|a| o["apiVersion"] == a)
             });
-            if found { Ok(()) } else { one(format!("no document with kind {kind_want:?} and name {name_want:?}")) }
+            if found {
+                Ok(())
+            } else {
+                one(format!(
+                    "no document with kind {kind_want:?} and name {name_want:?}"
+                ))
+            }
         }
         "hasDocuments" => {
             let want = spec.get("count").and_then(Value::as_u64).unwrap_or(0) as usize;
-            if subject.docs.len() == want { Ok(()) } else { one(format!("expected {want} documents, got {}", subject.docs.len())) }
+            if subject.docs.len() == want {
+                Ok(())
+            } else {
+                one(format!(
+                    "expected {want} documents, got {}",
+                    subject.docs.len()
+                ))
+            }
         }
         _ => {
             if subject.docs.is_empty() {
@@ -78,7 +108,11 @@ pub fn check(kind: &str, spec: &Value, subject: &Subject<'_>) -> Result<(), Vec<
                     failures.push(format!("{msg} ({template} document {index})"));
                 }
             }
-            if failures.is_empty() { Ok(()) } else { Err(failures) }
+            if failures.is_empty() {
+                Ok(())
+            } else {
+                Err(failures)
+            }
         }
     }
 }
@@ -100,21 +134,35 @@ fn check_document(kind: &str, spec: &Value, obj: &Value) -> Result<(), String> {
                         many => show(&Value::Array(many.iter().map(|v| (*v).clone()).collect())),
                     }
                 )),
-                ("notEqual", true) => Err(format!("notEqual {path}: expected anything but {}, got it", show(want))),
+                ("notEqual", true) => Err(format!(
+                    "notEqual {path}: expected anything but {}, got it",
+                    show(want)
+                )),
                 _ => Ok(()),
             }
         }
         "matchRegex" | "notMatchRegex" => {
             let path = path_param(spec, kind)?;
-            let pattern = param(spec, "pattern", kind)?.as_str().ok_or("matchRegex: pattern must be a string")?;
+            let pattern = param(spec, "pattern", kind)?
+                .as_str()
+                .ok_or("matchRegex: pattern must be a string")?;
             let re = regex::Regex::new(pattern).map_err(|e| format!("{kind}: bad pattern: {e}"))?;
             let got = select(obj, path)?;
             let Some(Value::String(s)) = got.first() else {
-                return Err(format!("{kind} {path}: expected a string, got {}", got.first().map(|v| show(v)).unwrap_or_else(|| "nothing".into())));
+                return Err(format!(
+                    "{kind} {path}: expected a string, got {}",
+                    got.first()
+                        .map(|v| show(v))
+                        .unwrap_or_else(|| "nothing".into())
+                ));
             };
             match (kind, re.is_match(s)) {
-                ("matchRegex", false) => Err(format!("matchRegex {path}: {s:?} does not match /{pattern}/")),
-                ("notMatchRegex", true) => Err(format!("notMatchRegex {path}: {s:?} matches /{pattern}/")),
+                ("matchRegex", false) => Err(format!(
+                    "matchRegex {path}: {s:?} does not match /{pattern}/"
+                )),
+                ("notMatchRegex", true) => {
+                    Err(format!("notMatchRegex {path}: {s:?} matches /{pattern}/"))
+                }
                 _ => Ok(()),
             }
         }
@@ -123,22 +171,33 @@ fn check_document(kind: &str, spec: &Value, obj: &Value) -> Result<(), String> {
             let found = !select(obj, path)?.is_empty();
             match (kind, found) {
                 ("exists", false) => Err(format!("exists {path}: not found")),
-                ("notExists", true) => Err(format!("notExists {path}: found {}", show(select(obj, path)?[0]))),
+                ("notExists", true) => Err(format!(
+                    "notExists {path}: found {}",
+                    show(select(obj, path)?[0])
+                )),
                 _ => Ok(()),
             }
         }
         "isOneOf" => {
             let path = path_param(spec, kind)?;
-            let options = param(spec, "values", kind)?.as_array().ok_or("isOneOf: values must be a list")?;
+            let options = param(spec, "values", kind)?
+                .as_array()
+                .ok_or("isOneOf: values must be a list")?;
             let got = select(obj, path)?;
             match got.first() {
                 Some(v) if options.contains(v) => Ok(()),
-                other => Err(format!("isOneOf {path}: expected one of {}, got {}", show(&Value::Array(options.clone())), other.map(|v| show(v)).unwrap_or_else(|| "nothing".into()))),
+                other => Err(format!(
+                    "isOneOf {path}: expected one of {}, got {}",
+                    show(&Value::Array(options.clone())),
+                    other.map(|v| show(v)).unwrap_or_else(|| "nothing".into())
+                )),
             }
         }
         "hasLength" => {
             let path = path_param(spec, kind)?;
-            let want = param(spec, "count", kind)?.as_u64().ok_or("hasLength: count must be a number")? as usize;
+            let want = param(spec, "count", kind)?
+                .as_u64()
+                .ok_or("hasLength: count must be a number")? as usize;
             let got = select(obj, path)?;
             let len = match got.first() {
                 Some(Value::Array(a)) => a.len(),
@@ -146,7 +205,11 @@ fn check_document(kind: &str, spec: &Value, obj: &Value) -> Result<(), String> {
                 Some(Value::String(s)) => s.chars().count(),
                 _ => return Err(format!("hasLength {path}: not a list, map or string")),
             };
-            if len == want { Ok(()) } else { Err(format!("hasLength {path}: expected {want}, got {len}")) }
+            if len == want {
+                Ok(())
+            } else {
+                Err(format!("hasLength {path}: expected {want}, got {len}"))
+            }
         }
         "contains" | "notContains" => {
             let path = path_param(spec, kind)?;
@@ -155,31 +218,71 @@ fn check_document(kind: &str, spec: &Value, obj: &Value) -> Result<(), String> {
             let holds = match got.first() {
                 Some(Value::Array(a)) => list_contains(a, want),
                 Some(Value::String(s)) => want.as_str().is_some_and(|w| s.contains(w)),
-                Some(Value::Object(m)) => want.as_str().is_some_and(|w| m.contains_key(w)) || is_superset(got[0], want),
+                Some(Value::Object(m)) => {
+                    want.as_str().is_some_and(|w| m.contains_key(w)) || is_superset(got[0], want)
+                }
                 _ => false,
             };
             match (kind, holds) {
-                ("contains", false) => Err(format!("contains {path}: {} not found in {}", show(want), got.first().map(|v| show(v)).unwrap_or_else(|| "nothing".into()))),
+                ("contains", false) => Err(format!(
+                    "contains {path}: {} not found in {}",
+                    show(want),
+                    got.first()
+                        .map(|v| show(v))
+                        .unwrap_or_else(|| "nothing".into())
+                )),
                 ("notContains", true) => Err(format!("notContains {path}: {} found", show(want))),
                 _ => Ok(()),
             }
         }
         "isKind" => {
-            let want = param(spec, "of", kind)?.as_str().ok_or("isKind: of must be a string")?;
-            if obj["kind"] == want { Ok(()) } else { Err(format!("isKind: expected {want}, got {}", show(&obj["kind"]))) }
+            let want = param(spec, "of", kind)?
+                .as_str()
+                .ok_or("isKind: of must be a string")?;
+            if obj["kind"] == want {
+                Ok(())
+            } else {
+                Err(format!(
+                    "isKind: expected {want}, got {}",
+                    show(&obj["kind"])
+                ))
+            }
         }
         "isAPIVersion" => {
-            let want = param(spec, "of", kind)?.as_str().ok_or("isAPIVersion: of must be a string")?;
-            if obj["apiVersion"] == want { Ok(()) } else { Err(format!("isAPIVersion: expected {want}, got {}", show(&obj["apiVersion"]))) }
+            let want = param(spec, "of", kind)?
+                .as_str()
+                .ok_or("isAPIVersion: of must be a string")?;
+            if obj["apiVersion"] == want {
+                Ok(())
+            } else {
+                Err(format!(
+                    "isAPIVersion: expected {want}, got {}",
+                    show(&obj["apiVersion"])
+                ))
+            }
         }
-        "isValidKubernetes" => policy::valid_kubernetes(obj).map(|_| ()).map_err(|e| format!("isValidKubernetes: {e}")),
+        "isValidKubernetes" => policy::valid_kubernetes(obj)
+            .map(|_| ())
+            .map_err(|e| format!("isValidKubernetes: {e}")),
         "matchPolicy" => {
-            let name = spec.as_str().or_else(|| spec.get("policy").and_then(Value::as_str)).unwrap_or("");
+            let name = spec
+                .as_str()
+                .or_else(|| spec.get("policy").and_then(Value::as_str))
+                .unwrap_or("");
             if name != "pod-security-restricted" {
-                return Err(format!("matchPolicy: unknown policy {name:?} (known: pod-security-restricted)"));
+                return Err(format!(
+                    "matchPolicy: unknown policy {name:?} (known: pod-security-restricted)"
+                ));
             }
             let v = policy::pod_security_restricted(obj);
-            if v.is_empty() { Ok(()) } else { Err(format!("matchPolicy pod-security-restricted: {}", v.join("; "))) }
+            if v.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "matchPolicy pod-security-restricted: {}",
+                    v.join("; ")
+                ))
+            }
         }
         other => Err(format!("unknown assertion {other:?}")),
     }

@@ -63,10 +63,19 @@ pub struct Coverage {
 fn load_suites(pack: &Path) -> anyhow::Result<Vec<(PathBuf, Value)>> {
     let dir = pack.join("tests");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| anyhow::anyhow!("{}: {e}; pack tests live in PACK/tests/*_test.yaml", dir.display()))?
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e}; pack tests live in PACK/tests/*_test.yaml",
+                dir.display()
+            )
+        })?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("_test.yaml") || n.ends_with("_test.yml")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with("_test.yaml") || n.ends_with("_test.yml"))
+        })
         .collect();
     files.sort();
     if files.is_empty() {
@@ -76,7 +85,12 @@ fn load_suites(pack: &Path) -> anyhow::Result<Vec<(PathBuf, Value)>> {
     for f in files {
         let text = std::fs::read_to_string(&f)?;
         let v: Value = shared::yaml::from_str(&text).map_err(|e| {
-            anyhow::anyhow!("{}{}: invalid YAML: {}", f.display(), e.line.map(|l| format!(":{l}")).unwrap_or_default(), e.message)
+            anyhow::anyhow!(
+                "{}{}: invalid YAML: {}",
+                f.display(),
+                e.line.map(|l| format!(":{l}")).unwrap_or_default(),
+                e.message
+            )
         })?;
         if !v.get("tests").is_some_and(Value::is_array) {
             anyhow::bail!("{}: a suite needs a `tests:` list", f.display());
@@ -89,14 +103,21 @@ fn load_suites(pack: &Path) -> anyhow::Result<Vec<(PathBuf, Value)>> {
 fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     }
 }
 
 /// Builds the render request of one test.
 fn request_for(pack: &Path, suite: &Value, test: &Value, coverage: bool) -> Request {
-    let mut req = Request { pack_dir: pack.to_path_buf(), namespace: "default".into(), ..Default::default() };
+    let mut req = Request {
+        pack_dir: pack.to_path_buf(),
+        namespace: "default".into(),
+        ..Default::default()
+    };
     for scope in [suite, test] {
         if let Some(r) = scope.get("release") {
             if let Some(n) = r.get("name").and_then(Value::as_str) {
@@ -111,36 +132,79 @@ fn request_for(pack: &Path, suite: &Value, test: &Value, coverage: bool) -> Requ
         }
         match scope.get("values") {
             Some(Value::Object(inline)) => {
-                req.extra_layers.push(crate::values::Layer::new("test values", Value::Object(inline.clone()), None));
+                req.extra_layers.push(crate::values::Layer::new(
+                    "test values",
+                    Value::Object(inline.clone()),
+                    None,
+                ));
             }
-            other => req.values_files.extend(strings(other).into_iter().map(|f| pack.join(f).display().to_string())),
+            other => req.values_files.extend(
+                strings(other)
+                    .into_iter()
+                    .map(|f| pack.join(f).display().to_string()),
+            ),
         }
         if let Some(Value::Object(set)) = scope.get("set") {
             for (path, value) in set {
-                req.sets.push((SetFlag::Json, format!("{path}={}", serde_json::to_string(value).unwrap_or_default())));
+                req.sets.push((
+                    SetFlag::Json,
+                    format!(
+                        "{path}={}",
+                        serde_json::to_string(value).unwrap_or_default()
+                    ),
+                ));
             }
         }
     }
     let templates = {
         let t = strings(test.get("template").or_else(|| test.get("templates")));
-        if t.is_empty() { strings(suite.get("template").or_else(|| suite.get("templates"))) } else { t }
+        if t.is_empty() {
+            strings(suite.get("template").or_else(|| suite.get("templates")))
+        } else {
+            t
+        }
     };
     if !templates.is_empty() {
-        req.only_templates = Some(templates.iter().map(|t| format!("templates/{}", t.trim_start_matches("templates/"))).collect());
+        req.only_templates = Some(
+            templates
+                .iter()
+                .map(|t| format!("templates/{}", t.trim_start_matches("templates/")))
+                .collect(),
+        );
     }
     req.coverage = coverage;
     req
 }
 
 fn snapshot_path(suite_file: &Path) -> PathBuf {
-    let stem = suite_file.file_stem().and_then(|s| s.to_str()).unwrap_or("suite");
-    suite_file.parent().unwrap_or(Path::new(".")).join("__snapshots__").join(format!("{stem}.snap.yaml"))
+    let stem = suite_file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("suite");
+    suite_file
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("__snapshots__")
+        .join(format!("{stem}.snap.yaml"))
 }
 
 /// Runs one test and returns its result.
-fn run_test(suite_name: &str, suite_file: &Path, suite: &Value, test: &Value, args: &TestArgs, snapshots: &mut Map<String, Value>, snapshots_changed: &mut bool, coverage: &mut Coverage) -> TestResult {
+fn run_test(
+    suite_name: &str,
+    suite_file: &Path,
+    suite: &Value,
+    test: &Value,
+    args: &TestArgs,
+    snapshots: &mut Map<String, Value>,
+    snapshots_changed: &mut bool,
+    coverage: &mut Coverage,
+) -> TestResult {
     let start = Instant::now();
-    let name = test.get("name").and_then(Value::as_str).unwrap_or("(unnamed)").to_string();
+    let name = test
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("(unnamed)")
+        .to_string();
     let pack = Path::new(&args.pack);
     let req = request_for(pack, suite, test, args.coverage);
     let rendered = render::render(&req);
@@ -152,32 +216,67 @@ fn run_test(suite_name: &str, suite_file: &Path, suite: &Value, test: &Value, ar
         for f in &r.files {
             coverage.templates_rendered.insert(f.path.clone());
         }
-        coverage.branches_taken.extend(r.coverage.branches_taken.iter().cloned());
-        coverage.values_read.extend(r.coverage.values_read.iter().cloned());
+        coverage
+            .branches_taken
+            .extend(r.coverage.branches_taken.iter().cloned());
+        coverage
+            .values_read
+            .extend(r.coverage.values_read.iter().cloned());
     }
     let mut failures = Vec::new();
     let mut notes = Vec::new();
-    let expects_failure = test.get("asserts").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x.get("failedTemplate").is_some()));
+    let expects_failure = test
+        .get("asserts")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|x| x.get("failedTemplate").is_some()));
     if let (Some(e), false) = (&error, expects_failure) {
         failures.push(format!("render failed: {e}"));
-        return TestResult { suite: suite_name.to_string(), name, failures, notes, millis: start.elapsed().as_secs_f64() * 1000.0 };
+        return TestResult {
+            suite: suite_name.to_string(),
+            name,
+            failures,
+            notes,
+            millis: start.elapsed().as_secs_f64() * 1000.0,
+        };
     }
-    for (i, assertion) in test.get("asserts").and_then(Value::as_array).cloned().unwrap_or_default().iter().enumerate() {
-        let Some(obj) = assertion.as_object() else { continue };
-        let Some((kind, spec)) = obj.iter().find(|(k, _)| !matches!(k.as_str(), "documentIndex" | "template" | "not")) else {
+    for (i, assertion) in test
+        .get("asserts")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let Some(obj) = assertion.as_object() else {
+            continue;
+        };
+        let Some((kind, spec)) = obj
+            .iter()
+            .find(|(k, _)| !matches!(k.as_str(), "documentIndex" | "template" | "not"))
+        else {
             failures.push(format!("assertion {} has no kind", i + 1));
             continue;
         };
         // `template`/`documentIndex` may sit beside the assertion or inside it.
-        let want_template = obj.get("template").or_else(|| spec.get("template")).and_then(Value::as_str);
-        let want_index = obj.get("documentIndex").or_else(|| spec.get("documentIndex")).and_then(Value::as_u64).map(|n| n as usize);
+        let want_template = obj
+            .get("template")
+            .or_else(|| spec.get("template"))
+            .and_then(Value::as_str);
+        let want_index = obj
+            .get("documentIndex")
+            .or_else(|| spec.get("documentIndex"))
+            .and_then(Value::as_u64)
+            .map(|n| n as usize);
         let mut docs = Vec::new();
         for f in files {
-            if want_template.is_some_and(|t| !f.path.ends_with(&format!("templates/{}", t.trim_start_matches("templates/")))) {
+            if want_template.is_some_and(|t| {
+                !f.path
+                    .ends_with(&format!("templates/{}", t.trim_start_matches("templates/")))
+            }) {
                 continue;
             }
             for d in &f.documents {
-                docs.push((f.path.as_str(), d.index, &d.object));
+                docs.push((f.path.as_str(), d.index, d.object()));
             }
         }
         if let Some(idx) = want_index {
@@ -190,7 +289,13 @@ fn run_test(suite_name: &str, suite_file: &Path, suite: &Value, test: &Value, ar
             }
             let key = format!("{name} #{}", i + 1);
             let current = match spec.get("path").and_then(Value::as_str) {
-                Some(p) => Value::Array(docs.iter().flat_map(|(_, _, o)| paths::select(o, p).unwrap_or_default().into_iter().cloned()).collect()),
+                Some(p) => Value::Array(
+                    docs.iter()
+                        .flat_map(|(_, _, o)| {
+                            paths::select(o, p).unwrap_or_default().into_iter().cloned()
+                        })
+                        .collect(),
+                ),
                 None => Value::Array(docs.iter().map(|(_, _, o)| (*o).clone()).collect()),
             };
             match snapshots.get(&key) {
@@ -198,7 +303,10 @@ fn run_test(suite_name: &str, suite_file: &Path, suite: &Value, test: &Value, ar
                 Some(old) if !args.update_snapshots => {
                     let a = shared::yaml::to_string(old).unwrap_or_default();
                     let b = shared::yaml::to_string(&current).unwrap_or_default();
-                    let diff = similar::TextDiff::from_lines(&a, &b).unified_diff().context_radius(1).to_string();
+                    let diff = similar::TextDiff::from_lines(&a, &b)
+                        .unified_diff()
+                        .context_radius(1)
+                        .to_string();
                     failures.push(format!("matchSnapshot: differs from {} (run with --update-snapshots to accept):\n{diff}", snapshot_path(suite_file).display()));
                 }
                 _ => {
@@ -210,14 +318,25 @@ fn run_test(suite_name: &str, suite_file: &Path, suite: &Value, test: &Value, ar
             continue;
         }
         let negate = obj.get("not").and_then(Value::as_bool).unwrap_or(false);
-        let subject = asserts::Subject { docs, error: error.as_deref() };
+        let subject = asserts::Subject {
+            docs,
+            error: error.as_deref(),
+        };
         match (asserts::check(kind, spec, &subject), negate) {
             (Ok(()), false) | (Err(_), true) => {}
-            (Ok(()), true) => failures.push(format!("not {kind}: the assertion held but should not")),
+            (Ok(()), true) => {
+                failures.push(format!("not {kind}: the assertion held but should not"))
+            }
             (Err(f), false) => failures.extend(f),
         }
     }
-    TestResult { suite: suite_name.to_string(), name, failures, notes, millis: start.elapsed().as_secs_f64() * 1000.0 }
+    TestResult {
+        suite: suite_name.to_string(),
+        name,
+        failures,
+        notes,
+        millis: start.elapsed().as_secs_f64() * 1000.0,
+    }
 }
 
 /// Runs `kubectl pack-render test`.
@@ -233,25 +352,44 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<u8> {
     let (results, coverage) = tokio::task::spawn_blocking(move || run_all(&args_owned)).await??;
     let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
     let text = match args.format {
-        crate::cli::TestFormat::Pretty => report::pretty(&results, args.coverage.then_some(&coverage)),
+        crate::cli::TestFormat::Pretty => {
+            report::pretty(&results, args.coverage.then_some(&coverage))
+        }
         crate::cli::TestFormat::Json => report::json(&results, args.coverage.then_some(&coverage)),
         crate::cli::TestFormat::Junit => report::junit(&results),
     };
     print!("{text}");
-    Ok(if failed > 0 { shared::output::exit::ERROR } else { shared::output::exit::OK })
+    Ok(if failed > 0 {
+        shared::output::exit::ERROR
+    } else {
+        shared::output::exit::OK
+    })
 }
 
 fn run_all(args: &TestArgs) -> anyhow::Result<(Vec<TestResult>, Coverage)> {
     let pack_dir = Path::new(&args.pack);
     let pack = crate::pack::Pack::load(pack_dir)?;
     let mut coverage = Coverage {
-        templates_total: pack.templates.iter().filter(|t| !t.helper).map(|t| format!("{}/templates/{}", pack.name(), t.output_name())).collect(),
+        templates_total: pack
+            .templates
+            .iter()
+            .filter(|t| !t.helper)
+            .map(|t| format!("{}/templates/{}", pack.name(), t.output_name()))
+            .collect(),
         branches_total: crate::engine::coverage::branches(&pack),
         ..Default::default()
     };
     let mut results = Vec::new();
     'suites: for (file, suite) in load_suites(pack_dir)? {
-        let suite_name = suite.get("suite").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default());
+        let suite_name = suite
+            .get("suite")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                file.file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default()
+            });
         let snap_path = snapshot_path(&file);
         let mut snapshots: Map<String, Value> = std::fs::read_to_string(&snap_path)
             .ok()
@@ -267,7 +405,16 @@ fn run_all(args: &TestArgs) -> anyhow::Result<(Vec<TestResult>, Coverage)> {
             {
                 continue;
             }
-            let r = run_test(&suite_name, &file, &suite, &test, args, &mut snapshots, &mut changed, &mut coverage);
+            let r = run_test(
+                &suite_name,
+                &file,
+                &suite,
+                &test,
+                args,
+                &mut snapshots,
+                &mut changed,
+                &mut coverage,
+            );
             let stop = args.fail_fast && !r.failures.is_empty();
             results.push(r);
             if stop {
@@ -276,7 +423,10 @@ fn run_all(args: &TestArgs) -> anyhow::Result<(Vec<TestResult>, Coverage)> {
         }
         if changed {
             std::fs::create_dir_all(snap_path.parent().unwrap_or(Path::new(".")))?;
-            std::fs::write(&snap_path, shared::yaml::to_string(&Value::Object(snapshots))?)?;
+            std::fs::write(
+                &snap_path,
+                shared::yaml::to_string(&Value::Object(snapshots))?,
+            )?;
         }
     }
     Ok((results, coverage))

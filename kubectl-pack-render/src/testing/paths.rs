@@ -28,16 +28,29 @@ fn parse(path: &str) -> Result<Vec<Step>, String> {
             rest = &r[end..];
         } else if let Some(r) = rest.strip_prefix('.') {
             let end = r.find(['.', '[']).unwrap_or(r.len());
-            steps.push(if &r[..end] == "*" { Step::Wildcard } else { Step::Key(r[..end].to_string()) });
+            steps.push(if &r[..end] == "*" {
+                Step::Wildcard
+            } else {
+                Step::Key(r[..end].to_string())
+            });
             rest = &r[end..];
         } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']').ok_or_else(|| format!("unclosed [ in path {path:?}"))?;
+            let end = r
+                .find(']')
+                .ok_or_else(|| format!("unclosed [ in path {path:?}"))?;
             let inner = r[..end].trim();
             // A quoted key may contain ']'.
             let (inner, consumed) = if inner.starts_with('"') || inner.starts_with('\'') {
                 let q = &inner[..1];
-                let close = r[1..].find(q).ok_or_else(|| format!("unclosed quote in path {path:?}"))? + 1;
-                let after = r[close + 1..].find(']').ok_or_else(|| format!("unclosed [ in path {path:?}"))? + close + 1;
+                let close = r[1..]
+                    .find(q)
+                    .ok_or_else(|| format!("unclosed quote in path {path:?}"))?
+                    + 1;
+                let after = r[close + 1..]
+                    .find(']')
+                    .ok_or_else(|| format!("unclosed [ in path {path:?}"))?
+                    + close
+                    + 1;
                 (&r[1..close], after)
             } else {
                 (inner, end)
@@ -47,10 +60,19 @@ fn parse(path: &str) -> Result<Vec<Step>, String> {
             } else if inner == "*" {
                 steps.push(Step::Wildcard);
             } else if let Some(f) = inner.strip_prefix("?(@.").and_then(|f| f.strip_suffix(')')) {
-                let (k, v) = f.split_once("==").ok_or_else(|| format!("only ?(@.key=='value') filters are supported in {path:?}"))?;
-                steps.push(Step::Filter(k.trim().to_string(), v.trim().trim_matches(|c| c == '\'' || c == '"').to_string()));
+                let (k, v) = f.split_once("==").ok_or_else(|| {
+                    format!("only ?(@.key=='value') filters are supported in {path:?}")
+                })?;
+                steps.push(Step::Filter(
+                    k.trim().to_string(),
+                    v.trim().trim_matches(|c| c == '\'' || c == '"').to_string(),
+                ));
             } else {
-                steps.push(Step::Index(inner.parse().map_err(|_| format!("bad index [{inner}] in path {path:?}"))?));
+                steps.push(Step::Index(
+                    inner
+                        .parse()
+                        .map_err(|_| format!("bad index [{inner}] in path {path:?}"))?,
+                ));
             }
             rest = &r[consumed + 1..];
         } else if first {
@@ -128,11 +150,23 @@ mod tests {
     #[test]
     fn dot_paths_and_jsonpath_select_the_same_things() {
         let o = json!({"metadata": {"annotations": {"a.b/c": "x"}}, "spec": {"containers": [{"name": "web", "image": "n:1"}, {"name": "side", "image": "s:2"}]}});
-        assert_eq!(select(&o, "spec.containers[1].image").unwrap(), vec![&json!("s:2")]);
-        assert_eq!(select(&o, "metadata.annotations[\"a.b/c\"]").unwrap(), vec![&json!("x")]);
-        assert_eq!(select(&o, "$.spec.containers[*].name").unwrap(), vec![&json!("web"), &json!("side")]);
+        assert_eq!(
+            select(&o, "spec.containers[1].image").unwrap(),
+            vec![&json!("s:2")]
+        );
+        assert_eq!(
+            select(&o, "metadata.annotations[\"a.b/c\"]").unwrap(),
+            vec![&json!("x")]
+        );
+        assert_eq!(
+            select(&o, "$.spec.containers[*].name").unwrap(),
+            vec![&json!("web"), &json!("side")]
+        );
         assert_eq!(select(&o, "$..image").unwrap().len(), 2);
-        assert_eq!(select(&o, "$.spec.containers[?(@.name=='side')].image").unwrap(), vec![&json!("s:2")]);
+        assert_eq!(
+            select(&o, "$.spec.containers[?(@.name=='side')].image").unwrap(),
+            vec![&json!("s:2")]
+        );
         assert!(select(&o, "spec.nothing").unwrap().is_empty());
     }
 }

@@ -7,7 +7,11 @@ use shared::output::{Paint, Stream};
 use super::{Coverage, TestResult};
 
 fn pct(n: usize, d: usize) -> String {
-    if d == 0 { "-".into() } else { format!("{:.0}%", n as f64 * 100.0 / d as f64) }
+    if d == 0 {
+        "-".into()
+    } else {
+        format!("{:.0}%", n as f64 * 100.0 / d as f64)
+    }
 }
 
 /// Human output.
@@ -21,7 +25,13 @@ pub fn pretty(results: &[TestResult], coverage: Option<&Coverage>) -> String {
             let _ = writeln!(out, "{}", p.bold(suite));
         }
         if r.failures.is_empty() {
-            let _ = writeln!(out, "  {} {} {}", p.green("✓"), r.name, p.dim(&format!("({:.1} ms)", r.millis)));
+            let _ = writeln!(
+                out,
+                "  {} {} {}",
+                p.green("✓"),
+                r.name,
+                p.dim(&format!("({:.1} ms)", r.millis))
+            );
         } else {
             let _ = writeln!(out, "  {} {}", p.red("✗"), r.name);
             for f in &r.failures {
@@ -37,18 +47,42 @@ pub fn pretty(results: &[TestResult], coverage: Option<&Coverage>) -> String {
     let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
     if let Some(c) = coverage {
         let _ = writeln!(out, "\ncoverage:");
-        let _ = writeln!(out, "  templates rendered: {}/{} ({})", c.templates_rendered.len(), c.templates_total.len(), pct(c.templates_rendered.len(), c.templates_total.len()));
-        for t in c.templates_total.iter().filter(|t| !c.templates_rendered.contains(*t)) {
+        let _ = writeln!(
+            out,
+            "  templates rendered: {}/{} ({})",
+            c.templates_rendered.len(),
+            c.templates_total.len(),
+            pct(c.templates_rendered.len(), c.templates_total.len())
+        );
+        for t in c
+            .templates_total
+            .iter()
+            .filter(|t| !c.templates_rendered.contains(*t))
+        {
             let _ = writeln!(out, "    never rendered: {t}");
         }
         let taken = c.branches_taken.intersection(&c.branches_total).count();
-        let _ = writeln!(out, "  if-branches taken: {taken}/{} ({})", c.branches_total.len(), pct(taken, c.branches_total.len()));
-        for b in c.branches_total.iter().filter(|b| !c.branches_taken.contains(*b)) {
+        let _ = writeln!(
+            out,
+            "  if-branches taken: {taken}/{} ({})",
+            c.branches_total.len(),
+            pct(taken, c.branches_total.len())
+        );
+        for b in c
+            .branches_total
+            .iter()
+            .filter(|b| !c.branches_taken.contains(*b))
+        {
             let _ = writeln!(out, "    never taken: {b}");
         }
         let _ = writeln!(out, "  values read: {}", c.values_read.len());
     }
-    let _ = writeln!(out, "\n{} passed, {} failed", results.len() - failed, failed);
+    let _ = writeln!(
+        out,
+        "\n{} passed, {} failed",
+        results.len() - failed,
+        failed
+    );
     out
 }
 
@@ -60,7 +94,10 @@ pub fn json(results: &[TestResult], coverage: Option<&Coverage>) -> String {
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// JUnit XML for CI systems.
@@ -71,13 +108,29 @@ pub fn junit(results: &[TestResult]) -> String {
     for s in suites {
         let tests: Vec<&TestResult> = results.iter().filter(|r| r.suite == s).collect();
         let failures = tests.iter().filter(|r| !r.failures.is_empty()).count();
-        let _ = writeln!(out, "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">", xml(s), tests.len());
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">",
+            xml(s),
+            tests.len()
+        );
         for t in tests {
-            let _ = write!(out, "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"", xml(s), xml(&t.name), t.millis / 1000.0);
+            let _ = write!(
+                out,
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+                xml(s),
+                xml(&t.name),
+                t.millis / 1000.0
+            );
             if t.failures.is_empty() {
                 out.push_str("/>\n");
             } else {
-                let _ = writeln!(out, ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>", xml(&t.failures[0]), xml(&t.failures.join("\n")));
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                    xml(&t.failures[0]),
+                    xml(&t.failures.join("\n"))
+                );
             }
         }
         out.push_str("  </testsuite>\n");

@@ -30,7 +30,12 @@ pub struct Layer {
 impl Layer {
     /// A layer from a map value.
     pub fn new(label: impl Into<String>, value: Value, text: Option<String>) -> Self {
-        Layer { label: label.into(), text, value, sensitive: false }
+        Layer {
+            label: label.into(),
+            text,
+            value,
+            sensitive: false,
+        }
     }
 
     /// `label:line` for the place this layer sets `path`, or just the label.
@@ -104,7 +109,10 @@ pub fn split_path(path: &str) -> Vec<String> {
             if open > 0 {
                 out.push(rest[..open].to_string());
             }
-            let close = rest[open..].find(']').map(|c| c + open).unwrap_or(rest.len());
+            let close = rest[open..]
+                .find(']')
+                .map(|c| c + open)
+                .unwrap_or(rest.len());
             out.push(rest[open + 1..close].to_string());
             rest = rest.get(close + 1..).unwrap_or("");
         }
@@ -132,7 +140,11 @@ pub fn get_path<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
 pub fn explain(path: &str, layers: &[Layer], merged: &Value) -> String {
     let segs = split_path(path);
     let mut out = String::new();
-    let hidden = layers.iter().rev().find(|l| get_path(&l.value, &segs).is_some()).is_some_and(|l| l.sensitive);
+    let hidden = layers
+        .iter()
+        .rev()
+        .find(|l| get_path(&l.value, &segs).is_some())
+        .is_some_and(|l| l.sensitive);
     match get_path(merged, &segs) {
         Some(_) if hidden => {
             let _ = writeln!(out, "{path} = (from a Secret; value hidden)");
@@ -150,7 +162,9 @@ pub fn explain(path: &str, layers: &[Layer], merged: &Value) -> String {
         // on the path or an ancestor.
         let mut deleted_at = None;
         for depth in 1..=segs.len() {
-            if get_path(&layer.value, &segs[..depth]).is_some_and(Value::is_null) && depth < segs.len() {
+            if get_path(&layer.value, &segs[..depth]).is_some_and(Value::is_null)
+                && depth < segs.len()
+            {
                 deleted_at = Some(depth);
                 break;
             }
@@ -175,7 +189,14 @@ pub fn explain(path: &str, layers: &[Layer], merged: &Value) -> String {
 
 fn compact(v: &Value) -> String {
     let s = serde_json::to_string(v).unwrap_or_default();
-    if s.len() > 120 { format!("{}...", &s[..s.char_indices().nth(117).map(|(i, _)| i).unwrap_or(s.len())]) } else { s }
+    if s.len() > 120 {
+        format!(
+            "{}...",
+            &s[..s.char_indices().nth(117).map(|(i, _)| i).unwrap_or(s.len())]
+        )
+    } else {
+        s
+    }
 }
 
 /// The line where a block-style YAML mapping sets `path` (1-based), found
@@ -188,12 +209,17 @@ pub fn key_line(text: &str, path: &[String]) -> Option<usize> {
             continue;
         }
         let indent = line.len() - trimmed.len();
-        let Some(colon) = trimmed.find(':') else { continue };
+        let Some(colon) = trimmed.find(':') else {
+            continue;
+        };
         let after = &trimmed[colon + 1..];
         if !(after.is_empty() || after.starts_with(' ')) {
             continue;
         }
-        let key = trimmed[..colon].trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+        let key = trimmed[..colon]
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_string();
         while stack.last().is_some_and(|(d, _)| *d >= indent) {
             stack.pop();
         }
@@ -253,16 +279,31 @@ mod tests {
     #[test]
     fn maps_merge_lists_replace_null_deletes() {
         let mut base = json!({"a": {"x": 1, "y": 2}, "l": [1, 2, 3], "gone": {"k": 1}});
-        merge(&mut base, &json!({"a": {"y": 3, "z": 4}, "l": [9], "gone": null}));
+        merge(
+            &mut base,
+            &json!({"a": {"y": 3, "z": 4}, "l": [9], "gone": null}),
+        );
         assert_eq!(base, json!({"a": {"x": 1, "y": 3, "z": 4}, "l": [9]}));
     }
 
     #[test]
     fn explain_lists_every_layer_with_lines() {
         let layers = vec![
-            Layer::new("values.yaml", json!({"app": {"replicas": 1}}), Some("app:\n  name: x\n  replicas: 1\n".into())),
-            Layer::new("environments/prod.yaml", json!({"app": {"replicas": 3}}), Some("app:\n  replicas: 3\n".into())),
-            Layer::new("--set app.replicas=5", json!({"app": {"replicas": 5}}), None),
+            Layer::new(
+                "values.yaml",
+                json!({"app": {"replicas": 1}}),
+                Some("app:\n  name: x\n  replicas: 1\n".into()),
+            ),
+            Layer::new(
+                "environments/prod.yaml",
+                json!({"app": {"replicas": 3}}),
+                Some("app:\n  replicas: 3\n".into()),
+            ),
+            Layer::new(
+                "--set app.replicas=5",
+                json!({"app": {"replicas": 5}}),
+                None,
+            ),
         ];
         let merged = merge_layers(&layers);
         let text = explain("app.replicas", &layers, &merged);

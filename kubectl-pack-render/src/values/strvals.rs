@@ -46,7 +46,11 @@ pub fn parse(expr: &str, mode: Mode) -> Result<Map<String, Value>, SetError> {
 /// Parses `expr` and sets its values into `data`.
 pub fn parse_into(expr: &str, mode: Mode, data: &mut Map<String, Value>) -> Result<(), SetError> {
     let chars: Vec<char> = expr.chars().collect();
-    let mut p = Parser { s: &chars, pos: 0, mode };
+    let mut p = Parser {
+        s: &chars,
+        pos: 0,
+        mode,
+    };
     while !p.at_end() {
         p.key(data)?;
     }
@@ -111,7 +115,9 @@ impl Parser<'_> {
                 }
             }
             Stop::Char(',') => err(format!("key {key:?} has no value (cannot end with ,)")),
-            Stop::Char(_) if key.is_empty() => err("a key is empty (check for stray '.', '=', '[' or ',')"),
+            Stop::Char(_) if key.is_empty() => {
+                err("a key is empty (check for stray '.', '=', '[' or ',')")
+            }
             Stop::Char('=') => {
                 let v = self.value()?;
                 data.insert(key, v);
@@ -148,16 +154,17 @@ impl Parser<'_> {
         if matches!(stop, Stop::End) {
             return err(format!("list index [{text} is not closed"));
         }
-        let n: i64 = text
-            .trim()
-            .parse()
-            .map_err(|_| SetError { message: format!("list index {text:?} is not a number") })?;
+        let n: i64 = text.trim().parse().map_err(|_| SetError {
+            message: format!("list index {text:?} is not a number"),
+        })?;
         if n < 0 {
             return err(format!("negative list index {n}"));
         }
         let n = n as usize;
         if n > MAX_INDEX {
-            return err(format!("list index {n} is larger than the maximum {MAX_INDEX}"));
+            return err(format!(
+                "list index {n} is larger than the maximum {MAX_INDEX}"
+            ));
         }
         Ok(n)
     }
@@ -307,12 +314,24 @@ mod tests {
     /// Helm's `TestParseSet` cases.
     #[test]
     fn helm_parse_set_cases() {
-        ok("name1=null,f=false,t=true", json!({"name1": null, "f": false, "t": true}));
+        ok(
+            "name1=null,f=false,t=true",
+            json!({"name1": null, "f": false, "t": true}),
+        );
         ok("name1=value1", json!({"name1": "value1"}));
-        ok("name1=value1,name2=value2", json!({"name1": "value1", "name2": "value2"}));
-        ok("name1=value1,name2=value2,", json!({"name1": "value1", "name2": "value2"}));
+        ok(
+            "name1=value1,name2=value2",
+            json!({"name1": "value1", "name2": "value2"}),
+        );
+        ok(
+            "name1=value1,name2=value2,",
+            json!({"name1": "value1", "name2": "value2"}),
+        );
         bad("name1=value1,,,,name2=value2,");
-        ok("name1=,name2=value2", json!({"name1": "", "name2": "value2"}));
+        ok(
+            "name1=,name2=value2",
+            json!({"name1": "", "name2": "value2"}),
+        );
         ok("leading_zeros=00009", json!({"leading_zeros": "00009"}));
         ok("zero_int=0", json!({"zero_int": 0}));
         ok("long_int=1234567890", json!({"long_int": 1234567890}));
@@ -322,39 +341,81 @@ mod tests {
         bad("name1,name2=value2");
         bad("name1,name2=value2\\");
         bad("name1,name2");
-        ok("name1=one\\,two,name2=three\\,four", json!({"name1": "one,two", "name2": "three,four"}));
-        ok("name1=one\\=two,name2=three\\=four", json!({"name1": "one=two", "name2": "three=four"}));
-        ok("name1=one two three,name2=three two one", json!({"name1": "one two three", "name2": "three two one"}));
+        ok(
+            "name1=one\\,two,name2=three\\,four",
+            json!({"name1": "one,two", "name2": "three,four"}),
+        );
+        ok(
+            "name1=one\\=two,name2=three\\=four",
+            json!({"name1": "one=two", "name2": "three=four"}),
+        );
+        ok(
+            "name1=one two three,name2=three two one",
+            json!({"name1": "one two three", "name2": "three two one"}),
+        );
         ok("outer.inner=value", json!({"outer": {"inner": "value"}}));
-        ok("outer.middle.inner=value", json!({"outer": {"middle": {"inner": "value"}}}));
-        ok("outer.inner1=value,outer.inner2=value2", json!({"outer": {"inner1": "value", "inner2": "value2"}}));
-        ok("outer.inner1=value,outer.middle.inner=value", json!({"outer": {"inner1": "value", "middle": {"inner": "value"}}}));
+        ok(
+            "outer.middle.inner=value",
+            json!({"outer": {"middle": {"inner": "value"}}}),
+        );
+        ok(
+            "outer.inner1=value,outer.inner2=value2",
+            json!({"outer": {"inner1": "value", "inner2": "value2"}}),
+        );
+        ok(
+            "outer.inner1=value,outer.middle.inner=value",
+            json!({"outer": {"inner1": "value", "middle": {"inner": "value"}}}),
+        );
         bad("name1.name2");
         bad("name1.name2,name1.name3");
         ok("name1.name2=", json!({"name1": {"name2": ""}}));
         bad("name1.=name2");
         bad("name1.,name2");
-        ok("name1={value1,value2}", json!({"name1": ["value1", "value2"]}));
-        ok("name1={value1,value2},name2={value1,value2}", json!({"name1": ["value1", "value2"], "name2": ["value1", "value2"]}));
+        ok(
+            "name1={value1,value2}",
+            json!({"name1": ["value1", "value2"]}),
+        );
+        ok(
+            "name1={value1,value2},name2={value1,value2}",
+            json!({"name1": ["value1", "value2"], "name2": ["value1", "value2"]}),
+        );
         ok("name1={1021,902}", json!({"name1": [1021, 902]}));
-        ok("name1.name2={value1,value2}", json!({"name1": {"name2": ["value1", "value2"]}}));
+        ok(
+            "name1.name2={value1,value2}",
+            json!({"name1": {"name2": ["value1", "value2"]}}),
+        );
         bad("name1={1021,902");
         ok("list[0]=foo", json!({"list": ["foo"]}));
         ok("list[0].foo=bar", json!({"list": [{"foo": "bar"}]}));
-        ok("list[0].foo=bar,list[0].hello=world", json!({"list": [{"foo": "bar", "hello": "world"}]}));
+        ok(
+            "list[0].foo=bar,list[0].hello=world",
+            json!({"list": [{"foo": "bar", "hello": "world"}]}),
+        );
         bad("list[0].foo=bar,list[-30].hello=world");
         ok("list[0]=foo,list[1]=bar", json!({"list": ["foo", "bar"]}));
         ok("list[0]=foo,list[1]=bar,", json!({"list": ["foo", "bar"]}));
-        ok("list[0]=foo,list[3]=bar", json!({"list": ["foo", null, null, "bar"]}));
+        ok(
+            "list[0]=foo,list[3]=bar",
+            json!({"list": ["foo", null, null, "bar"]}),
+        );
         bad("list[0]=foo,list[-20]=bar");
         bad("illegal[0]name.foo=bar");
         ok("noval[0]", json!({"noval": []}));
         ok("noval[0]=", json!({"noval": [""]}));
         ok("nested[0][0]=1", json!({"nested": [[1]]}));
         ok("nested[1][1]=1", json!({"nested": [null, [null, 1]]}));
-        ok("name1.name2[0].foo=bar,name1.name2[1].foo=bar", json!({"name1": {"name2": [{"foo": "bar"}, {"foo": "bar"}]}}));
-        ok("name1.name2[1].foo=bar,name1.name2[0].foo=bar", json!({"name1": {"name2": [{"foo": "bar"}, {"foo": "bar"}]}}));
-        ok("name1.name2[1].foo=bar", json!({"name1": {"name2": [null, {"foo": "bar"}]}}));
+        ok(
+            "name1.name2[0].foo=bar,name1.name2[1].foo=bar",
+            json!({"name1": {"name2": [{"foo": "bar"}, {"foo": "bar"}]}}),
+        );
+        ok(
+            "name1.name2[1].foo=bar,name1.name2[0].foo=bar",
+            json!({"name1": {"name2": [{"foo": "bar"}, {"foo": "bar"}]}}),
+        );
+        ok(
+            "name1.name2[1].foo=bar",
+            json!({"name1": {"name2": [null, {"foo": "bar"}]}}),
+        );
         bad("]={}].");
         bad(&format!("list[{}]=x", MAX_INDEX + 1));
     }
@@ -363,7 +424,10 @@ mod tests {
     #[test]
     fn helm_parse_set_string_cases() {
         for (expr, expected) in [
-            ("long_int_string=1234567890", json!({"long_int_string": "1234567890"})),
+            (
+                "long_int_string=1234567890",
+                json!({"long_int_string": "1234567890"}),
+            ),
             ("boolean=true", json!({"boolean": "true"})),
             ("is_null=null", json!({"is_null": "null"})),
             ("zero=0", json!({"zero": "0"})),
@@ -375,21 +439,41 @@ mod tests {
     /// Helm's `TestParseInto` cases: later expressions extend earlier data.
     #[test]
     fn helm_parse_into_cases() {
-        let mut got = json!({"outer": {"inner1": "overwrite", "inner2": "value2"}}).as_object().unwrap().clone();
-        parse_into("outer.inner1=value1,outer.inner3=value3,outer.inner4=4", Mode::Typed, &mut got).unwrap();
-        assert_eq!(Value::Object(got), json!({"outer": {"inner1": "value1", "inner2": "value2", "inner3": "value3", "inner4": 4}}));
+        let mut got = json!({"outer": {"inner1": "overwrite", "inner2": "value2"}})
+            .as_object()
+            .unwrap()
+            .clone();
+        parse_into(
+            "outer.inner1=value1,outer.inner3=value3,outer.inner4=4",
+            Mode::Typed,
+            &mut got,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(got),
+            json!({"outer": {"inner1": "value1", "inner2": "value2", "inner3": "value3", "inner4": 4}})
+        );
 
         let mut got = Map::new();
         parse_into("listOuter[0][0].type=listValue", Mode::Typed, &mut got).unwrap();
         parse_into("listOuter[0][0].status=alive", Mode::Typed, &mut got).unwrap();
-        assert_eq!(Value::Object(got), json!({"listOuter": [[{"type": "listValue", "status": "alive"}]]}));
+        assert_eq!(
+            Value::Object(got),
+            json!({"listOuter": [[{"type": "listValue", "status": "alive"}]]})
+        );
 
         let mut got = Map::new();
         parse_into("listOuter[0][0].type=listValue", Mode::Typed, &mut got).unwrap();
         parse_into("listOuter[1][0].status=alive", Mode::Typed, &mut got).unwrap();
-        assert_eq!(Value::Object(got), json!({"listOuter": [[{"type": "listValue"}], [{"status": "alive"}]]}));
+        assert_eq!(
+            Value::Object(got),
+            json!({"listOuter": [[{"type": "listValue"}], [{"status": "alive"}]]})
+        );
 
-        let mut got = json!({"listOuter": [[[{"exited": "old"}]]]}).as_object().unwrap().clone();
+        let mut got = json!({"listOuter": [[[{"exited": "old"}]]]})
+            .as_object()
+            .unwrap()
+            .clone();
         parse_into("listOuter[0][1][0].type=listValue", Mode::Typed, &mut got).unwrap();
         parse_into("listOuter[0][0][1].status=alive", Mode::Typed, &mut got).unwrap();
         assert_eq!(
@@ -397,17 +481,34 @@ mod tests {
             json!({"listOuter": [[[{"exited": "old"}, {"status": "alive"}], [{"type": "listValue"}]]]})
         );
 
-        let mut got = json!({"outer": {"inner1": "overwrite", "inner2": "value2"}}).as_object().unwrap().clone();
+        let mut got = json!({"outer": {"inner1": "overwrite", "inner2": "value2"}})
+            .as_object()
+            .unwrap()
+            .clone();
         parse_into("outer.inner1=1,outer.inner3=3", Mode::String, &mut got).unwrap();
-        assert_eq!(Value::Object(got), json!({"outer": {"inner1": "1", "inner2": "value2", "inner3": "3"}}));
+        assert_eq!(
+            Value::Object(got),
+            json!({"outer": {"inner1": "1", "inner2": "value2", "inner3": "3"}})
+        );
     }
 
     /// Helm's `TestParseJSON` cases.
     #[test]
     fn helm_parse_json_cases() {
-        let mut got = json!({"outer": {"inner1": "overwrite", "inner2": "value2"}}).as_object().unwrap().clone();
-        parse_into(r#"outer.inner1="1",outer.inner3=3,outer.inner4=true,outer.inner5="true""#, Mode::Json, &mut got).unwrap();
-        assert_eq!(Value::Object(got), json!({"outer": {"inner1": "1", "inner2": "value2", "inner3": 3, "inner4": true, "inner5": "true"}}));
+        let mut got = json!({"outer": {"inner1": "overwrite", "inner2": "value2"}})
+            .as_object()
+            .unwrap()
+            .clone();
+        parse_into(
+            r#"outer.inner1="1",outer.inner3=3,outer.inner4=true,outer.inner5="true""#,
+            Mode::Json,
+            &mut got,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(got),
+            json!({"outer": {"inner1": "1", "inner2": "value2", "inner3": 3, "inner4": true, "inner5": "true"}})
+        );
 
         let mut got = json!({"outer": {"inner1": {"x": "overwrite"}, "inner2": "value2", "inner3": ["overwrite"]}}).as_object().unwrap().clone();
         parse_into(
@@ -422,9 +523,20 @@ mod tests {
                 "inner4": {"aa": "1", "bb": 2, "cc": [1, 2, 3]}, "inner5": [{"A": "1", "B": 2, "C": [1, 2, 3]}]}})
         );
 
-        let mut got = json!({"outer": {"inner1": {"x": "overwrite"}, "inner2": "value2"}}).as_object().unwrap().clone();
-        parse_into(r#"outer.inner1=,outer.inner3={"aa":"1","bb":2,"cc":[1,2,3]},outer.inner3.cc[1]=null"#, Mode::Json, &mut got).unwrap();
-        assert_eq!(Value::Object(got), json!({"outer": {"inner1": null, "inner2": "value2", "inner3": {"aa": "1", "bb": 2, "cc": [1, null, 3]}}}));
+        let mut got = json!({"outer": {"inner1": {"x": "overwrite"}, "inner2": "value2"}})
+            .as_object()
+            .unwrap()
+            .clone();
+        parse_into(
+            r#"outer.inner1=,outer.inner3={"aa":"1","bb":2,"cc":[1,2,3]},outer.inner3.cc[1]=null"#,
+            Mode::Json,
+            &mut got,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(got),
+            json!({"outer": {"inner1": null, "inner2": "value2", "inner3": {"aa": "1", "bb": 2, "cc": [1, null, 3]}}})
+        );
 
         assert!(parse(
             r#"outer.inner1={"a":"1","b":2,"c":[1,2,3]},outer.inner3=["new value 1","new value 2"],outer.inner4={"aa":"1","bb":2,"cc":[1,2,3]},outer.inner5={"A":"1","B":2,"C":[1,2,3]}]"#,
