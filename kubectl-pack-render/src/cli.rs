@@ -33,6 +33,7 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Run the pack's unit tests (PACK/tests/*_test.yaml).
     Test(TestArgs),

@@ -285,9 +285,11 @@ pub fn resolve(dir: &Path) -> Result<Resolution, RenderError> {
                 edges.push((name.clone(), dep.name.clone(), dep.version.clone()));
             }
             for c in candidates(&pdir, dep)? {
-                if !all.contains_key(&(c.name.clone(), c.version)) {
-                    all.insert((c.name.clone(), c.version), c.clone());
+                if let std::collections::btree_map::Entry::Vacant(slot) =
+                    all.entry((c.name.clone(), c.version))
+                {
                     queue.push((c.name.clone(), c.version, c.dir.clone(), c.file.clone()));
+                    slot.insert(c);
                 }
             }
         }

@@ -102,7 +102,7 @@ pub fn notes_comment(notes: &str) -> String {
 pub fn profile_report(rendered: &Rendered) -> String {
     let mut s = String::from("TEMPLATE                                                     TIME\n");
     let mut files: Vec<&RenderedFile> = rendered.files.iter().collect();
-    files.sort_by(|a, b| b.elapsed.cmp(&a.elapsed));
+    files.sort_by_key(|f| std::cmp::Reverse(f.elapsed));
     for f in files {
         s.push_str(&format!(
             "{:<60} {:>8.3} ms\n",
@@ -116,7 +116,7 @@ pub fn profile_report(rendered: &Rendered) -> String {
             "\nMACRO                                                        CALLS       TIME\n",
         );
         let mut rows: Vec<_> = totals.into_iter().collect();
-        rows.sort_by(|a, b| b.1.1.cmp(&a.1.1));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1.1));
         for (name, (calls, total)) in rows {
             s.push_str(&format!(
                 "{name:<60} {calls:>5} {:>8.3} ms\n",

@@ -559,7 +559,7 @@ pub fn split_documents(path: &str, text: &str) -> Result<Vec<Document>, RenderEr
                 .count();
         let missing =
             |what: &str| not_object(first_content, format!("not a Kubernetes object: {what}"));
-        let head = shared::yaml::document_head(&raw.text, raw.line).map_err(|e| {
+        let head = shared::yaml::document_head(raw.text, raw.line).map_err(|e| {
             not_object(
                 e.line.unwrap_or(raw.line),
                 format!("invalid YAML: {}", e.message),

@@ -40,6 +40,9 @@ fn layer_from_entries(source: &str, entries: Vec<(String, String)>) -> Result<La
     Ok(Layer::new(source.to_string(), value, text))
 }
 
+/// A source's entries and whether they came from a Secret (`None`: absent).
+type Fetched = Option<(Vec<(String, String)>, bool)>;
+
 /// Fetches every `--values-from` source in order.
 pub async fn fetch(
     client: &kube::Client,
@@ -57,10 +60,7 @@ pub async fn fetch(
         let Some((kind, name)) = source.split_once('/') else {
             return Err(err("expected configmap/NAME or secret/NAME".into()));
         };
-        let fetched: Result<Option<(Vec<(String, String)>, bool)>, kube::Error> = match kind
-            .to_ascii_lowercase()
-            .as_str()
-        {
+        let fetched: Result<Fetched, kube::Error> = match kind.to_ascii_lowercase().as_str() {
             "configmap" | "configmaps" | "cm" => {
                 Api::<ConfigMap>::namespaced(client.clone(), namespace)
                     .get_opt(name)

@@ -151,7 +151,7 @@ pub fn parse_stream(text: &str, origin: Origin) -> Result<Vec<SourcedObject>> {
             document: doc.index,
             line: doc.line,
         };
-        let value: Value = yaml::parse_document(&doc.text, doc.line).map_err(|e| {
+        let value: Value = yaml::parse_document(doc.text, doc.line).map_err(|e| {
             let mut at = source.clone();
             if let Some(line) = e.line {
                 at.line = line;

@@ -102,8 +102,12 @@ const MINI_PACK: &[(&str, &str)] = &[
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: denotes\n",
     ),
     (
-        "templates/_helpers.tpl",
-        "{% macro hello() %}hi{% endmacro %}\n",
+        "templates/macros.tpl",
+        "{% macro hello() %}hi{% endmacro %}\nnot: rendered\n",
+    ),
+    (
+        "templates/greet.yaml",
+        "{% from 'macros.tpl' import hello %}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greet\ndata:\n  msg: {{ hello() }}\n",
     ),
     ("templates/NOTES.txt", "Installed {{ release.name }}.\n"),
 ];
@@ -127,8 +131,20 @@ fn output_is_a_clean_stream_with_source_comments_and_yaml_scalars() {
         "denotes.yaml is a template, not notes"
     );
     assert!(!out.contains("True") && !out.contains("None"), "{out}");
+    assert!(
+        !out.contains("not: rendered"),
+        "a .tpl file is a helper: {out}"
+    );
     let objs = objects(&out);
-    assert_eq!(objs.len(), 3, "the whitespace-only document is dropped");
+    assert_eq!(
+        objs.len(),
+        4,
+        "the whitespace-only document is dropped; .tpl helpers are not rendered: {out}"
+    );
+    assert!(
+        objs.iter().any(|o| o["data"]["msg"] == "hi"),
+        "a .tpl helper is importable"
+    );
     assert_eq!(objs[0]["metadata"]["namespace"], "shop");
     assert_eq!(objs[0]["data"]["flag"], "true");
     assert_eq!(objs[0]["data"]["kube"], "v1.33.0");
@@ -167,7 +183,7 @@ fn json_output_show_only_and_output_dir() {
     assert_eq!(code, 0);
     let list: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(list["kind"], "List");
-    assert_eq!(list["items"].as_array().unwrap().len(), 3);
+    assert_eq!(list["items"].as_array().unwrap().len(), 4);
 
     let (_, out, _) = render(&[p, "--show-only", "templates/denotes.yaml"]);
     assert_eq!(objects(&out).len(), 1);
@@ -256,6 +272,16 @@ fn values_layer_in_the_documented_order() {
     assert_eq!(v["j"], json!({"k": [1, 2]}));
     assert_eq!(v["list"], json!([9]), "lists replace");
     assert_eq!(v["keep"], json!({"x": 1}), "null deletes a key");
+
+    // --no-schema: no defaults, no validation.
+    let (code, out, _) = render(&[p, "--no-schema", "--set", "replicas=99"]);
+    assert_eq!(code, 0);
+    assert!(
+        rendered_values(&out).get("a").is_none(),
+        "no schema defaults"
+    );
+    let (code, _, err) = render(&[p, "--set", "replicas=99"]);
+    assert_eq!(code, 1, "{err}");
 
     // -f - reads values from stdin.
     let mut c = offline_plugin("render");
@@ -705,4 +731,48 @@ async fn values_from_and_lookup_read_the_real_cluster() {
         err.contains("--values-from configmap/missing: not found in namespace"),
         "{err}"
     );
+}
+
+#[test]
+fn env_subst_flag_turns_substitution_on() {
+    let pack = write_tree(&[
+        (
+            "Pack.yaml",
+            "apiVersion: sherpack/v1\nkind: application\nmetadata: {name: subst, version: 0.1.0}\n",
+        ),
+        (
+            "values.yaml",
+            "url: \"postgres://${DB_HOST}:${DB_PORT:-5432}/app\"\n",
+        ),
+        (
+            "templates/v.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: v}\ndata: {url: {{ values.url | quote }}}\n",
+        ),
+    ]);
+    let mut c = offline_plugin("render");
+    c.arg(pack.path()).env("DB_HOST", "h");
+    let (_, out, _) = run(c);
+    assert_eq!(
+        objects(&out)[0]["data"]["url"],
+        "postgres://${DB_HOST}:${DB_PORT:-5432}/app",
+        "off by default"
+    );
+    let mut c = offline_plugin("render");
+    c.arg(pack.path()).arg("--env-subst").env("DB_HOST", "h");
+    let (_, out, _) = run(c);
+    assert_eq!(objects(&out)[0]["data"]["url"], "postgres://h:5432/app");
+}
+
+#[test]
+fn pack_test_coverage_reports_templates_branches_and_values() {
+    let pack = harness::workspace_root().join("examples/platform-app");
+    let (code, out, _) = render(&["test", pack.to_str().unwrap(), "--coverage"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("templates rendered: 7/7 (100%)"), "{out}");
+    assert!(
+        out.contains("if-branches taken: 9/10")
+            && out.contains("never taken: serviceaccount.yaml:15 else"),
+        "{out}"
+    );
+    assert!(out.contains("values read: "), "{out}");
 }

@@ -97,7 +97,7 @@ pub fn register(env: &mut Environment<'static>, lookup: Option<LookupFn>) {
         Err(invalid(msg))
     });
     env.add_function("dict", |args: Rest<Value>| -> Result<Value, Error> {
-        if args.len() % 2 != 0 {
+        if !args.len().is_multiple_of(2) {
             return Err(invalid(
                 "dict needs key, value pairs (an even number of arguments)",
             ));

@@ -189,6 +189,7 @@ fn snapshot_path(suite_file: &Path) -> PathBuf {
 }
 
 /// Runs one test and returns its result.
+#[allow(clippy::too_many_arguments)]
 fn run_test(
     suite_name: &str,
     suite_file: &Path,

@@ -130,7 +130,7 @@ pub fn select<'a>(root: &'a Value, path: &str) -> Result<Vec<&'a Value>, String>
                     if let Value::Array(a) = v {
                         next.extend(a.iter().filter(|item| match item.get(k.as_str()) {
                             Some(Value::String(s)) => s == want,
-                            Some(other) => other.to_string() == *want,
+                            Some(other) => serde_json::to_string(other).is_ok_and(|s| s == *want),
                             None => false,
                         }));
                     }
