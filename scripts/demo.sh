@@ -2,7 +2,8 @@
 # The demo: builds the five plugins, starts a real local Kubernetes API
 # server (etcd + kube-apiserver + kube-controller-manager, built once from
 # Debian's source package), and shows kubectl discovering and running the
-# plugins against it. Stops the server and removes its data at the end.
+# plugins against it: pack tests, diff-env, --explain, and the rendered
+# stream applied with kubectl. Stops the server and removes its data at the end.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -33,5 +34,14 @@ for p in render drift crd secrets waves; do
   say "kubectl pack-$p --version"
   kubectl "pack-$p" --version
 done
-say "kubectl pack-waves --help"
-kubectl pack-waves --help
+say "kubectl pack-render test examples/webapp"
+kubectl pack-render test examples/webapp
+say "kubectl pack-render diff-env staging production examples/webapp   # exit 1 = they differ"
+kubectl pack-render diff-env staging production examples/webapp || true
+say "kubectl pack-render webapp examples/webapp -n demo -e production --explain replicas"
+kubectl pack-render webapp examples/webapp -n demo -e production --explain replicas
+say "kubectl pack-render webapp examples/webapp -n demo -e production | kubectl apply --server-side -f -"
+kubectl create namespace demo >/dev/null
+kubectl pack-render webapp examples/webapp -n demo -e production | kubectl apply --server-side -f -
+say "kubectl get deploy,svc,cm,secret,ingress -n demo"
+kubectl get deploy,svc,cm,secret,ingress -n demo
