@@ -302,13 +302,13 @@ fn values_layer_in_the_documented_order() {
     assert!(lines[3].contains("--set e=cli"), "{out}");
 }
 
-#[test]
-fn env_subst_fills_variables_and_names_missing_ones() {
-    let pack = write_tree(&[
-        (
-            "Pack.yaml",
-            "apiVersion: sherpack/v1\nkind: application\nmetadata: {name: subst, version: 0.1.0}\nengine: {envSubst: true}\n",
-        ),
+/// A pack whose values use `${DB_HOST}`; `engine` is appended to Pack.yaml.
+fn subst_pack(engine: &str) -> tempfile::TempDir {
+    let pack_yaml = format!(
+        "apiVersion: sherpack/v1\nkind: application\nmetadata: {{name: subst, version: 0.1.0}}\n{engine}"
+    );
+    write_tree(&[
+        ("Pack.yaml", &pack_yaml),
         (
             "values.yaml",
             "url: \"postgres://${DB_HOST}:${DB_PORT:-5432}/app\"\n",
@@ -317,7 +317,12 @@ fn env_subst_fills_variables_and_names_missing_ones() {
             "templates/v.yaml",
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: v}\ndata: {url: {{ values.url | quote }}}\n",
         ),
-    ]);
+    ])
+}
+
+#[test]
+fn env_subst_fills_variables_and_names_missing_ones() {
+    let pack = subst_pack("engine: {envSubst: true}\n");
     let mut c = offline_plugin("render");
     c.arg(pack.path()).env("DB_HOST", "db.local");
     let (code, out, _) = run(c);
@@ -735,20 +740,7 @@ async fn values_from_and_lookup_read_the_real_cluster() {
 
 #[test]
 fn env_subst_flag_turns_substitution_on() {
-    let pack = write_tree(&[
-        (
-            "Pack.yaml",
-            "apiVersion: sherpack/v1\nkind: application\nmetadata: {name: subst, version: 0.1.0}\n",
-        ),
-        (
-            "values.yaml",
-            "url: \"postgres://${DB_HOST}:${DB_PORT:-5432}/app\"\n",
-        ),
-        (
-            "templates/v.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: v}\ndata: {url: {{ values.url | quote }}}\n",
-        ),
-    ]);
+    let pack = subst_pack("");
     let mut c = offline_plugin("render");
     c.arg(pack.path()).env("DB_HOST", "h");
     let (_, out, _) = run(c);
