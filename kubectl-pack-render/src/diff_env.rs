@@ -18,8 +18,34 @@ fn objects(r: &render::Rendered) -> BTreeMap<String, serde_json::Value> {
     r.files
         .iter()
         .flat_map(|f| f.documents.iter())
-        .map(|d| (ObjectId::of(d.object()).to_string(), d.object().clone()))
+        .map(|d| {
+            (
+                ObjectId::of(d.object()).to_string(),
+                mask_secret(d.object().clone()),
+            )
+        })
         .collect()
+}
+
+/// Secret values are never shown: each becomes a short digest, so a change
+/// is still visible as a change.
+fn mask_secret(mut obj: serde_json::Value) -> serde_json::Value {
+    use sha2::Digest;
+    if obj["kind"] == "Secret" {
+        for field in ["data", "stringData"] {
+            if let Some(map) = obj
+                .get_mut(field)
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                for v in map.values_mut() {
+                    let digest = sha2::Sha256::digest(v.to_string().as_bytes());
+                    let short: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+                    *v = serde_json::Value::String(format!("(hidden, sha256 {short})"));
+                }
+            }
+        }
+    }
+    obj
 }
 
 /// The diff report and whether anything differs.
@@ -97,5 +123,31 @@ pub async fn run(kube: &KubeArgs, args: &DiffEnvArgs, matches: &ArgMatches) -> a
     } else {
         eprintln!("{} and {} render the same objects", args.from, args.to);
         Ok(exit::OK)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secret_values_never_appear_in_the_diff() {
+        let a: BTreeMap<String, serde_json::Value> = [(
+            "s".to_string(),
+            mask_secret(json!({"kind": "Secret", "data": {"k": "c2VjcmV0LW9uZQ=="}})),
+        )]
+        .into();
+        let b: BTreeMap<String, serde_json::Value> = [(
+            "s".to_string(),
+            mask_secret(json!({"kind": "Secret", "data": {"k": "c2VjcmV0LXR3bw=="}})),
+        )]
+        .into();
+        let (report, differs) = diff_report("a", "b", &a, &b, Paint::plain());
+        assert!(differs, "a changed secret is still a difference");
+        assert!(
+            !report.contains("c2VjcmV0") && report.contains("(hidden, sha256"),
+            "{report}"
+        );
     }
 }

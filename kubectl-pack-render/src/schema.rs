@@ -54,13 +54,19 @@ impl Schema {
             } else {
                 path.join(".")
             };
-            let origin = layers
+            let layer = layers
                 .iter()
                 .rev()
-                .find(|l| get_path(&l.value, &path).is_some())
+                .find(|l| get_path(&l.value, &path).is_some());
+            let origin = layer
                 .map(|l| format!(" (set by {})", l.place(&path)))
                 .unwrap_or_default();
-            let message = shared::error::one_line(&error.to_string());
+            // The message quotes the value: never for one that came from a Secret.
+            let message = if layer.is_some_and(|l| l.sensitive) {
+                "invalid value (from a Secret; hidden)".to_string()
+            } else {
+                shared::error::one_line(&error.to_string())
+            };
             problems.push(format!("{shown}: {message}{origin}"));
         }
         if problems.is_empty() {
