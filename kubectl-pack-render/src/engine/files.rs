@@ -112,3 +112,43 @@ impl Object for Files {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_reads_inside_the_pack_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("conf")).unwrap();
+        std::fs::write(dir.path().join("conf/a.ini"), "x=1\ny=2\n").unwrap();
+        std::fs::write(dir.path().join("conf/b.ini"), "z=3\n").unwrap();
+        let mut env = minijinja::Environment::new();
+        env.add_global("files", Value::from_object(Files::new(dir.path())));
+        let r = |src: &str| env.render_str(src, ()).map_err(|e| e.to_string());
+        assert_eq!(r("{{ files.get('conf/a.ini') }}").unwrap(), "x=1\ny=2\n");
+        assert_eq!(r("{{ 'y' if files.exists('conf/a.ini') else 'n' }}{{ 'y' if files.exists('nope') else 'n' }}").unwrap(), "yn");
+        assert_eq!(
+            r("{{ files.lines('conf/a.ini') | join('|') }}").unwrap(),
+            "x=1|y=2"
+        );
+        assert_eq!(
+            r("{{ files.glob('conf/*.ini') | join(',') }}").unwrap(),
+            "conf/a.ini,conf/b.ini"
+        );
+        assert_eq!(
+            r("{{ files.get_bytes('conf/b.ini') | length }}").unwrap(),
+            "4"
+        );
+        assert!(
+            r("{{ files.get('../etc/passwd') }}")
+                .unwrap_err()
+                .contains("outside the pack")
+        );
+        assert!(
+            r("{{ files.get('/etc/passwd') }}")
+                .unwrap_err()
+                .contains("outside the pack")
+        );
+    }
+}

@@ -417,6 +417,11 @@ mod tests {
             json!({"name1": {"name2": [null, {"foo": "bar"}]}}),
         );
         bad("]={}].");
+        ok("a\\.b=c", json!({"a.b": "c"}));
+        ok(
+            "annotations.kubernetes\\.io/role=web",
+            json!({"annotations": {"kubernetes.io/role": "web"}}),
+        );
         bad(&format!("list[{}]=x", MAX_INDEX + 1));
     }
 
