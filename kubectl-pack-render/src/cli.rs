@@ -123,7 +123,7 @@ pub struct OutputArgs {
 }
 
 /// `test` arguments.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TestArgs {
     /// The pack directory.
     pub pack: String,

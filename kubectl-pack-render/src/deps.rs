@@ -234,6 +234,7 @@ pub fn resolve(dir: &Path) -> Result<Resolution, RenderError> {
     let root_version =
         semantic(&root_file.metadata.version).unwrap_or(SemanticVersion::new(0, 0, 0));
     let strategy = root_file.resolution.strategy.clone();
+    let root_conflicts = root_file.conflicts.clone();
     let locked: BTreeMap<String, String> = if strategy == "locked" {
         let p = dir.join("Pack.lock.yaml");
         let text = std::fs::read_to_string(&p)
@@ -339,7 +340,7 @@ pub fn resolve(dir: &Path) -> Result<Resolution, RenderError> {
         chosen,
         edges,
     };
-    check_conflicts(&res, dir)?;
+    check_conflicts(&res, &root_conflicts)?;
     Ok(res)
 }
 
@@ -365,10 +366,8 @@ fn chain_to(res: &Resolution, target: &str) -> Vec<String> {
     chain
 }
 
-fn check_conflicts(res: &Resolution, root_dir: &Path) -> Result<(), RenderError> {
-    let root_file = load_pack_file(root_dir)?;
-    let mut declared: Vec<(String, &Dependency)> = root_file
-        .conflicts
+fn check_conflicts(res: &Resolution, root_conflicts: &[Dependency]) -> Result<(), RenderError> {
+    let mut declared: Vec<(String, &Dependency)> = root_conflicts
         .iter()
         .map(|c| (res.root.0.clone(), c))
         .collect();

@@ -308,8 +308,12 @@ fn set_leaf(map: &mut Map<String, Value>, value: Value) {
 
 /// Renders the pack of `req`.
 pub fn render(req: &Request) -> Result<Rendered, RenderError> {
-    let pack = Pack::load(&req.pack_dir)?;
-    let (layers, filter) = build_layers(&pack, req)?;
+    render_pack(&Pack::load(&req.pack_dir)?, req)
+}
+
+/// Renders an already loaded pack (pack tests load it once for all tests).
+pub fn render_pack(pack: &Pack, req: &Request) -> Result<Rendered, RenderError> {
+    let (layers, filter) = build_layers(pack, req)?;
     let values = values::merge_layers(&layers);
     if !req.no_schema
         && let Some((file, raw)) = &pack.schema
@@ -343,7 +347,7 @@ pub fn render(req: &Request) -> Result<Rendered, RenderError> {
 
     let mut jobs: Vec<Job> = Vec::new();
     collect_jobs(
-        &pack,
+        pack,
         &format!("{}/", pack.name()),
         &values,
         &release,
@@ -357,8 +361,8 @@ pub fn render(req: &Request) -> Result<Rendered, RenderError> {
 
     let notes = match &pack.notes {
         Some(src) => {
-            let engine = Engine::new(&pack, &format!("{}/templates/", pack.name()), &options)?;
-            let (ctx, data) = engine::context(&pack, &values, &release, &caps, false);
+            let engine = Engine::new(pack, &format!("{}/templates/", pack.name()), &options)?;
+            let (ctx, data) = engine::context(pack, &values, &release, &caps, false);
             Some(engine.render_str("NOTES.txt", src, &ctx, &data)?)
         }
         None => None,

@@ -188,16 +188,48 @@ fn snapshot_path(suite_file: &Path) -> PathBuf {
         .join(format!("{stem}.snap.yaml"))
 }
 
-/// Runs one test and returns its result.
-#[allow(clippy::too_many_arguments)]
+/// The snapshots of one suite file, and whether a test changed them.
+struct Snapshots {
+    path: PathBuf,
+    entries: Map<String, Value>,
+    changed: bool,
+}
+
+impl Snapshots {
+    fn load(suite_file: &Path) -> Self {
+        let path = snapshot_path(suite_file);
+        let entries = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| shared::yaml::from_str::<Value>(&t).ok())
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default();
+        Snapshots {
+            path,
+            entries,
+            changed: false,
+        }
+    }
+
+    fn save(&self) -> anyhow::Result<()> {
+        if self.changed {
+            std::fs::create_dir_all(self.path.parent().unwrap_or(Path::new(".")))?;
+            std::fs::write(
+                &self.path,
+                shared::yaml::to_string(&Value::Object(self.entries.clone()))?,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs one test of a suite and returns its result.
 fn run_test(
+    pack: &crate::pack::Pack,
     suite_name: &str,
-    suite_file: &Path,
     suite: &Value,
     test: &Value,
     args: &TestArgs,
-    snapshots: &mut Map<String, Value>,
-    snapshots_changed: &mut bool,
+    snapshots: &mut Snapshots,
     coverage: &mut Coverage,
 ) -> TestResult {
     let start = Instant::now();
@@ -206,9 +238,8 @@ fn run_test(
         .and_then(Value::as_str)
         .unwrap_or("(unnamed)")
         .to_string();
-    let pack = Path::new(&args.pack);
-    let req = request_for(pack, suite, test, args.coverage);
-    let rendered = render::render(&req);
+    let req = request_for(Path::new(&args.pack), suite, test, args.coverage);
+    let rendered = render::render_pack(pack, &req);
     let (error, files) = match &rendered {
         Ok(r) => (None, r.files.as_slice()),
         Err(e) => (Some(e.to_string()), &[][..]),
@@ -299,7 +330,7 @@ fn run_test(
                 ),
                 None => Value::Array(docs.iter().map(|(_, _, o)| (*o).clone()).collect()),
             };
-            match snapshots.get(&key) {
+            match snapshots.entries.get(&key) {
                 Some(old) if *old == current => {}
                 Some(old) if !args.update_snapshots => {
                     let a = shared::yaml::to_string(old).unwrap_or_default();
@@ -308,12 +339,12 @@ fn run_test(
                         .unified_diff()
                         .context_radius(1)
                         .to_string();
-                    failures.push(format!("matchSnapshot: differs from {} (run with --update-snapshots to accept):\n{diff}", snapshot_path(suite_file).display()));
+                    failures.push(format!("matchSnapshot: differs from {} (run with --update-snapshots to accept):\n{diff}", snapshots.path.display()));
                 }
                 _ => {
                     notes.push(format!("snapshot {key:?} written"));
-                    snapshots.insert(key, current);
-                    *snapshots_changed = true;
+                    snapshots.entries.insert(key, current);
+                    snapshots.changed = true;
                 }
             }
             continue;
@@ -342,14 +373,7 @@ fn run_test(
 
 /// Runs `kubectl pack-render test`.
 pub async fn run(args: &TestArgs) -> anyhow::Result<u8> {
-    let args_owned = TestArgs {
-        pack: args.pack.clone(),
-        filter: args.filter.clone(),
-        fail_fast: args.fail_fast,
-        format: args.format,
-        update_snapshots: args.update_snapshots,
-        coverage: args.coverage,
-    };
+    let args_owned = args.clone();
     let (results, coverage) = tokio::task::spawn_blocking(move || run_all(&args_owned)).await??;
     let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
     let text = match args.format {
@@ -391,13 +415,7 @@ fn run_all(args: &TestArgs) -> anyhow::Result<(Vec<TestResult>, Coverage)> {
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_default()
             });
-        let snap_path = snapshot_path(&file);
-        let mut snapshots: Map<String, Value> = std::fs::read_to_string(&snap_path)
-            .ok()
-            .and_then(|t| shared::yaml::from_str::<Value>(&t).ok())
-            .and_then(|v| v.as_object().cloned())
-            .unwrap_or_default();
-        let mut changed = false;
+        let mut snapshots = Snapshots::load(&file);
         for test in suite["tests"].as_array().cloned().unwrap_or_default() {
             let name = test.get("name").and_then(Value::as_str).unwrap_or_default();
             if let Some(f) = &args.filter
@@ -407,13 +425,12 @@ fn run_all(args: &TestArgs) -> anyhow::Result<(Vec<TestResult>, Coverage)> {
                 continue;
             }
             let r = run_test(
+                &pack,
                 &suite_name,
-                &file,
                 &suite,
                 &test,
                 args,
                 &mut snapshots,
-                &mut changed,
                 &mut coverage,
             );
             let stop = args.fail_fast && !r.failures.is_empty();
@@ -422,13 +439,7 @@ fn run_all(args: &TestArgs) -> anyhow::Result<(Vec<TestResult>, Coverage)> {
                 break 'suites;
             }
         }
-        if changed {
-            std::fs::create_dir_all(snap_path.parent().unwrap_or(Path::new(".")))?;
-            std::fs::write(
-                &snap_path,
-                shared::yaml::to_string(&Value::Object(snapshots))?,
-            )?;
-        }
+        snapshots.save()?;
     }
     Ok((results, coverage))
 }
