@@ -1,28 +1,41 @@
-//! `kubectl pack-secrets`: sOPS-compatible secrets for packs.
+//! `kubectl pack-secrets`: SOPS-compatible secrets for packs.
 //!
-//! The binary only parses the command line and dispatches; the shared
-//! connection flags and output conventions come from the `shared` crate.
+//! The binary parses the command line and dispatches; each subcommand has
+//! its own module, the SOPS format itself lives in `shared::sops`.
+
+mod cli;
+mod crypt;
+mod edit;
+mod files;
+mod init;
+mod keyring;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use shared::kubeconfig::KubeArgs;
+use shared::cli::ErrorCode;
 
-/// SOPS-compatible secrets for packs.
-///
-/// SOPS-compatible age encryption of values files, provider pulls (Vault, AWS, GCP, Azure) and sync into Kubernetes Secrets.
-#[derive(Debug, Parser)]
-#[command(
-    name = "kubectl pack-secrets",
-    bin_name = "kubectl pack-secrets",
-    version
-)]
-struct Cli {
-    #[command(flatten)]
-    kube: KubeArgs,
-}
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    shared::cli::usage_without_command(Cli::command())
+    let cli = Cli::parse();
+    let Some(command) = cli.command else {
+        return shared::cli::usage_without_command(Cli::command());
+    };
+    let ids = cli.ids;
+    let _kube = cli.kube;
+    shared::cli::run(ErrorCode::Standard, async move {
+        match command {
+            Command::Init(a) => init::run(&a),
+            Command::Encrypt(a) => crypt::encrypt(&a),
+            Command::Decrypt(a) => crypt::decrypt(&a, &ids),
+            Command::Edit(a) => edit::edit(&a, &ids),
+            Command::Rotate(a) => crypt::rotate(&a, &ids),
+            Command::Updatekeys(a) => crypt::updatekeys(&a, &ids),
+            Command::Set(a) => edit::set(&a, &ids),
+            Command::Unset(a) => edit::unset(&a, &ids),
+            Command::Status(a) => crypt::status(&a, &ids),
+            Command::Pull(_) | Command::Sync(_) => anyhow::bail!("not built yet"),
+        }
+    })
 }

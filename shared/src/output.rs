@@ -31,6 +31,8 @@ pub enum Stream {
     Stdout,
     /// Standard error.
     Stderr,
+    /// Standard input.
+    Stdin,
 }
 
 /// True when `NO_COLOR` is set to a non-empty value (no-color.org).
@@ -43,6 +45,7 @@ pub fn is_terminal(stream: Stream) -> bool {
     match stream {
         Stream::Stdout => std::io::stdout().is_terminal(),
         Stream::Stderr => std::io::stderr().is_terminal(),
+        Stream::Stdin => std::io::stdin().is_terminal(),
     }
 }
 
