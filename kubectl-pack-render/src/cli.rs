@@ -53,6 +53,10 @@ pub struct ValuesArgs {
     /// Values file (repeatable, later wins; - = stdin).
     #[arg(short = 'f', long = "values", value_name = "FILE")]
     pub values_files: Vec<String>,
+
+    /// Age identity file for encrypted values files (repeatable; SOPS_AGE_KEY*, ~/.config/sops/age/keys.txt are also used).
+    #[arg(long = "identity", value_name = "FILE")]
+    pub identity: Vec<std::path::PathBuf>,
     /// Set values: a.b=c,list[0]=x (Helm syntax, types inferred).
     #[arg(long = "set", value_name = "EXPR")]
     pub set: Vec<String>,

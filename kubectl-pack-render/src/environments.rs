@@ -55,7 +55,10 @@ pub fn available(pack_dir: &Path) -> Vec<String> {
     names
 }
 
-fn load_file(pack: &Pack, name: &str) -> Result<Option<(String, String, Value)>, RenderError> {
+fn load_file(
+    pack: &Pack,
+    name: &str,
+) -> Result<Option<(String, String, Value, bool)>, RenderError> {
     for ext in ["yaml", "yml"] {
         let rel = format!("environments/{name}.{ext}");
         let path = pack.dir.join(&rel);
@@ -64,8 +67,10 @@ fn load_file(pack: &Pack, name: &str) -> Result<Option<(String, String, Value)>,
                 path: path.clone(),
                 message: e.to_string(),
             })?;
+            let (text, sensitive) =
+                crate::sops_values::decrypt_if_encrypted(&path.display().to_string(), text)?;
             let value = parse_yaml_file(&path, &text)?;
-            return Ok(Some((rel, text, value)));
+            return Ok(Some((rel, text, value, sensitive)));
         }
     }
     Ok(None)
@@ -91,7 +96,7 @@ fn globset(file: &str, v: Option<&Value>) -> Result<Option<GlobSet>, RenderError
 
 /// Resolves environment `name` of `pack`.
 pub fn resolve(pack: &Pack, name: &str) -> Result<Environment, RenderError> {
-    let mut chain: Vec<(String, String, Value)> = Vec::new();
+    let mut chain: Vec<(String, String, Value, bool)> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     let mut current = name.to_string();
     loop {
@@ -103,7 +108,7 @@ pub fn resolve(pack: &Pack, name: &str) -> Result<Environment, RenderError> {
             });
         }
         seen.push(current.clone());
-        let Some((rel, text, value)) = load_file(pack, &current)? else {
+        let Some((rel, text, value, sensitive)) = load_file(pack, &current)? else {
             let avail = available(&pack.dir);
             return Err(RenderError::UnknownEnvironment {
                 name: current,
@@ -118,7 +123,7 @@ pub fn resolve(pack: &Pack, name: &str) -> Result<Environment, RenderError> {
             .get("_inherit")
             .and_then(Value::as_str)
             .map(str::to_string);
-        chain.push((rel, text, value));
+        chain.push((rel, text, value, sensitive));
         match parent {
             Some(p) => current = p,
             None => break,
@@ -126,20 +131,21 @@ pub fn resolve(pack: &Pack, name: &str) -> Result<Environment, RenderError> {
     }
     let mut env = Environment::default();
     // The nearest _templates wins.
-    if let Some((rel, _, v)) = chain.iter().find(|(_, _, v)| v.get("_templates").is_some()) {
+    if let Some((rel, _, v, _)) = chain
+        .iter()
+        .find(|(_, _, v, _)| v.get("_templates").is_some())
+    {
         let t = v.get("_templates");
         env.templates = TemplateFilter {
             include: globset(rel, t.and_then(|t| t.get("include")))?,
             exclude: globset(rel, t.and_then(|t| t.get("exclude")))?,
         };
     }
-    if let Some((rel, text, value)) = load_file(pack, "_base")? {
-        env.layers
-            .push(Layer::new(rel, strip_meta(value), Some(text)));
-    }
-    for (rel, text, value) in chain.into_iter().rev() {
-        env.layers
-            .push(Layer::new(rel, strip_meta(value), Some(text)));
+    let base = load_file(pack, "_base")?;
+    for (rel, text, value, sensitive) in base.into_iter().chain(chain.into_iter().rev()) {
+        let mut layer = Layer::new(rel, strip_meta(value), Some(text));
+        layer.sensitive = sensitive;
+        env.layers.push(layer);
     }
     Ok(env)
 }

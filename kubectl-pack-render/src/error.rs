@@ -7,6 +7,14 @@ use std::path::PathBuf;
 /// What can go wrong while loading, rendering or testing a pack.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
+    /// An encrypted values file or source cannot be decrypted.
+    #[error("{source_ref}: {message}")]
+    Secret {
+        /// The file or `--values-from` source.
+        source_ref: String,
+        /// Why (never a plaintext value).
+        message: String,
+    },
     /// A file could not be read.
     #[error("{}: {message}", path.display())]
     Io {

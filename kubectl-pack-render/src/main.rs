@@ -15,6 +15,7 @@ mod pack;
 mod render;
 mod render_cmd;
 mod schema;
+mod sops_values;
 mod testing;
 mod values;
 mod values_from;

@@ -219,6 +219,7 @@ pub fn build_layers(
         file_layers.extend(e.layers);
     }
     for f in &req.values_files {
+        let f = &crate::sops_values::strip_scheme(f).to_string();
         let (label, text) = if f == "-" {
             ("-f STDIN".to_string(), read_stdin_once()?)
         } else {
@@ -228,6 +229,8 @@ pub fn build_layers(
             })?;
             (format!("-f {f}"), text)
         };
+        let (text, sensitive) =
+            crate::sops_values::decrypt_if_encrypted(if f == "-" { "STDIN" } else { f }, text)?;
         let value = parse_yaml_file(
             std::path::Path::new(if f == "-" { "STDIN" } else { f }),
             &text,
@@ -238,7 +241,9 @@ pub fn build_layers(
                 message: "must hold a mapping of values".into(),
             });
         }
-        file_layers.push(Layer::new(label, value, Some(text)));
+        let mut layer = Layer::new(label, value, Some(text));
+        layer.sensitive = sensitive;
+        file_layers.push(layer);
     }
     if req.env_subst || pack.file.engine.env_subst {
         for l in &mut file_layers {

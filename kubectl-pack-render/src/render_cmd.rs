@@ -21,6 +21,7 @@ pub async fn request(
     pack: &str,
     release: &str,
 ) -> anyhow::Result<Request> {
+    crate::sops_values::set_identity_files(&values.identity);
     let namespace = kube
         .namespace
         .clone()

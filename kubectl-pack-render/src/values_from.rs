@@ -23,6 +23,10 @@ fn layer_from_entries(source: &str, entries: Vec<(String, String)>) -> Result<La
     entries.sort_by_key(|(k, _)| k != "values.yaml");
     for (key, data) in entries {
         if key == "values.yaml" {
+            let (data, _) = crate::sops_values::decrypt_if_encrypted(
+                &format!("{source} key values.yaml"),
+                data,
+            )?;
             let v: Value = shared::yaml::from_str(&data)
                 .map_err(|e| err(format!("key values.yaml: invalid YAML: {}", e.message)))?;
             if !v.is_null() {
