@@ -11,6 +11,7 @@ step() { echo "==> $*" >&2; }
 
 step "installing test dependencies (cached after the first run)"
 bash tests/cluster/install.sh >/dev/null
+bash tests/providers/install.sh >/dev/null
 
 for component in rustfmt clippy; do
   if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
@@ -28,4 +29,13 @@ step "building the plugins"
 cargo build --workspace --bins --locked
 
 step "unit and end-to-end tests"
-cargo test --workspace --locked
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+
+# Provider tests use values starting with SENTINEL-: none may reach any output.
+step "checking test output for leaked secret values"
+if grep -n "SENTINEL-" "$log"; then
+  echo "error: a secret value appeared in the test output (lines above)" >&2
+  exit 1
+fi

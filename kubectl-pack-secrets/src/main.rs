@@ -9,6 +9,10 @@ mod edit;
 mod files;
 mod init;
 mod keyring;
+mod providers;
+mod pull;
+mod sync;
+mod target;
 
 use std::process::ExitCode;
 
@@ -23,7 +27,7 @@ fn main() -> ExitCode {
         return shared::cli::usage_without_command(Cli::command());
     };
     let ids = cli.ids;
-    let _kube = cli.kube;
+    let kube = cli.kube;
     shared::cli::run(ErrorCode::Standard, async move {
         match command {
             Command::Init(a) => init::run(&a),
@@ -35,7 +39,8 @@ fn main() -> ExitCode {
             Command::Set(a) => edit::set(&a, &ids),
             Command::Unset(a) => edit::unset(&a, &ids),
             Command::Status(a) => crypt::status(&a, &ids),
-            Command::Pull(_) | Command::Sync(_) => anyhow::bail!("not built yet"),
+            Command::Pull(a) => pull::run(&kube, &ids, &a).await,
+            Command::Sync(a) => sync::run(&kube, &a).await,
         }
     })
 }

@@ -10,4 +10,6 @@ mod krew;
 mod kubeconfig;
 mod plugins;
 mod render;
+mod secrets;
+mod secrets_providers;
 mod server;

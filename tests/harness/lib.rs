@@ -11,6 +11,8 @@
 //! Set `KUBECTL_PACK_TEST_CLUSTER=DIR` to reuse a cluster started by hand
 //! with `tests/cluster/cluster.sh up --dir DIR` (faster when iterating).
 
+pub mod providers;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,146 @@
+//! `sync`: make Kubernetes Secrets from provider secrets, from spec files
+//! or from Pod annotations; one-shot, or `--watch` with periodic refresh.
+
+mod events;
+mod pods;
+pub mod spec;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use k8s_openapi::api::core::v1::Secret;
+use shared::kubeconfig::KubeArgs;
+use shared::output::exit;
+
+use crate::cli::SyncArgs;
+use crate::providers::{Fetched, ProviderError, Providers, SecretRef};
+use crate::target::{self, Outcome};
+use spec::Job;
+
+/// Runs `sync`.
+pub async fn run(kube: &KubeArgs, args: &SyncArgs) -> Result<u8> {
+    let refresh = shared::kubeconfig::parse_duration(&args.refresh)
+        .map_err(|e| anyhow::anyhow!("invalid --refresh {}: {e}", args.refresh))?
+        .unwrap_or(std::time::Duration::from_secs(3600));
+    let k = kube.connect().await?;
+    let providers = Providers::new(&args.provider)?;
+    if args.filename.is_empty() {
+        return pods::run(k, &providers, args.all_namespaces, args.watch, refresh).await;
+    }
+    let jobs = load_specs(&args.filename, &k.namespace)?;
+    let mut failed = false;
+    loop {
+        let mut cache = HashMap::new();
+        for job in &jobs {
+            match sync_job(&k.client, &providers, job, &mut cache).await {
+                Ok(outcome) => eprintln!(
+                    "{}/{}: {outcome} from {}",
+                    job.namespace,
+                    job.secret,
+                    job.sources()
+                ),
+                Err(e) => {
+                    failed = true;
+                    eprintln!(
+                        "{}/{}: {}",
+                        job.namespace,
+                        job.secret,
+                        shared::error::one_line(&format!("{e:#}"))
+                    );
+                }
+            }
+        }
+        if !args.watch {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(refresh) => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    Ok(if failed { exit::ERROR } else { exit::OK })
+}
+
+fn load_specs(files: &[std::path::PathBuf], default_ns: &str) -> Result<Vec<Job>> {
+    let mut jobs = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        for doc in shared::yaml::split_documents(&text) {
+            if doc.is_empty() {
+                continue;
+            }
+            let origin = format!("{} (document {})", f.display(), doc.index);
+            let value: serde_json::Value = shared::yaml::parse_document(doc.text, doc.line)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}:{}: invalid YAML: {}",
+                        f.display(),
+                        e.line.unwrap_or(doc.line),
+                        e.message
+                    )
+                })?;
+            jobs.push(spec::parse_spec(value, default_ns, &origin).map_err(anyhow::Error::msg)?);
+        }
+    }
+    if jobs.is_empty() {
+        anyhow::bail!(
+            "{}: no SecretSync documents",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let _ = Path::new("");
+    Ok(jobs)
+}
+
+/// Fetches (through a per-run cache) and writes one job's Secret.
+pub async fn sync_job(
+    client: &kube::Client,
+    providers: &Providers,
+    job: &Job,
+    cache: &mut HashMap<SecretRef, Result<Fetched, ProviderError>>,
+) -> Result<Outcome> {
+    let mut data = Fetched::new();
+    for r in &job.data_from {
+        data.extend(fetch_cached(providers, r, cache).await?);
+    }
+    for (secret_key, r) in &job.data {
+        let got = fetch_cached(providers, r, cache).await?;
+        let value = if got.len() == 1 {
+            got.into_values().next().unwrap_or_default()
+        } else {
+            // A whole multi-key secret under one key: its JSON.
+            let m: serde_json::Map<String, serde_json::Value> = got
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k,
+                        serde_json::Value::String(String::from_utf8_lossy(&v).into_owned()),
+                    )
+                })
+                .collect();
+            serde_json::Value::Object(m).to_string().into_bytes()
+        };
+        data.insert(secret_key.clone(), value);
+    }
+    let api: kube::Api<Secret> = kube::Api::namespaced(client.clone(), &job.namespace);
+    target::write(&api, &job.secret, &data, job.policy, &job.sources()).await
+}
+
+async fn fetch_cached(
+    providers: &Providers,
+    r: &SecretRef,
+    cache: &mut HashMap<SecretRef, Result<Fetched, ProviderError>>,
+) -> Result<Fetched, ProviderError> {
+    if let Some(v) = cache.get(r) {
+        return v.clone();
+    }
+    let v = providers.fetch(r).await;
+    cache.insert(r.clone(), v.clone());
+    v
+}

@@ -1,0 +1,493 @@
+//! `kubectl pack-secrets pull` against AWS (moto) and the Vault/GCP/Azure
+//! stand-in, and `sync` (spec file, Pod annotations, `--watch`) against the
+//! real API server. Secret values used here start with `SENTINEL-` so the
+//! test script can grep all output for leaks.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::providers::{self, Server};
+use harness::{cluster, namespace, plugin, run};
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::Api;
+use serde_json::json;
+
+use super::secrets::{home_with_key, secrets};
+
+fn fake() -> Server {
+    providers::fake(&json!({
+        "vault_token": "vt-123",
+        "gcp_token": "gcp-tok",
+        "azure_client": {"id": "cid", "secret": "csecret", "token": "az-tok"},
+        "vault": {"secret/app": [{"username": "svc", "password": "SENTINEL-vault-pw"}]},
+        "gcp": {"projects/p1/secrets/db": ["SENTINEL-gcp-v1", "SENTINEL-gcp-v2"]},
+        "azure": {"db-pass": ["SENTINEL-azure-v1"]},
+    }))
+}
+
+fn provider_env(cmd: &mut Command, s: &Server) {
+    cmd.env("VAULT_ADDR", &s.url)
+        .env("VAULT_TOKEN", "vt-123")
+        .env("VAULT_NAMESPACE", "team-a")
+        .env("GOOGLE_OAUTH_ACCESS_TOKEN", "gcp-tok")
+        .env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER",
+            format!("{}/", s.url),
+        )
+        .env("AZURE_TENANT_ID", "tenant1")
+        .env("AZURE_CLIENT_ID", "cid")
+        .env("AZURE_CLIENT_SECRET", "csecret")
+        .env("AZURE_AUTHORITY_HOST", &s.url)
+        .env("AZURE_KEYVAULT_ENDPOINT", &s.url);
+}
+
+fn assert_no_sentinel(text: &str) {
+    assert!(
+        !text.contains("SENTINEL"),
+        "a secret value was printed: {text}"
+    );
+}
+
+#[test]
+fn pull_from_vault_gcp_and_azure_writes_encrypted_values_only() {
+    let s = fake();
+    let (home, recipient) = home_with_key();
+    for (source, key, expected) in [
+        (
+            "vault://secret/app#password",
+            "password",
+            "SENTINEL-vault-pw",
+        ),
+        (
+            "gcp-sm://projects/p1/secrets/db/versions/1",
+            "db",
+            "SENTINEL-gcp-v1",
+        ),
+        ("gcp-sm://projects/p1/secrets/db", "db", "SENTINEL-gcp-v2"),
+        ("azure-kv://myvault/db-pass", "db-pass", "SENTINEL-azure-v1"),
+    ] {
+        let file = home.path().join("pulled.yaml");
+        let _ = std::fs::remove_file(&file);
+        let mut cmd = secrets(home.path());
+        provider_env(&mut cmd, &s);
+        cmd.args(["pull", source, "--age", &recipient, "-o"])
+            .arg(&file);
+        let (code, out, err) = run(cmd);
+        assert_eq!(code, 0, "{source}: {err}");
+        assert_no_sentinel(&out);
+        assert_no_sentinel(&err);
+        let on_disk = std::fs::read_to_string(&file).unwrap();
+        assert_no_sentinel(&on_disk);
+        let mut cmd = secrets(home.path());
+        cmd.args(["decrypt", "--extract", &format!(r#"["{key}"]"#)])
+            .arg(&file);
+        assert_eq!(run(cmd).1, expected, "{source}");
+    }
+    // Merging a second pull into the same encrypted file, under a path.
+    let file = home.path().join("merged.yaml");
+    for (source, into) in [
+        ("vault://secret/app", "db"),
+        ("azure-kv://myvault/db-pass", "azure"),
+    ] {
+        let mut cmd = secrets(home.path());
+        provider_env(&mut cmd, &s);
+        cmd.args(["pull", source, "--age", &recipient, "--into", into, "-o"])
+            .arg(&file);
+        let (code, _, err) = run(cmd);
+        assert_eq!(code, 0, "{err}");
+    }
+    let mut cmd = secrets(home.path());
+    cmd.arg("decrypt").arg(&file);
+    let v: serde_json::Value = shared::yaml::from_str(&run(cmd).1).unwrap();
+    assert_eq!(v["db"]["username"], "svc");
+    assert_eq!(v["azure"]["db-pass"], "SENTINEL-azure-v1");
+
+    // The wire format: Vault token and namespace headers, Bearer tokens.
+    let log = providers::requests(&s);
+    let vault = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == "/v1/secret/data/app")
+        .unwrap();
+    assert_eq!(
+        (
+            vault["vaultToken"].as_bool(),
+            vault["vaultNamespace"].as_str()
+        ),
+        (Some(true), Some("team-a"))
+    );
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["path"] == "/tenant1/oauth2/v2.0/token")
+    );
+}
+
+#[test]
+fn pull_errors_are_classified_and_throttling_is_retried() {
+    let s = fake();
+    let (home, recipient) = home_with_key();
+    let pull = |source: &str, extra: &[(&str, &str)]| {
+        let mut cmd = secrets(home.path());
+        provider_env(&mut cmd, &s);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.args(["pull", source, "--age", &recipient, "--retries", "2"]);
+        run(cmd)
+    };
+    let (code, _, err) = pull("vault://secret/missing", &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("vault://secret/missing: not found"), "{err}");
+    let (code, _, err) = pull("vault://secret/app", &[("VAULT_TOKEN", "wrong")]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("permission denied") && err.contains("HTTP 403"),
+        "{err}"
+    );
+    let (code, _, err) = pull("gcp-sm://projects/p1/secrets/nope", &[]);
+    assert!(code == 1 && err.contains("NOT_FOUND"), "{err}");
+    let (code, _, err) = pull("azure-kv://v/db-pass", &[("AZURE_CLIENT_SECRET", "bad")]);
+    assert!(
+        code == 1 && err.contains("permission denied") && err.contains("Invalid client secret"),
+        "{err}"
+    );
+    let (code, _, err) = pull("azure-kv://v/nope", &[]);
+    assert!(code == 1 && err.contains("SecretNotFound"), "{err}");
+    let (code, _, err) = pull("vault://secret/app#nokey", &[]);
+    assert!(
+        code == 1 && err.contains("no key 'nokey'") && err.contains("password"),
+        "{err}"
+    );
+    assert_no_sentinel(&err);
+
+    // 429 then success: retried after Retry-After; 503 twice then success.
+    providers::admin(
+        &s,
+        "/_admin/fail",
+        &json!({"prefix": "/v1/projects/p1/secrets/db", "status": 429, "times": 1, "body": {"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED"}}}),
+    );
+    let (code, out, err) = pull("gcp-sm://projects/p1/secrets/db", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("throttled") && err.contains("retrying"),
+        "{err}"
+    );
+    assert!(out.contains("ENC[AES256_GCM"));
+    providers::admin(
+        &s,
+        "/_admin/fail",
+        &json!({"prefix": "/v1/secret/data/app", "status": 503, "times": 2, "body": {"errors": ["Vault is sealed"]}}),
+    );
+    let (code, _, err) = pull("vault://secret/app", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches("Vault is sealed").count(), 2, "{err}");
+    // Retries are bounded: 3 failures with --retries 2 give up.
+    providers::admin(
+        &s,
+        "/_admin/fail",
+        &json!({"prefix": "/v1/secret/data/app", "status": 500, "times": 3}),
+    );
+    let (code, _, err) = pull("vault://secret/app", &[]);
+    assert!(code == 1 && err.contains("provider unavailable"), "{err}");
+}
+
+#[test]
+fn pull_from_aws_secrets_manager_and_ssm_on_moto() {
+    let moto = providers::moto();
+    providers::boto3(
+        &moto,
+        "import boto3\n\
+         sm = boto3.client('secretsmanager')\n\
+         sm.create_secret(Name='prod/db', SecretString='{\"user\": \"app\", \"password\": \"SENTINEL-aws-pw\"}')\n\
+         sm.create_secret(Name='plain', SecretString='SENTINEL-aws-plain')\n\
+         ssm = boto3.client('ssm')\n\
+         ssm.put_parameter(Name='/app/db/host', Value='db.internal', Type='String')\n\
+         ssm.put_parameter(Name='/app/db/token', Value='SENTINEL-ssm-token', Type='SecureString')\n",
+    );
+    let (home, recipient) = home_with_key();
+    let pull = |source: &str| {
+        let mut cmd = secrets(home.path());
+        cmd.envs(providers::aws_env(&moto))
+            .args(["pull", source, "--age", &recipient, "-o", "out.yaml"]);
+        let _ = std::fs::remove_file(home.path().join("out.yaml"));
+        let (code, out, err) = run(cmd);
+        assert_no_sentinel(&out);
+        assert_no_sentinel(&err);
+        let mut d = secrets(home.path());
+        d.args(["decrypt", "out.yaml"]);
+        (
+            code,
+            err,
+            shared::yaml::from_str::<serde_json::Value>(&run(d).1).unwrap_or_default(),
+        )
+    };
+    let (code, err, v) = pull("aws-sm://prod/db");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (v["user"].as_str(), v["password"].as_str()),
+        (Some("app"), Some("SENTINEL-aws-pw"))
+    );
+    let (_, _, v) = pull("aws-sm://prod/db#password");
+    assert_eq!(v, json!({"password": "SENTINEL-aws-pw"}));
+    let (_, _, v) = pull("aws-sm://plain");
+    assert_eq!(v, json!({"plain": "SENTINEL-aws-plain"}));
+    let (code, err, v) = pull("aws-ssm:///app/db/");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        v,
+        json!({"host": "db.internal", "token": "SENTINEL-ssm-token"})
+    );
+    let (_, _, v) = pull("aws-ssm:///app/db/token");
+    assert_eq!(v, json!({"token": "SENTINEL-ssm-token"}));
+    let (code, err, _) = pull("aws-sm://missing");
+    assert!(
+        code == 1 && err.contains("not found") && err.contains("ResourceNotFoundException"),
+        "{err}"
+    );
+}
+
+async fn secret(ns: &str, name: &str) -> Option<Secret> {
+    let api: Api<Secret> = Api::namespaced(cluster().client().await, ns);
+    api.get_opt(name).await.unwrap()
+}
+
+fn data(s: &Secret, key: &str) -> String {
+    String::from_utf8(s.data.as_ref().unwrap()[key].0.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn pull_to_secret_and_sync_spec_create_update_and_skip_unchanged() {
+    let ns = namespace("sync-spec").await;
+    let s = fake();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = plugin("secrets");
+    provider_env(&mut cmd, &s);
+    cmd.args([
+        "-n",
+        &ns,
+        "pull",
+        "vault://secret/app",
+        "--to-secret",
+        "pulled",
+    ]);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        data(&secret(&ns, "pulled").await.unwrap(), "password"),
+        "SENTINEL-vault-pw"
+    );
+
+    let spec = format!(
+        "apiVersion: secrets.sherpack.io/v1alpha1\nkind: SecretSync\nmetadata:\n  name: app\n  namespace: {ns}\nspec:\n  provider: vault\n  target:\n    name: app-secret\n  data:\n    - secretKey: DB_PASSWORD\n      remoteRef: {{key: secret/app, property: password}}\n    - secretKey: GCP_DB\n      remoteRef: {{key: \"gcp-sm://projects/p1/secrets/db\", version: \"1\"}}\n  dataFrom:\n    - extract: {{key: secret/app}}\n"
+    );
+    std::fs::write(home.path().join("sync.yaml"), spec).unwrap();
+    let sync = || {
+        let mut cmd = plugin("secrets");
+        provider_env(&mut cmd, &s);
+        cmd.current_dir(home.path())
+            .args(["sync", "-f", "sync.yaml"]);
+        run(cmd)
+    };
+    let (code, _, err) = sync();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("app-secret: created"), "{err}");
+    assert_no_sentinel(&err);
+    let sec = secret(&ns, "app-secret").await.unwrap();
+    assert_eq!(data(&sec, "DB_PASSWORD"), "SENTINEL-vault-pw");
+    assert_eq!(data(&sec, "GCP_DB"), "SENTINEL-gcp-v1");
+    assert_eq!(data(&sec, "username"), "svc");
+    assert_eq!(
+        sec.metadata.labels.unwrap()["app.kubernetes.io/managed-by"],
+        "kubectl-pack"
+    );
+    let hash =
+        sec.metadata.annotations.as_ref().unwrap()["secrets.sherpack.io/content-hash"].clone();
+    let rv = sec.metadata.resource_version.clone();
+
+    let (_, _, err) = sync();
+    assert!(err.contains("app-secret: unchanged"), "{err}");
+    assert_eq!(
+        secret(&ns, "app-secret")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        rv,
+        "not rewritten"
+    );
+
+    providers::admin(
+        &s,
+        "/_admin/state",
+        &json!({"vault": {"secret/app": [{"username": "svc", "password": "SENTINEL-vault-pw2"}]}}),
+    );
+    let (_, _, err) = sync();
+    assert!(err.contains("app-secret: updated"), "{err}");
+    let sec = secret(&ns, "app-secret").await.unwrap();
+    assert_eq!(data(&sec, "DB_PASSWORD"), "SENTINEL-vault-pw2");
+    assert_ne!(
+        sec.metadata.annotations.unwrap()["secrets.sherpack.io/content-hash"],
+        hash
+    );
+}
+
+fn pod_yaml(name: &str, annotation: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  annotations:\n    secrets.sherpack.io/sync: '{annotation}'\nspec:\n  containers:\n    - name: app\n      image: registry.example/app:1\n"
+    )
+}
+
+async fn events_for(ns: &str, pod: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(cluster().client().await, ns);
+    api.list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.involved_object.name.as_deref() == Some(pod)
+                && e.reason.as_deref() == Some("SecretSyncFailed")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sync_from_pod_annotations_reports_permanent_errors_as_events_without_retrying() {
+    let ns = namespace("sync-pods").await;
+    let s = fake();
+    let yaml = [
+        pod_yaml(
+            "good",
+            r#"{"provider":"vault","path":"secret/app","secretName":"app-creds"}"#,
+        ),
+        pod_yaml("bad-json", "{nope"),
+        pod_yaml(
+            "missing",
+            r#"{"provider":"vault","path":"secret/missing","secretName":"missing-creds"}"#,
+        ),
+        pod_yaml(
+            "unknown",
+            r#"{"provider":"s3","path":"x","secretName":"y"}"#,
+        ),
+    ]
+    .join("---\n");
+    harness::apply_yaml(&ns, &yaml).await;
+    let mut cmd = plugin("secrets");
+    provider_env(&mut cmd, &s);
+    cmd.args(["-n", &ns, "sync"]);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 1, "{err}");
+    assert_no_sentinel(&err);
+    assert!(err.contains(&format!("{ns}/app-creds: created")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "pod {ns}/bad-json: annotation secrets.sherpack.io/sync is not valid JSON"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "pod {ns}/missing: secret missing-creds: vault://secret/missing: not found"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("unknown provider 's3'"), "{err}");
+    let sec = secret(&ns, "app-creds").await.unwrap();
+    assert_eq!(data(&sec, "password"), "SENTINEL-vault-pw");
+    for pod in ["bad-json", "missing", "unknown"] {
+        let ev = events_for(&ns, pod).await;
+        assert_eq!(ev.len(), 1, "{pod}: {ev:?}");
+        assert_eq!(ev[0].type_.as_deref(), Some("Warning"));
+        assert_no_sentinel(ev[0].message.as_deref().unwrap_or_default());
+    }
+    assert!(events_for(&ns, "good").await.is_empty());
+    // Not found is permanent: asked once, not retried.
+    let log = providers::requests(&s);
+    let asked = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == "/v1/secret/data/missing")
+        .count();
+    assert_eq!(asked, 1);
+}
+
+#[tokio::test]
+async fn sync_watch_creates_secrets_for_new_pods_and_propagates_provider_updates() {
+    let ns = namespace("sync-watch").await;
+    let s = fake();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = plugin("secrets");
+    provider_env(&mut cmd, &s);
+    cmd.args(["-n", &ns, "sync", "--watch", "--refresh", "1s"])
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap());
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(cmd.spawn().unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let start = Instant::now();
+    harness::apply_yaml(
+        &ns,
+        &pod_yaml(
+            "web",
+            r#"{"provider":"vault","path":"secret/app","secretName":"web-creds"}"#,
+        ),
+    )
+    .await;
+    let deadline = Duration::from_secs(20);
+    let mut sec = None;
+    while start.elapsed() < deadline {
+        if let Some(x) = secret(&ns, "web-creds").await {
+            sec = Some(x);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let latency = start.elapsed();
+    let sec = sec.unwrap_or_else(|| {
+        panic!(
+            "no secret after {deadline:?}: {}",
+            std::fs::read_to_string(log.path()).unwrap()
+        )
+    });
+    eprintln!(
+        "sync latency after pod creation: {} ms",
+        latency.as_millis()
+    );
+    assert_eq!(data(&sec, "password"), "SENTINEL-vault-pw");
+
+    providers::admin(
+        &s,
+        "/_admin/state",
+        &json!({"vault": {"secret/app": [{"username": "svc", "password": "SENTINEL-rotated"}]}}),
+    );
+    let start = Instant::now();
+    loop {
+        let cur = secret(&ns, "web-creds").await.unwrap();
+        if data(&cur, "password") == "SENTINEL-rotated" {
+            break;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "update not propagated: {}",
+            std::fs::read_to_string(log.path()).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let output = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        output.contains("web-creds: created") && output.contains("web-creds: updated"),
+        "{output}"
+    );
+    assert_no_sentinel(&output);
+}
