@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use shared::kubeconfig::KubeArgs;
 use shared::output::exit;
@@ -31,9 +32,17 @@ pub async fn run(kube: &KubeArgs, args: &SyncArgs) -> Result<u8> {
     let jobs = load_specs(&args.filename, &k.namespace)?;
     let mut failed = false;
     loop {
-        let mut cache = HashMap::new();
-        for job in &jobs {
-            match sync_job(&k.client, &providers, job, &mut cache).await {
+        let cache = Cache::default();
+        let results: Vec<(&Job, Result<Outcome>)> = futures::stream::iter(&jobs)
+            .map(|job| {
+                let (client, providers, cache) = (&k.client, &providers, &cache);
+                async move { (job, sync_job(client, providers, job, cache).await) }
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        for (job, result) in results {
+            match result {
                 Ok(outcome) => eprintln!(
                     "{}/{}: {outcome} from {}",
                     job.namespace,
@@ -98,12 +107,19 @@ fn load_specs(files: &[std::path::PathBuf], default_ns: &str) -> Result<Vec<Job>
     Ok(jobs)
 }
 
-/// Fetches (through a per-run cache) and writes one job's Secret.
+/// Provider answers shared by the jobs of one pass (several Secrets may
+/// read the same provider secret).
+pub type Cache = std::sync::Mutex<HashMap<SecretRef, Result<Fetched, ProviderError>>>;
+
+/// How many Secrets are synced at once.
+pub const CONCURRENCY: usize = 16;
+
+/// Fetches (through a per-pass cache) and writes one job's Secret.
 pub async fn sync_job(
     client: &kube::Client,
     providers: &Providers,
     job: &Job,
-    cache: &mut HashMap<SecretRef, Result<Fetched, ProviderError>>,
+    cache: &Cache,
 ) -> Result<Outcome> {
     let mut data = Fetched::new();
     for r in &job.data_from {
@@ -135,12 +151,14 @@ pub async fn sync_job(
 async fn fetch_cached(
     providers: &Providers,
     r: &SecretRef,
-    cache: &mut HashMap<SecretRef, Result<Fetched, ProviderError>>,
+    cache: &Cache,
 ) -> Result<Fetched, ProviderError> {
-    if let Some(v) = cache.get(r) {
-        return v.clone();
+    if let Some(v) = cache.lock().ok().and_then(|c| c.get(r).cloned()) {
+        return v;
     }
     let v = providers.fetch(r).await;
-    cache.insert(r.clone(), v.clone());
+    if let Ok(mut c) = cache.lock() {
+        c.insert(r.clone(), v.clone());
+    }
     v
 }

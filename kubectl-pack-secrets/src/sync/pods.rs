@@ -22,7 +22,7 @@ use shared::output::exit;
 
 use super::events::{self, PodRef};
 use super::spec::{Job, POD_ANNOTATION, parse_annotation};
-use super::sync_job;
+use super::{CONCURRENCY, Cache, sync_job};
 use crate::providers::Providers;
 
 /// What a Pod asked for, keyed by Pod uid.
@@ -72,9 +72,22 @@ impl Syncer<'_> {
                 Err(e) => self.fail(uid, &e).await,
             }
         }
-        let mut cache = HashMap::new();
-        for (job, owners) in jobs {
-            match sync_job(&self.client, self.providers, &job, &mut cache).await {
+        let cache = Cache::default();
+        let client = self.client.clone();
+        let providers = self.providers;
+        let results: Vec<_> = futures::stream::iter(jobs)
+            .map(|(job, owners)| {
+                let (client, cache) = (&client, &cache);
+                async move {
+                    let r = sync_job(client, providers, &job, cache).await;
+                    (job, owners, r)
+                }
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        for (job, owners, result) in results {
+            match result {
                 Ok(outcome) => {
                     eprintln!(
                         "{}/{}: {outcome} from {}",
