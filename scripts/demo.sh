@@ -2,8 +2,10 @@
 # The demo: builds the five plugins, starts a real local Kubernetes API
 # server (etcd + kube-apiserver + kube-controller-manager, built once from
 # Debian's source package), and shows kubectl discovering and running the
-# plugins against it: pack tests, diff-env, --explain, and the rendered
-# stream applied with kubectl. Stops the server and removes its data at the end.
+# plugins against it: pack tests, diff-env, --explain, encrypted values
+# (pack-secrets), the rendered stream applied with kubectl, and a Secret
+# synced from a (local stand-in) Vault for an annotated Pod. Stops the
+# server and removes its data at the end.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -11,11 +13,18 @@ cd "$ROOT"
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
 bash tests/cluster/install.sh >/dev/null
+bash tests/providers/install.sh >/dev/null
+PY="${PACK_CACHE_DIR:-$HOME/.cache/kubectl-pack}/venv/bin/python"
 cargo build --workspace --bins --locked >&2
 
 WORK=$(mktemp -d)
 CLUSTER=$WORK/cluster
-cleanup() { bash tests/cluster/cluster.sh down --dir "$CLUSTER" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+FAKE_PID=""
+cleanup() {
+  [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null || true
+  bash tests/cluster/cluster.sh down --dir "$CLUSTER" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 eval "$(bash tests/cluster/cluster.sh up --dir "$CLUSTER")"
 
@@ -40,8 +49,42 @@ say "kubectl pack-render diff-env staging production examples/webapp   # exit 1 
 kubectl pack-render diff-env staging production examples/webapp || true
 say "kubectl pack-render webapp examples/webapp -n demo -e production --explain replicas"
 kubectl pack-render webapp examples/webapp -n demo -e production --explain replicas
-say "kubectl pack-render webapp examples/webapp -n demo -e production | kubectl apply --server-side -f -"
+
+# Encrypted values: a private HOME holds the age key, as a user's would.
+export HOME_REAL="$HOME" HOME="$WORK/home"
+mkdir -p "$HOME"
+cd "$WORK"
+say "kubectl pack-secrets init --output ~/.config/sops/age/keys.txt"
+RECIPIENT=$(kubectl pack-secrets init --output "$HOME/.config/sops/age/keys.txt")
+echo "$RECIPIENT"
+printf 'secret:\n  apiKey: prod-api-key-from-the-demo\n' > prod-secrets.yaml
+say "kubectl pack-secrets encrypt -i --age $RECIPIENT prod-secrets.yaml && cat prod-secrets.yaml"
+kubectl pack-secrets encrypt -i --age "$RECIPIENT" prod-secrets.yaml
+cat prod-secrets.yaml
+say "kubectl pack-secrets status prod-secrets.yaml"
+kubectl pack-secrets status prod-secrets.yaml
+say "kubectl pack-render webapp $ROOT/examples/webapp -n demo -e production -f secrets://prod-secrets.yaml | kubectl apply --server-side -f -"
 kubectl create namespace demo >/dev/null
-kubectl pack-render webapp examples/webapp -n demo -e production | kubectl apply --server-side -f -
+kubectl pack-render webapp "$ROOT/examples/webapp" -n demo -e production -f secrets://prod-secrets.yaml | kubectl apply --server-side -f -
 say "kubectl get deploy,svc,cm,secret,ingress -n demo"
 kubectl get deploy,svc,cm,secret,ingress -n demo
+say "kubectl get secret webapp-secret -n demo -o jsonpath='{.data.API_KEY}' | base64 -d   # decrypted in memory only"
+kubectl get secret webapp-secret -n demo -o jsonpath='{.data.API_KEY}' | base64 -d; echo
+say "HOME=/nonexistent kubectl pack-render ... -f prod-secrets.yaml   # no key: a clear error"
+HOME=/nonexistent kubectl pack-render webapp "$ROOT/examples/webapp" -f prod-secrets.yaml >/dev/null || true
+
+# Secret sync from a provider: the Vault stand-in the tests use, on loopback.
+echo '{"vault_token": "demo-token", "vault": {"secret/webapp/db": [{"username": "webapp", "password": "demo-db-password"}]}}' > vault-state.json
+"$PY" "$ROOT/tests/providers/fake_providers.py" vault-state.json > vault.port &
+FAKE_PID=$!
+while ! grep -q PORT vault.port 2>/dev/null; do sleep 0.1; done
+export VAULT_ADDR="http://127.0.0.1:$(awk '{print $2}' vault.port)" VAULT_TOKEN=demo-token
+say "kubectl pack-secrets pull vault://secret/webapp/db --age ... -o db-secrets.yaml   # encrypted on disk"
+kubectl pack-secrets pull vault://secret/webapp/db --age "$RECIPIENT" -o db-secrets.yaml
+grep password db-secrets.yaml
+say "kubectl run web --image=registry.example/web:1 -n demo --annotations=secrets.sherpack.io/sync=... && kubectl pack-secrets sync -n demo"
+kubectl run web --image=registry.example/web:1 -n demo \
+  --annotations='secrets.sherpack.io/sync={"provider":"vault","path":"secret/webapp/db","secretName":"webapp-db"}' >/dev/null
+kubectl pack-secrets sync -n demo
+say "kubectl get secret webapp-db -n demo --show-labels"
+kubectl get secret webapp-db -n demo --show-labels

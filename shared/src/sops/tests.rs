@@ -1,6 +1,9 @@
 //! Unit tests of SOPS decryption and encryption, including the file real
 //! sops 3.7.1 wrote (`tests/fixtures/sops/`).
 
+use super::keys::{self, Identities};
+use super::metadata::Rule;
+use super::tree::{Format, Node, Scalar};
 use super::*;
 
 fn fixture(name: &str) -> String {
