@@ -22,19 +22,7 @@ pub fn encrypt(args: &EncryptArgs) -> Result<u8> {
         return Err(sops::Error::AlreadyEncrypted { file: f.name }.into());
     }
     let plan = keyring::plan(&args.file, &args.recipients)?;
-    let out = sops::encrypt_docs(
-        &f.name,
-        docs,
-        EncryptSpec {
-            data_key: sops::new_data_key(),
-            wrapped: None,
-            keys: Some(&plan.keys),
-            rule: plan.rule,
-            mac_only_encrypted: plan.mac_only_encrypted,
-            stash: None,
-        },
-        f.format,
-    )?;
+    let out = sops::encrypt_docs(&f.name, docs, plan.spec(), f.format)?;
     if args.in_place {
         files::write_atomic(&args.file, &out, 0o644)?;
         eprintln!("encrypted {}", f.name);

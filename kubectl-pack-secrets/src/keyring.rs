@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use shared::sops::keys::{self, Identities};
 use shared::sops::metadata::Rule;
-use shared::sops::{Keys, config};
+use shared::sops::{EncryptSpec, Keys, config};
 
 use crate::cli::{IdentityArgs, RecipientArgs};
 
@@ -23,6 +23,20 @@ pub struct Plan {
     pub rule: Rule,
     /// MAC only encrypted values.
     pub mac_only_encrypted: bool,
+}
+
+impl Plan {
+    /// The settings for encrypting a new file under this plan (new data key).
+    pub fn spec(&self) -> EncryptSpec<'_> {
+        EncryptSpec {
+            data_key: shared::sops::new_data_key(),
+            wrapped: None,
+            keys: Some(&self.keys),
+            rule: self.rule.clone(),
+            mac_only_encrypted: self.mac_only_encrypted,
+            stash: None,
+        }
+    }
 }
 
 /// `--age` wins; otherwise the first `.sops.yaml` creation rule matching the

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Secret;
 use shared::kubeconfig::KubeArgs;
 use shared::output::exit;
 use shared::sops::tree::{Format, Node};
-use shared::sops::{self, DecryptOptions, EncryptSpec};
+use shared::sops::{self, DecryptOptions};
 
 use crate::cli::{IdentityArgs, PullArgs};
 use crate::providers::{Providers, SecretRef};
@@ -83,14 +83,7 @@ fn encrypt_new(
     Ok(sops::encrypt_docs(
         &path.display().to_string(),
         vec![place(into, values)?],
-        EncryptSpec {
-            data_key: sops::new_data_key(),
-            wrapped: None,
-            keys: Some(&plan.keys),
-            rule: plan.rule,
-            mac_only_encrypted: plan.mac_only_encrypted,
-            stash: None,
-        },
+        plan.spec(),
         Format::from_path(path),
     )?)
 }

@@ -9,7 +9,7 @@ use base64::Engine;
 use serde_json::json;
 
 use super::sigv4::{self, Credentials};
-use super::{ErrorKind, Fetched, ProviderError, SecretRef, from_payload, retry_after};
+use super::{Answer, ErrorKind, Fetched, ProviderError, SecretRef, from_payload, send};
 
 fn region() -> String {
     ["AWS_REGION", "AWS_DEFAULT_REGION"]
@@ -81,13 +81,11 @@ async fn call(
     for (k, v) in headers.iter().skip(1).chain(signed.iter()) {
         req = req.header(k, v);
     }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| ProviderError::from_reqwest(r, &e))?;
-    let status = resp.status();
-    let after = retry_after(resp.headers());
-    let answer: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+    let Answer {
+        status,
+        retry_after: after,
+        body: answer,
+    } = send(r, req).await?;
     if status.is_success() {
         return Ok(answer);
     }

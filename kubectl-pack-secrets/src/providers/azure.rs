@@ -4,7 +4,7 @@
 //! (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`,
 //! `AZURE_AUTHORITY_HOST`).
 
-use super::{ErrorKind, Fetched, ProviderError, SecretRef, from_payload, retry_after};
+use super::{Answer, ErrorKind, Fetched, ProviderError, SecretRef, from_payload, send};
 
 fn vault_url(vault: &str) -> String {
     match std::env::var("AZURE_KEYVAULT_ENDPOINT") {
@@ -45,20 +45,20 @@ async fn token(
         "{}/{tenant}/oauth2/v2.0/token",
         authority.trim_end_matches('/')
     );
-    let resp = http
-        .post(&url)
-        .form(&[
+    let Answer {
+        status,
+        retry_after: after,
+        body,
+    } = send(
+        r,
+        http.post(&url).form(&[
             ("grant_type", "client_credentials"),
             ("client_id", client.as_str()),
             ("client_secret", secret.as_str()),
             ("scope", "https://vault.azure.net/.default"),
-        ])
-        .send()
-        .await
-        .map_err(|e| ProviderError::from_reqwest(r, &e))?;
-    let status = resp.status();
-    let after = retry_after(resp.headers());
-    let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+        ]),
+    )
+    .await?;
     if !status.is_success() {
         let msg = body["error_description"]
             .as_str()
@@ -95,15 +95,11 @@ pub async fn fetch(
         url.push_str(v);
     }
     url.push_str("?api-version=7.4");
-    let resp = http
-        .get(&url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| ProviderError::from_reqwest(r, &e))?;
-    let status = resp.status();
-    let after = retry_after(resp.headers());
-    let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+    let Answer {
+        status,
+        retry_after: after,
+        body,
+    } = send(r, http.get(&url).bearer_auth(token)).await?;
     if !status.is_success() {
         let code = body["error"]["code"].as_str().unwrap_or_default();
         let msg = body["error"]["message"]

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 
-use super::{ErrorKind, Fetched, ProviderError, SecretRef, from_payload, retry_after};
+use super::{Answer, ErrorKind, Fetched, ProviderError, SecretRef, from_payload, send};
 
 /// The API base: `CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER` (gcloud's
 /// override) or the public endpoint.
@@ -35,15 +35,11 @@ pub async fn fetch(http: &reqwest::Client, r: &SecretRef) -> Result<Fetched, Pro
     let token = token(r)?;
     let version = r.version.as_deref().unwrap_or("latest");
     let url = format!("{}/v1/{}/versions/{version}:access", endpoint(), r.path);
-    let resp = http
-        .get(&url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| ProviderError::from_reqwest(r, &e))?;
-    let status = resp.status();
-    let after = retry_after(resp.headers());
-    let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+    let Answer {
+        status,
+        retry_after: after,
+        body,
+    } = send(r, http.get(&url).bearer_auth(token)).await?;
     if !status.is_success() {
         let msg = body["error"]["message"]
             .as_str()

@@ -86,6 +86,29 @@ impl Providers {
     }
 }
 
+/// An answer: status, `Retry-After`, and the JSON body (`null` when not JSON).
+struct Answer {
+    status: reqwest::StatusCode,
+    retry_after: Option<Duration>,
+    body: serde_json::Value,
+}
+
+/// Sends a request and reads its JSON answer; transport errors are classified.
+async fn send(r: &SecretRef, req: reqwest::RequestBuilder) -> Result<Answer, ProviderError> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| ProviderError::from_reqwest(r, &e))?;
+    let status = resp.status();
+    let retry_after = retry_after(resp.headers());
+    let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
 /// Exponential backoff (200 ms doubling, capped at 5 s) with +-50% jitter.
 pub fn backoff(attempt: u32) -> Duration {
     let base = 200u64.saturating_mul(1 << attempt.min(10)).min(5_000);

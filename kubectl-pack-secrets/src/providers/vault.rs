@@ -3,7 +3,7 @@
 //! `data.data` map is the secret.
 
 use super::{
-    ErrorKind, Fetched, ProviderError, SecretRef, env_required, from_json_map, retry_after,
+    Answer, ErrorKind, Fetched, ProviderError, SecretRef, env_required, from_json_map, send,
 };
 
 /// Reads one KV v2 secret.
@@ -33,13 +33,11 @@ pub async fn fetch(http: &reqwest::Client, r: &SecretRef) -> Result<Fetched, Pro
     {
         req = req.header("X-Vault-Namespace", ns);
     }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| ProviderError::from_reqwest(r, &e))?;
-    let status = resp.status();
-    let after = retry_after(resp.headers());
-    let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+    let Answer {
+        status,
+        retry_after: after,
+        body,
+    } = send(r, req).await?;
     if !status.is_success() {
         let errors = body["errors"]
             .as_array()
