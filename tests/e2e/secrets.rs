@@ -536,3 +536,51 @@ fn shared_b64(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+#[tokio::test]
+async fn render_decrypts_an_encrypted_values_yaml_held_in_a_cluster_secret() {
+    let (home, recipient) = home_with_key();
+    std::fs::write(
+        home.path().join("v.yaml"),
+        "secret:\n  apiKey: from-cluster-k3y\n",
+    )
+    .unwrap();
+    let (code, enc, err) = run({
+        let mut c = secrets(home.path());
+        c.args(["encrypt", "--age", &recipient, "v.yaml"]);
+        c
+    });
+    assert_eq!(code, 0, "{err}");
+    let ns = harness::namespace("render-values-from-sops").await;
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(harness::cluster().client().await, &ns);
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "webapp-values"},
+        "stringData": {"values.yaml": enc},
+    }))
+    .unwrap();
+    api.create(&Default::default(), &secret).await.unwrap();
+    let webapp = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/webapp");
+    let render = |home: &Path| {
+        let mut c = harness::plugin("render");
+        c.env("HOME", home)
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env_remove("XDG_CONFIG_HOME")
+            .arg(&webapp)
+            .args(["-n", &ns, "--values-from", "secret/webapp-values"]);
+        run(c)
+    };
+    let (code, out, err) = render(home.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("API_KEY: {}", shared_b64("from-cluster-k3y"))),
+        "{out}"
+    );
+    let nokey = tempfile::tempdir().unwrap();
+    let (code, _, err) = render(nokey.path());
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("secret/webapp-values key values.yaml") && err.contains(&recipient),
+        "{err}"
+    );
+}
