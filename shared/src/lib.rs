@@ -15,6 +15,7 @@ pub mod error;
 pub mod identity;
 pub mod kubeconfig;
 pub mod output;
+pub mod release;
 pub mod sops;
 pub mod stream;
 pub mod yaml;

@@ -1,0 +1,137 @@
+//! The release store shared by waves, drift, crd and rollback: one record
+//! per revision (Sherpack-compatible Secrets, chunked past 1 MB), the
+//! per-object applied state cut down to our manager's fields, and the
+//! per-release lock.
+
+pub mod fields;
+pub mod lock;
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Where a revision stands (Helm's and Sherpack's vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// First apply running.
+    PendingInstall,
+    /// An upgrade running.
+    PendingUpgrade,
+    /// A rollback running.
+    PendingRollback,
+    /// Applied and ready.
+    Deployed,
+    /// The apply failed.
+    Failed,
+    /// A later revision replaced it.
+    Superseded,
+    /// Uninstall running.
+    Uninstalling,
+    /// Uninstalled (kept with --keep-history).
+    Uninstalled,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = serde_json::to_value(self).unwrap_or_default();
+        f.write_str(v.as_str().unwrap_or("unknown"))
+    }
+}
+
+/// Pack metadata carried with the stream (optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PackInfo {
+    /// Pack name.
+    #[serde(default)]
+    pub name: String,
+    /// Pack version.
+    #[serde(default)]
+    pub version: String,
+    /// Anything else the pack declared for other plugins (drift, crd policy).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub settings: Value,
+}
+
+/// One object of a revision as the server stored it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRecord {
+    /// apiVersion.
+    pub api_version: String,
+    /// kind.
+    pub kind: String,
+    /// Namespace (None for cluster-scoped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Plural resource name (for deletes without discovery).
+    #[serde(default)]
+    pub resource: String,
+    /// Wave it was applied in.
+    pub wave: i64,
+    /// The server's answer cut down to the fields our manager owns.
+    pub applied: Value,
+    /// Our manager's managedFields `fieldsV1`.
+    pub fields: Value,
+    /// Kept on prune/uninstall (`resource-policy: keep`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep: bool,
+}
+
+/// One wave of the plan that ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaveRecord {
+    /// Wave number.
+    pub wave: i64,
+    /// `Kind/name` of its objects in order.
+    pub objects: Vec<String>,
+}
+
+/// A revision of a release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Release {
+    /// Release name.
+    pub name: String,
+    /// Release namespace.
+    pub namespace: String,
+    /// Revision, from 1.
+    pub revision: u32,
+    /// Status.
+    pub status: Status,
+    /// When revision 1 was applied (RFC 3339).
+    pub first_deployed: String,
+    /// When this revision was applied.
+    pub last_deployed: String,
+    /// What happened, in words.
+    #[serde(default)]
+    pub description: String,
+    /// Pack metadata.
+    #[serde(default)]
+    pub pack: PackInfo,
+    /// Values as given (encrypted values stay encrypted).
+    #[serde(default)]
+    pub values: Value,
+    /// The manifest that was applied (the input stream).
+    pub manifest: String,
+    /// Per object: applied state and field set.
+    pub objects: Vec<ObjectRecord>,
+    /// Hook objects (not pruned as release objects).
+    #[serde(default)]
+    pub hooks: Vec<ObjectRecord>,
+    /// The wave plan that ran.
+    pub plan: Vec<WaveRecord>,
+    /// Set when only one wave was applied (`--wave N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_wave: Option<i64>,
+}
+
+/// RFC 3339 UTC now, seconds precision.
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .to_string()
+}
