@@ -1,24 +1,42 @@
-//! `kubectl pack-waves`: apply a YAML stream in ordered waves.
+//! `kubectl pack-waves`: apply a YAML stream in ordered waves with
+//! readiness gates, pruning, release history and rollback.
 //!
-//! The binary only parses the command line and dispatches; the shared
-//! connection flags and output conventions come from the `shared` crate.
+//! The binary parses the command line and dispatches; each concern has its
+//! own module; the release store lives in `shared::release`.
+
+mod apply_cmd;
+mod cli;
+mod delete;
+mod engine;
+mod plan;
+mod plan_cmd;
+mod progress;
+mod query;
+mod readiness;
+mod rollback;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use shared::kubeconfig::KubeArgs;
+use shared::cli::ErrorCode;
 
-/// Apply a YAML stream in ordered waves.
-///
-/// Plans and applies a YAML stream in ordered waves with server-side apply, readiness gates, pruning, release history and rollback.
-#[derive(Debug, Parser)]
-#[command(name = "kubectl pack-waves", bin_name = "kubectl pack-waves", version)]
-struct Cli {
-    #[command(flatten)]
-    kube: KubeArgs,
-}
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    shared::cli::usage_without_command(Cli::command())
+    let cli = Cli::parse();
+    let Some(command) = cli.command else {
+        return shared::cli::usage_without_command(Cli::command());
+    };
+    let kube = cli.kube;
+    shared::cli::run(ErrorCode::Standard, async move {
+        match command {
+            Command::Plan(a) => plan_cmd::run(&a),
+            Command::Apply(a) => apply_cmd::run(&kube, &a).await,
+            Command::Status(a) => query::status(&kube, &a).await,
+            Command::History(a) => query::history(&kube, &a).await,
+            Command::List(a) => query::list(&kube, &a).await,
+            Command::Rollback(a) => rollback::rollback(&kube, &a).await,
+            Command::Uninstall(a) => rollback::uninstall(&kube, &a).await,
+        }
+    })
 }

@@ -44,8 +44,13 @@ fn cut_value(value: &Value, fields: &Value) -> Value {
                 if let Some(key) = fk.strip_prefix("f:")
                     && let Some(v) = map.get(key)
                 {
-                    let leaf = sub.as_object().is_none_or(|m| m.is_empty() || (m.len() == 1 && m.contains_key(".")));
-                    out.insert(key.to_string(), if leaf { v.clone() } else { cut_value(v, sub) });
+                    let leaf = sub
+                        .as_object()
+                        .is_none_or(|m| m.is_empty() || (m.len() == 1 && m.contains_key(".")));
+                    out.insert(
+                        key.to_string(),
+                        if leaf { v.clone() } else { cut_value(v, sub) },
+                    );
                 }
             }
             Value::Object(out)
@@ -57,9 +62,18 @@ fn cut_value(value: &Value, fields: &Value) -> Value {
                     let Ok(Value::Object(keys)) = serde_json::from_str::<Value>(k) else {
                         continue;
                     };
-                    if let Some(item) = items.iter().find(|it| keys.iter().all(|(kk, kv)| &it[kk] == kv)) {
-                        let leaf = sub.as_object().is_none_or(|m| m.is_empty() || (m.len() == 1 && m.contains_key(".")));
-                        out.push(if leaf { item.clone() } else { cut_value(item, sub) });
+                    if let Some(item) = items
+                        .iter()
+                        .find(|it| keys.iter().all(|(kk, kv)| &it[kk] == kv))
+                    {
+                        let leaf = sub
+                            .as_object()
+                            .is_none_or(|m| m.is_empty() || (m.len() == 1 && m.contains_key(".")));
+                        out.push(if leaf {
+                            item.clone()
+                        } else {
+                            cut_value(item, sub)
+                        });
                     }
                 } else if let Some(v) = fk.strip_prefix("v:") {
                     if let Ok(val) = serde_json::from_str::<Value>(v) {
@@ -105,7 +119,10 @@ mod tests {
         assert_eq!(c["metadata"]["labels"], json!({"a": "1"}));
         assert_eq!(c["spec"]["replicas"], 2);
         assert!(c["spec"].get("revisionHistoryLimit").is_none());
-        assert_eq!(c["spec"]["template"]["spec"]["containers"], json!([{"name": "app", "image": "a:1"}]));
+        assert_eq!(
+            c["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "app", "image": "a:1"}])
+        );
         assert!(c.get("status").is_none() && c["metadata"].get("uid").is_none());
         assert_eq!(c["metadata"]["name"], "web");
     }

@@ -17,7 +17,9 @@ pub const LEASE_SECONDS: i32 = 30;
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Someone else holds the lock.
-    #[error("release {release} is locked by {holder} since {since} (an apply, rollback or uninstall is running); retry later or pass --wait-for-lock")]
+    #[error(
+        "release {release} is locked by {holder} since {since} (an apply, rollback or uninstall is running); retry later or pass --wait-for-lock"
+    )]
     Held {
         /// Release.
         release: String,
@@ -58,7 +60,12 @@ fn lease_name(release: &str) -> String {
 
 impl Lock {
     /// Takes the lock, failing at once if held, or waiting up to `wait`.
-    pub async fn acquire(client: kube::Client, namespace: &str, release: &str, wait: Option<Duration>) -> Result<Lock, LockError> {
+    pub async fn acquire(
+        client: kube::Client,
+        namespace: &str,
+        release: &str,
+        wait: Option<Duration>,
+    ) -> Result<Lock, LockError> {
         let api: Api<Lease> = Api::namespaced(client, namespace);
         let name = lease_name(release);
         let deadline = wait.map(|w| std::time::Instant::now() + w);
@@ -66,7 +73,9 @@ impl Lock {
         loop {
             match Self::try_take(&api, &name, release, &me).await {
                 Ok(()) => break,
-                Err(LockError::Held { .. }) if deadline.is_some_and(|d| std::time::Instant::now() < d) => {
+                Err(LockError::Held { .. })
+                    if deadline.is_some_and(|d| std::time::Instant::now() < d) =>
+                {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(e) => return Err(e),
@@ -87,8 +96,16 @@ impl Lock {
         Ok(Lock { api, name, renewer })
     }
 
-    async fn try_take(api: &Api<Lease>, name: &str, release: &str, me: &str) -> Result<(), LockError> {
-        let err = |source| LockError::Api { name: name.to_string(), source };
+    async fn try_take(
+        api: &Api<Lease>,
+        name: &str,
+        release: &str,
+        me: &str,
+    ) -> Result<(), LockError> {
+        let err = |source| LockError::Api {
+            name: name.to_string(),
+            source,
+        };
         let now = jiff::Timestamp::now();
         let spec = LeaseSpec {
             holder_identity: Some(me.to_string()),
@@ -102,7 +119,13 @@ impl Lock {
                 let lease = Lease {
                     metadata: ObjectMeta {
                         name: Some(name.to_string()),
-                        labels: Some([("app.kubernetes.io/managed-by".to_string(), "kubectl-pack".to_string())].into()),
+                        labels: Some(
+                            [(
+                                "app.kubernetes.io/managed-by".to_string(),
+                                "kubectl-pack".to_string(),
+                            )]
+                            .into(),
+                        ),
                         ..Default::default()
                     },
                     spec: Some(spec),
@@ -110,25 +133,40 @@ impl Lock {
                 match api.create(&PostParams::default(), &lease).await {
                     Ok(_) => Ok(()),
                     // Someone created it between our get and create.
-                    Err(kube::Error::Api(e)) if e.code == 409 => Box::pin(Self::try_take(api, name, release, me)).await,
+                    Err(kube::Error::Api(e)) if e.code == 409 => {
+                        Box::pin(Self::try_take(api, name, release, me)).await
+                    }
                     Err(e) => Err(err(e)),
                 }
             }
             Some(mut existing) => {
                 let s = existing.spec.clone().unwrap_or_default();
-                let renewed = s.renew_time.as_ref().map(|t| t.0).or(s.acquire_time.as_ref().map(|t| t.0));
+                let renewed = s
+                    .renew_time
+                    .as_ref()
+                    .map(|t| t.0)
+                    .or(s.acquire_time.as_ref().map(|t| t.0));
                 let duration = s.lease_duration_seconds.unwrap_or(LEASE_SECONDS) as i64;
                 let expired = renewed.is_none_or(|t| t.as_second() + duration < now.as_second());
                 if !expired && s.holder_identity.is_some() {
                     return Err(LockError::Held {
                         release: release.to_string(),
                         holder: s.holder_identity.unwrap_or_default(),
-                        since: s.acquire_time.map(|t| t.0.round(jiff::Unit::Second).map(|x| x.to_string()).unwrap_or_default()).unwrap_or_default(),
+                        since: s
+                            .acquire_time
+                            .map(|t| {
+                                t.0.round(jiff::Unit::Second)
+                                    .map(|x| x.to_string())
+                                    .unwrap_or_default()
+                            })
+                            .unwrap_or_default(),
                     });
                 }
                 existing.spec = Some(spec);
                 // resourceVersion makes this a compare-and-swap.
-                api.replace(name, &PostParams::default(), &existing).await.map_err(err)?;
+                api.replace(name, &PostParams::default(), &existing)
+                    .await
+                    .map_err(err)?;
                 Ok(())
             }
         }

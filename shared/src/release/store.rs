@@ -81,7 +81,9 @@ impl Storage {
             "file" => Ok(Storage::File(default_dir)),
             _ => match s.strip_prefix("file:") {
                 Some(d) => Ok(Storage::File(PathBuf::from(d))),
-                None => Err(format!("unknown storage '{s}' (secret, configmap, file or file:DIR)")),
+                None => Err(format!(
+                    "unknown storage '{s}' (secret, configmap, file or file:DIR)"
+                )),
             },
         }
     }
@@ -96,7 +98,9 @@ pub fn record_name(name: &str, revision: u32) -> String {
 pub fn encode(rel: &Release) -> Vec<u8> {
     let json = serde_json::to_vec(rel).unwrap_or_default();
     let z = zstd::encode_all(json.as_slice(), 3).unwrap_or_default();
-    base64::engine::general_purpose::STANDARD.encode(z).into_bytes()
+    base64::engine::general_purpose::STANDARD
+        .encode(z)
+        .into_bytes()
 }
 
 /// The reverse of [`encode`].
@@ -155,14 +159,28 @@ impl Store {
 
     fn api(&self) -> Option<Api<DynamicObject>> {
         let client = self.client.clone()?;
-        Some(Api::namespaced_with(client, &self.namespace, &resource(&self.storage)))
+        Some(Api::namespaced_with(
+            client,
+            &self.namespace,
+            &resource(&self.storage),
+        ))
     }
 
     fn data_field(&self) -> &'static str {
-        if self.storage == Storage::ConfigMap { "binaryData" } else { "data" }
+        if self.storage == Storage::ConfigMap {
+            "binaryData"
+        } else {
+            "data"
+        }
     }
 
-    fn object(&self, name: &str, labels: Value, data: Value, secret_type: &str) -> Result<DynamicObject> {
+    fn object(
+        &self,
+        name: &str,
+        labels: Value,
+        data: Value,
+        secret_type: &str,
+    ) -> Result<DynamicObject> {
         let mut v = json!({
             "apiVersion": "v1",
             "kind": resource(&self.storage).kind,
@@ -183,8 +201,15 @@ impl Store {
     pub async fn save(&self, rel: &Release) -> Result<()> {
         let encoded = encode(rel);
         if let Storage::File(dir) = &self.storage {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io { path: dir.clone(), source: e })?;
-            let path = dir.join(format!("{}.{}.release", rel.namespace, record_name(&rel.name, rel.revision)));
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+                path: dir.clone(),
+                source: e,
+            })?;
+            let path = dir.join(format!(
+                "{}.{}.release",
+                rel.namespace,
+                record_name(&rel.name, rel.revision)
+            ));
             return std::fs::write(&path, &encoded).map_err(|e| StoreError::Io { path, source: e });
         }
         let Some(api) = self.api() else { return Ok(()) };
@@ -205,11 +230,22 @@ impl Store {
             for (i, c) in chunks.iter().enumerate() {
                 let mut l = labels("chunk");
                 l["sherpack.io/chunk"] = json!(i.to_string());
-                let obj = self.object(&format!("{name}.c{i}"), l, json!({"chunk": b64(c)}), "sherpack.io/release.chunk.v1")?;
-                api.create(&pp, &obj).await.map_err(api_err(format!("write chunk {i} of {name}")))?;
+                let obj = self.object(
+                    &format!("{name}.c{i}"),
+                    l,
+                    json!({"chunk": b64(c)}),
+                    "sherpack.io/release.chunk.v1",
+                )?;
+                api.create(&pp, &obj)
+                    .await
+                    .map_err(api_err(format!("write chunk {i} of {name}")))?;
             }
-            let sha: String = Sha256::digest(&encoded).iter().map(|b| format!("{b:02x}")).collect();
-            let index = json!({"count": chunks.len(), "size": encoded.len(), "sha256": sha}).to_string();
+            let sha: String = Sha256::digest(&encoded)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let index =
+                json!({"count": chunks.len(), "size": encoded.len(), "sha256": sha}).to_string();
             json!({"index": b64(index.as_bytes())})
         } else {
             json!({"release": b64(&encoded)})
@@ -217,14 +253,20 @@ impl Store {
         let mut l = labels("index");
         l[STATUS_LABEL] = json!(rel.status.to_string());
         let obj = self.object(&name, l, index_data, "sherpack.io/release.v1")?;
-        api.create(&pp, &obj).await.map_err(api_err(format!("write {name}")))?;
+        api.create(&pp, &obj)
+            .await
+            .map_err(api_err(format!("write {name}")))?;
         Ok(())
     }
 
     /// Deletes a revision: index first, then chunks.
     pub async fn delete_revision(&self, name: &str, revision: u32) -> Result<()> {
         if let Storage::File(dir) = &self.storage {
-            let path = dir.join(format!("{}.{}.release", self.namespace, record_name(name, revision)));
+            let path = dir.join(format!(
+                "{}.{}.release",
+                self.namespace,
+                record_name(name, revision)
+            ));
             let _ = std::fs::remove_file(path);
             return Ok(());
         }
@@ -235,8 +277,13 @@ impl Store {
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => return Err(api_err(format!("delete {rn}"))(e)),
         }
-        let lp = ListParams::default().labels(&format!("{NAME_LABEL}={name},{VERSION_LABEL}={revision},{RECORD_LABEL}=chunk"));
-        let chunks = api.list_metadata(&lp).await.map_err(api_err(format!("list chunks of {rn}")))?;
+        let lp = ListParams::default().labels(&format!(
+            "{NAME_LABEL}={name},{VERSION_LABEL}={revision},{RECORD_LABEL}=chunk"
+        ));
+        let chunks = api
+            .list_metadata(&lp)
+            .await
+            .map_err(api_err(format!("list chunks of {rn}")))?;
         for c in chunks.items {
             if let Some(n) = c.metadata.name {
                 let _ = api.delete(&n, &DeleteParams::default()).await;
@@ -250,11 +297,21 @@ impl Store {
         base64::engine::general_purpose::STANDARD.decode(s).ok()
     }
 
-    async fn load_index(&self, api: &Api<DynamicObject>, obj: &DynamicObject, name: &str, revision: u32) -> Result<Release> {
+    async fn load_index(
+        &self,
+        api: &Api<DynamicObject>,
+        obj: &DynamicObject,
+        name: &str,
+        revision: u32,
+    ) -> Result<Release> {
         if let Some(data) = self.read_data(obj, "release") {
             return decode(name, revision, &data);
         }
-        let corrupt = |reason: String| StoreError::Corrupt { name: name.into(), revision, reason };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            name: name.into(),
+            revision,
+            reason,
+        };
         let index: Value = self
             .read_data(obj, "index")
             .and_then(|d| serde_json::from_slice(&d).ok())
@@ -263,11 +320,22 @@ impl Store {
         let rn = record_name(name, revision);
         let mut encoded = Vec::with_capacity(index["size"].as_u64().unwrap_or(0) as usize);
         for i in 0..count {
-            let c = api.get(&format!("{rn}.c{i}")).await.map_err(|e| corrupt(format!("chunk {i}: {e}")))?;
-            encoded.extend(self.read_data(&c, "chunk").ok_or_else(|| corrupt(format!("chunk {i} has no data")))?);
+            let c = api
+                .get(&format!("{rn}.c{i}"))
+                .await
+                .map_err(|e| corrupt(format!("chunk {i}: {e}")))?;
+            encoded.extend(
+                self.read_data(&c, "chunk")
+                    .ok_or_else(|| corrupt(format!("chunk {i} has no data")))?,
+            );
         }
-        let sha: String = Sha256::digest(&encoded).iter().map(|b| format!("{b:02x}")).collect();
-        if encoded.len() as u64 != index["size"].as_u64().unwrap_or(0) || index["sha256"] != sha.as_str() {
+        let sha: String = Sha256::digest(&encoded)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if encoded.len() as u64 != index["size"].as_u64().unwrap_or(0)
+            || index["sha256"] != sha.as_str()
+        {
             return Err(corrupt("chunks do not match the index checksum".into()));
         }
         decode(name, revision, &encoded)
@@ -284,20 +352,38 @@ impl Store {
             };
             for e in entries.flatten() {
                 let f = e.file_name().to_string_lossy().into_owned();
-                if let Some(rev) = f.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".release")).and_then(|r| r.parse::<u32>().ok()) {
-                    let data = std::fs::read(e.path()).map_err(|err| StoreError::Io { path: e.path(), source: err })?;
+                if let Some(rev) = f
+                    .strip_prefix(&prefix)
+                    .and_then(|r| r.strip_suffix(".release"))
+                    .and_then(|r| r.parse::<u32>().ok())
+                {
+                    let data = std::fs::read(e.path()).map_err(|err| StoreError::Io {
+                        path: e.path(),
+                        source: err,
+                    })?;
                     out.push(decode(name, rev, &data)?);
                 }
             }
             out.sort_by_key(|r| r.revision);
             return Ok(out);
         }
-        let Some(api) = self.api() else { return Ok(Vec::new()) };
+        let Some(api) = self.api() else {
+            return Ok(Vec::new());
+        };
         let lp = ListParams::default().labels(&format!("{NAME_LABEL}={name},{RECORD_LABEL}=index"));
-        let list = api.list(&lp).await.map_err(api_err(format!("list revisions of {name}")))?;
+        let list = api
+            .list(&lp)
+            .await
+            .map_err(api_err(format!("list revisions of {name}")))?;
         let mut out = Vec::new();
         for obj in &list.items {
-            let rev = obj.metadata.labels.as_ref().and_then(|l| l.get(VERSION_LABEL)).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let rev = obj
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(VERSION_LABEL))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             out.push(self.load_index(&api, obj, name, rev).await?);
         }
         out.sort_by_key(|r| r.revision);
@@ -315,19 +401,35 @@ impl Store {
     }
 
     /// Names and latest status of every release in the namespace (or all).
-    pub async fn releases(&self, all_namespaces: bool) -> Result<Vec<(String, String, u32, String)>> {
-        let Some(client) = self.client.clone() else { return Ok(Vec::new()) };
+    pub async fn releases(
+        &self,
+        all_namespaces: bool,
+    ) -> Result<Vec<(String, String, u32, String)>> {
+        let Some(client) = self.client.clone() else {
+            return Ok(Vec::new());
+        };
         let api: Api<DynamicObject> = if all_namespaces {
             Api::all_with(client, &resource(&self.storage))
         } else {
             Api::namespaced_with(client, &self.namespace, &resource(&self.storage))
         };
-        let lp = ListParams::default().labels(&format!("{RECORD_LABEL}=index,app.kubernetes.io/managed-by=kubectl-pack"));
-        let list = api.list_metadata(&lp).await.map_err(api_err("list releases"))?;
-        let mut latest: std::collections::BTreeMap<(String, String), (u32, String)> = Default::default();
+        let lp = ListParams::default().labels(&format!(
+            "{RECORD_LABEL}=index,app.kubernetes.io/managed-by=kubectl-pack"
+        ));
+        let list = api
+            .list_metadata(&lp)
+            .await
+            .map_err(api_err("list releases"))?;
+        let mut latest: std::collections::BTreeMap<(String, String), (u32, String)> =
+            Default::default();
         for m in list.items {
             let labels = m.metadata.labels.unwrap_or_default();
-            let (Some(n), Some(v)) = (labels.get(NAME_LABEL), labels.get(VERSION_LABEL).and_then(|v| v.parse::<u32>().ok())) else {
+            let (Some(n), Some(v)) = (
+                labels.get(NAME_LABEL),
+                labels
+                    .get(VERSION_LABEL)
+                    .and_then(|v| v.parse::<u32>().ok()),
+            ) else {
                 continue;
             };
             let ns = m.metadata.namespace.unwrap_or_default();
@@ -337,7 +439,10 @@ impl Store {
                 *e = (v, status);
             }
         }
-        Ok(latest.into_iter().map(|((ns, n), (v, s))| (ns, n, v, s)).collect())
+        Ok(latest
+            .into_iter()
+            .map(|((ns, n), (v, s))| (ns, n, v, s))
+            .collect())
     }
 
     /// Deletes chunk objects whose revision has no index (a write that died
@@ -345,11 +450,26 @@ impl Store {
     pub async fn cleanup_partial(&self, name: &str) -> Result<usize> {
         let Some(api) = self.api() else { return Ok(0) };
         let lp = ListParams::default().labels(&format!("{NAME_LABEL}={name},{RECORD_LABEL}=chunk"));
-        let chunks = api.list_metadata(&lp).await.map_err(api_err(format!("list chunks of {name}")))?;
+        let chunks = api
+            .list_metadata(&lp)
+            .await
+            .map_err(api_err(format!("list chunks of {name}")))?;
         let mut orphans = std::collections::BTreeSet::new();
         for c in &chunks.items {
-            let rev: u32 = c.metadata.labels.as_ref().and_then(|l| l.get(VERSION_LABEL)).and_then(|v| v.parse().ok()).unwrap_or(0);
-            if !orphans.contains(&rev) && api.get_opt(&record_name(name, rev)).await.map_err(api_err("read index"))?.is_none() {
+            let rev: u32 = c
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(VERSION_LABEL))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if !orphans.contains(&rev)
+                && api
+                    .get_opt(&record_name(name, rev))
+                    .await
+                    .map_err(api_err("read index"))?
+                    .is_none()
+            {
                 orphans.insert(rev);
             }
         }

@@ -1,0 +1,326 @@
+//! `apply RELEASE`: plan (errors before any change), lock, apply the waves,
+//! prune what left the stream, record the revision; also the shared path
+//! for `rollback` (re-applying a stored manifest).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use shared::kubeconfig::{Kube, KubeArgs};
+use shared::output::exit;
+use shared::release::lock::Lock;
+use shared::release::store::{Storage, Store};
+use shared::release::{ObjectRecord, PackInfo, Release, Status, now};
+use shared::stream::SourcedObject;
+
+use crate::cli::{ApplyArgs, OnFailure};
+use crate::engine::{Engine, applyset_id, write_parent};
+use crate::plan;
+use crate::progress::Progress;
+
+/// Options of one apply (from flags, or a rollback's defaults).
+pub struct Options {
+    /// Release.
+    pub release: String,
+    /// Storage.
+    pub storage: Storage,
+    /// Flags.
+    pub create_namespace: bool,
+    /// `--force-conflicts`.
+    pub force: bool,
+    /// Parallel applies.
+    pub concurrency: usize,
+    /// Wait between waves.
+    pub wait: bool,
+    /// Overall timeout.
+    pub timeout: Duration,
+    /// On failure.
+    pub on_failure: OnFailure,
+    /// Only this wave.
+    pub wave: Option<i64>,
+    /// History to keep.
+    pub max_history: usize,
+    /// Wait for the lock.
+    pub wait_for_lock: bool,
+    /// Prune CRDs.
+    pub prune_crds: bool,
+    /// Do not prune.
+    pub no_prune: bool,
+    /// Status while running and description.
+    pub rollback_of: Option<u32>,
+}
+
+/// Runs `apply`.
+pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
+    if args.release.len() > 53 || args.release.is_empty() {
+        bail!("release name '{}' must be 1 to 53 characters", args.release);
+    }
+    let objects = shared::stream::read_inputs(&args.input.inputs(), true)?;
+    let manifest = manifest_of(&objects);
+    let opts = Options {
+        release: args.release.clone(),
+        storage: crate::cli::storage(&args.storage)?,
+        create_namespace: args.create_namespace,
+        force: args.force_conflicts,
+        concurrency: args.concurrency,
+        wait: args.wait,
+        timeout: parse_timeout(&args.timeout)?,
+        on_failure: args.on_failure,
+        wave: args.wave,
+        max_history: args.max_history,
+        wait_for_lock: args.wait_for_lock,
+        prune_crds: args.prune_crds,
+        no_prune: args.no_prune,
+        rollback_of: None,
+    };
+    let k = kube.connect().await?;
+    apply(&k, objects, manifest, &opts).await
+}
+
+/// Parses a timeout flag.
+pub fn parse_timeout(s: &str) -> Result<Duration> {
+    shared::kubeconfig::parse_duration(s)
+        .map_err(|e| anyhow::anyhow!("invalid --timeout {s}: {e}"))?
+        .context("--timeout must not be 0")
+}
+
+/// The stream as text (stored in the record).
+pub fn manifest_of(objects: &[SourcedObject]) -> String {
+    let values: Vec<&serde_json::Value> = objects.iter().map(|o| &o.object).collect();
+    let mut out = Vec::new();
+    let _ = shared::yaml::write_stream(&mut out, values);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Applies objects as a new revision.
+pub async fn apply(
+    k: &Kube,
+    objects: Vec<SourcedObject>,
+    manifest: String,
+    opts: &Options,
+) -> Result<u8> {
+    let plan = plan::build(objects)?;
+    let progress = Progress::new();
+    for w in &plan.warnings {
+        shared::output::warn(w);
+    }
+    let ns = k.namespace.clone();
+    if opts.create_namespace {
+        ensure_namespace(&k.client, &ns).await?;
+    }
+    let store = Store::new(Some(k.client.clone()), &ns, opts.storage.clone());
+    let lock = Lock::acquire(
+        k.client.clone(),
+        &ns,
+        &opts.release,
+        opts.wait_for_lock.then_some(opts.timeout),
+    )
+    .await?;
+    let result = apply_locked(k, &plan, manifest, opts, &store, &progress).await;
+    lock.release().await;
+    result
+}
+
+async fn apply_locked(
+    k: &Kube,
+    plan: &plan::Plan,
+    manifest: String,
+    opts: &Options,
+    store: &Store,
+    progress: &Progress,
+) -> Result<u8> {
+    let ns = &k.namespace;
+    let cleaned = store.cleanup_partial(&opts.release).await?;
+    if cleaned > 0 {
+        progress.note(&format!(
+            "removed {cleaned} half-written revision(s) of {}",
+            opts.release
+        ));
+    }
+    let history = store.history(&opts.release).await?;
+    let previous = history
+        .iter()
+        .rev()
+        .find(|r| r.status == Status::Deployed)
+        .cloned();
+    let revision = history.last().map_or(1, |r| r.revision + 1);
+    let first_deployed = history
+        .first()
+        .map_or_else(now, |r| r.first_deployed.clone());
+    let mut rel = Release {
+        name: opts.release.clone(),
+        namespace: ns.clone(),
+        revision,
+        status: match (opts.rollback_of, previous.is_some()) {
+            (Some(_), _) => Status::PendingRollback,
+            (None, true) => Status::PendingUpgrade,
+            (None, false) => Status::PendingInstall,
+        },
+        first_deployed,
+        last_deployed: now(),
+        description: String::new(),
+        pack: PackInfo::default(),
+        values: serde_json::Value::Null,
+        manifest,
+        objects: Vec::new(),
+        hooks: Vec::new(),
+        plan: Vec::new(),
+        partial_wave: opts.wave,
+    };
+    store.save(&rel).await?;
+    let resolver = shared::discovery::Resolver::new(k.client.clone());
+    let engine = Engine {
+        client: k.client.clone(),
+        resolver: &resolver,
+        namespace: ns.clone(),
+        release: opts.release.clone(),
+        applyset: applyset_id(&opts.release, ns),
+        concurrency: opts.concurrency,
+        force: opts.force,
+        wait: opts.wait,
+        deadline: Instant::now() + opts.timeout,
+        keep_going: opts.on_failure == OnFailure::Continue,
+        progress: Progress::new(),
+    };
+    let started = Instant::now();
+    let run = engine.run(plan, opts.wave).await;
+    let mut objects = run.objects;
+    // A partial apply keeps the previous records of the waves it did not touch.
+    if opts.wave.is_some()
+        && let Some(prev) = &previous
+    {
+        for r in &prev.objects {
+            if !objects.iter().any(|o| same(o, r)) && opts.wave != Some(r.wave) {
+                objects.push(r.clone());
+            }
+        }
+    }
+    rel.objects = objects;
+    rel.plan = run.plan;
+    write_parent(&k.client, ns, &opts.release, &rel.objects).await?;
+    if let Some(failure) = run.failure {
+        rel.status = Status::Failed;
+        rel.description = format!("failed: {failure}");
+        store.save(&rel).await?;
+        progress.note(&format!(
+            "revision {revision} of {} failed: {failure}",
+            opts.release
+        ));
+        if opts.on_failure == OnFailure::Rollback
+            && let Some(prev) = previous
+        {
+            progress.note(&format!("rolling back to revision {}", prev.revision));
+            let objects =
+                shared::stream::parse_stream(&prev.manifest, shared::stream::Origin::Stdin)?;
+            let mut o = clone_opts(opts);
+            o.rollback_of = Some(prev.revision);
+            o.on_failure = OnFailure::Stop;
+            Box::pin(apply_locked(
+                k,
+                &plan::build(objects)?,
+                prev.manifest.clone(),
+                &o,
+                store,
+                progress,
+            ))
+            .await?;
+        }
+        return Ok(exit::ERROR);
+    }
+    // Prune what the previous deployed revision had and this one does not.
+    let mut pruned = 0;
+    if !opts.no_prune
+        && opts.wave.is_none()
+        && let Some(prev) = &previous
+    {
+        let gone: Vec<ObjectRecord> = prev
+            .objects
+            .iter()
+            .filter(|r| !rel.objects.iter().any(|o| same(o, r)))
+            .cloned()
+            .collect();
+        let (deleted, _, errors) =
+            crate::delete::delete_all(&k.client, &gone, opts.prune_crds, progress).await;
+        pruned = deleted;
+        for e in errors {
+            shared::output::warn(&format!("prune: {e}"));
+        }
+    }
+    rel.status = Status::Deployed;
+    rel.description = match opts.rollback_of {
+        Some(r) => format!("rollback to {r}"),
+        None if previous.is_some() => "upgrade complete".into(),
+        None => "install complete".into(),
+    };
+    rel.last_deployed = now();
+    store.save(&rel).await?;
+    for mut old in store
+        .history(&opts.release)
+        .await?
+        .into_iter()
+        .filter(|r| r.revision < revision && r.status == Status::Deployed)
+    {
+        old.status = Status::Superseded;
+        store.save(&old).await?;
+    }
+    prune_history(store, &opts.release, opts.max_history).await?;
+    progress.note(&format!(
+        "release {} revision {revision} deployed in {ns}: {} objects in {} waves, {pruned} pruned, {:.1}s",
+        opts.release,
+        rel.objects.len(),
+        rel.plan.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(exit::OK)
+}
+
+fn clone_opts(o: &Options) -> Options {
+    Options {
+        release: o.release.clone(),
+        storage: o.storage.clone(),
+        create_namespace: false,
+        force: o.force,
+        concurrency: o.concurrency,
+        wait: o.wait,
+        timeout: o.timeout,
+        on_failure: o.on_failure,
+        wave: None,
+        max_history: o.max_history,
+        wait_for_lock: o.wait_for_lock,
+        prune_crds: o.prune_crds,
+        no_prune: o.no_prune,
+        rollback_of: o.rollback_of,
+    }
+}
+
+/// Same object (group, kind, namespace, name).
+pub fn same(a: &ObjectRecord, b: &ObjectRecord) -> bool {
+    shared::identity::split_api_version(&a.api_version).0
+        == shared::identity::split_api_version(&b.api_version).0
+        && a.kind == b.kind
+        && a.namespace == b.namespace
+        && a.name == b.name
+}
+
+async fn prune_history(store: &Store, release: &str, max: usize) -> Result<()> {
+    let history = store.history(release).await?;
+    let excess = history.len().saturating_sub(max.max(1));
+    for r in history
+        .iter()
+        .filter(|r| r.status == Status::Superseded || r.status == Status::Failed)
+        .take(excess)
+    {
+        store.delete_revision(release, r.revision).await?;
+    }
+    Ok(())
+}
+
+async fn ensure_namespace(client: &kube::Client, ns: &str) -> Result<()> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    if api.get_opt(ns).await?.is_none() {
+        let obj = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))?;
+        api.create(&Default::default(), &obj)
+            .await
+            .with_context(|| format!("cannot create namespace {ns}"))?;
+    }
+    Ok(())
+}

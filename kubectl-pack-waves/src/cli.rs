@@ -1,0 +1,209 @@
+//! Every flag of `kubectl pack-waves`, defined once.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use shared::kubeconfig::KubeArgs;
+
+/// Apply YAML streams in ordered waves.
+///
+/// Plans and applies a YAML stream in waves with server-side apply,
+/// readiness gates between waves, pruning, release history and rollback.
+#[derive(Debug, Parser)]
+#[command(name = "kubectl pack-waves", bin_name = "kubectl pack-waves", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the waves, dependencies and readiness rule of every object (no cluster needed).
+    Plan(PlanArgs),
+    /// Apply a stream as a new revision of RELEASE.
+    Apply(ApplyArgs),
+    /// Show the latest revision of RELEASE and the readiness of its objects.
+    Status(ReleaseArgs),
+    /// List the revisions of RELEASE.
+    History(ReleaseArgs),
+    /// Re-apply an earlier revision (default: the previous deployed one).
+    Rollback(RollbackArgs),
+    /// Delete RELEASE's objects (reverse wave order) and its history.
+    Uninstall(UninstallArgs),
+    /// List releases in the namespace (-A: all namespaces).
+    List(ListArgs),
+}
+
+/// Where the stream comes from.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
+    /// Files or directories to read (default: stdin; '-' is stdin).
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: Vec<String>,
+}
+
+impl InputArgs {
+    /// The inputs, stdin when none.
+    pub fn inputs(&self) -> Vec<String> {
+        if self.filename.is_empty() {
+            vec!["-".into()]
+        } else {
+            self.filename.clone()
+        }
+    }
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable.
+    Text,
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+/// `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: Format,
+}
+
+/// Release storage flags.
+#[derive(Debug, Args, Clone)]
+pub struct StorageArgs {
+    /// Where release records live: secret, configmap, or file:DIR.
+    #[arg(long, default_value = "secret", value_name = "KIND")]
+    pub storage: String,
+}
+
+/// What to do when a wave fails.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Stop; the revision is recorded as failed.
+    Stop,
+    /// Go on with the next waves; the revision is recorded as failed.
+    Continue,
+    /// Re-apply the previous deployed revision.
+    Rollback,
+}
+
+/// `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Release name (at most 53 characters).
+    pub release: String,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Create the namespace if it does not exist.
+    #[arg(long)]
+    pub create_namespace: bool,
+    /// Take over fields owned by other managers.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Objects applied at once within a wave.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub concurrency: usize,
+    /// Wait for each wave to be ready before the next (--wait=false: apply all waves at once).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub wait: bool,
+    /// Timeout of the whole apply (e.g. 5m).
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+    /// On a failed wave: stop, continue, or rollback.
+    #[arg(long, value_enum, default_value = "stop")]
+    pub on_failure: OnFailure,
+    /// Apply only this wave (recorded as a partial revision).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub wave: Option<i64>,
+    /// Revisions to keep (oldest superseded ones are deleted).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_history: usize,
+    /// Wait for another apply of this release to finish instead of failing.
+    #[arg(long)]
+    pub wait_for_lock: bool,
+    /// Also delete CRDs that left the stream (never by default).
+    #[arg(long)]
+    pub prune_crds: bool,
+    /// Do not delete objects that left the stream.
+    #[arg(long)]
+    pub no_prune: bool,
+}
+
+/// Commands taking a release.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// Release name.
+    pub release: String,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: Format,
+}
+
+/// `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Release name.
+    pub release: String,
+    /// Revision to go back to (default: the one before the latest deployed).
+    pub revision: Option<u32>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Show what would be applied and pruned, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Timeout (e.g. 5m).
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+    /// Wait for another operation on this release instead of failing.
+    #[arg(long)]
+    pub wait_for_lock: bool,
+}
+
+/// `uninstall`.
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Release name.
+    pub release: String,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Keep the release history (marked uninstalled).
+    #[arg(long)]
+    pub keep_history: bool,
+    /// Wait for another operation on this release instead of failing.
+    #[arg(long)]
+    pub wait_for_lock: bool,
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// All namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// Parses `--storage` (file storage defaults to ~/.cache/kubectl-pack/releases).
+pub fn storage(args: &StorageArgs) -> anyhow::Result<shared::release::store::Storage> {
+    let default_dir = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default()
+        .join(".cache/kubectl-pack/releases");
+    shared::release::store::Storage::parse(&args.storage, default_dir)
+        .map_err(|e| anyhow::anyhow!("--storage: {e}"))
+}

@@ -1,0 +1,315 @@
+//! Executes a plan: wave by wave, step by step, objects applied in parallel
+//! (bounded) with server-side apply, CRDs waited Established (and discovery
+//! refreshed) before their custom resources, readiness gates between waves.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use serde_json::{Value, json};
+use shared::apply::{Applier, ApplyOptions};
+use shared::discovery::Resolver;
+use shared::release::fields;
+use shared::release::{ObjectRecord, WaveRecord};
+
+use crate::plan::{Item, Plan};
+use crate::progress::Progress;
+use crate::readiness::{self, State};
+
+/// Label carrying the release name on every object.
+pub const RELEASE_LABEL: &str = "sherpack.io/release";
+/// ApplySet membership label (KEP-3659).
+pub const PART_OF_LABEL: &str = "applyset.kubernetes.io/part-of";
+
+/// The server's answer, the object's resource, and whether it is namespaced.
+type AppliedObject = (Value, kube::discovery::ApiResource, bool);
+
+/// Settings of one run.
+pub struct Engine<'a> {
+    /// Client.
+    pub client: kube::Client,
+    /// Discovery cache.
+    pub resolver: &'a Resolver,
+    /// Release namespace (default for namespaced objects).
+    pub namespace: String,
+    /// Release name.
+    pub release: String,
+    /// ApplySet id.
+    pub applyset: String,
+    /// Parallel applies.
+    pub concurrency: usize,
+    /// `--force-conflicts`.
+    pub force: bool,
+    /// Wait between waves.
+    pub wait: bool,
+    /// Overall deadline.
+    pub deadline: Instant,
+    /// Keep going after a failed wave.
+    pub keep_going: bool,
+    /// Output.
+    pub progress: Progress,
+}
+
+/// What a run did.
+pub struct RunResult {
+    /// Records of the applied objects.
+    pub objects: Vec<ObjectRecord>,
+    /// The waves that ran.
+    pub plan: Vec<WaveRecord>,
+    /// The first failure.
+    pub failure: Option<String>,
+}
+
+impl Engine<'_> {
+    fn labelled(&self, item: &Item) -> shared::stream::SourcedObject {
+        let mut obj = item.obj.clone();
+        let meta = &mut obj.object["metadata"];
+        if !meta["labels"].is_object() {
+            meta["labels"] = json!({});
+        }
+        meta["labels"][RELEASE_LABEL] = json!(self.release);
+        meta["labels"][PART_OF_LABEL] = json!(self.applyset);
+        obj
+    }
+
+    async fn apply_one(&self, item: &Item) -> Result<AppliedObject> {
+        let obj = self.labelled(item);
+        let applier = Applier::new(self.client.clone(), self.resolver, &self.namespace);
+        let kind = self.resolver.resolve_object(&obj).await?;
+        let applied = applier
+            .apply(
+                &obj,
+                ApplyOptions {
+                    dry_run: false,
+                    force_conflicts: self.force,
+                },
+            )
+            .await?;
+        Ok((applied.object, kind.resource.clone(), kind.namespaced()))
+    }
+
+    /// Runs the plan (only `only_wave` when given).
+    pub async fn run(&self, plan: &Plan, only_wave: Option<i64>) -> RunResult {
+        let mut result = RunResult {
+            objects: Vec::new(),
+            plan: Vec::new(),
+            failure: None,
+        };
+        for (wave, idx) in plan.waves() {
+            if only_wave.is_some_and(|w| w != wave) {
+                continue;
+            }
+            result.plan.push(WaveRecord {
+                wave,
+                objects: idx.iter().map(|&i| plan.items[i].key.clone()).collect(),
+            });
+            self.progress.wave_start(wave, idx.len());
+            let mut steps: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+            for &i in &idx {
+                steps.entry(plan.items[i].step).or_default().push(i);
+            }
+            let mut wave_failed = None;
+            for (_, step) in steps {
+                match self.run_step(plan, &step, wave, &mut result.objects).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        wave_failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            self.progress.wave_end(wave, wave_failed.as_deref());
+            if let Some(e) = wave_failed {
+                result.failure.get_or_insert(e);
+                if !self.keep_going {
+                    break;
+                }
+            }
+        }
+        result
+    }
+
+    async fn run_step(
+        &self,
+        plan: &Plan,
+        step: &[usize],
+        wave: i64,
+        records: &mut Vec<ObjectRecord>,
+    ) -> Result<(), String> {
+        let applied: Vec<(usize, Result<AppliedObject>)> =
+            futures::stream::iter(step.iter().copied())
+                .map(|i| async move { (i, self.apply_one(&plan.items[i]).await) })
+                .buffer_unordered(self.concurrency.max(1))
+                .collect()
+                .await;
+        let mut first_error = None;
+        let mut pending = Vec::new();
+        let mut crds = false;
+        for (i, r) in applied {
+            let item = &plan.items[i];
+            match r {
+                Ok((obj, resource, namespaced)) => {
+                    self.progress.applied(&item.key);
+                    crds |= item.obj.kind() == "CustomResourceDefinition";
+                    let owned =
+                        fields::owned_fields(&obj, shared::FIELD_MANAGER).unwrap_or(Value::Null);
+                    records.push(ObjectRecord {
+                        api_version: item.obj.api_version().to_string(),
+                        kind: item.obj.kind().to_string(),
+                        namespace: if namespaced {
+                            obj["metadata"]["namespace"].as_str().map(str::to_string)
+                        } else {
+                            None
+                        },
+                        name: item.obj.name().to_string(),
+                        resource: resource.plural.clone(),
+                        wave,
+                        applied: fields::cut(&obj, &owned),
+                        fields: owned,
+                        keep: item.keep,
+                    });
+                    let must_wait =
+                        item.obj.kind() == "CustomResourceDefinition" || (self.wait && item.wait);
+                    if must_wait && readiness::assess(&obj) != State::Ready {
+                        pending.push((
+                            i,
+                            resource,
+                            obj["metadata"]["namespace"].as_str().map(str::to_string),
+                        ));
+                    }
+                }
+                Err(e) => {
+                    let msg = shared::error::one_line(&format!("{e:#}"));
+                    self.progress.failed(&item.key, &msg);
+                    first_error.get_or_insert(msg);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        self.wait_ready(plan, pending).await?;
+        if crds {
+            // New kinds: the next steps must see them.
+            self.resolver.invalidate();
+        }
+        Ok(())
+    }
+
+    async fn wait_ready(
+        &self,
+        plan: &Plan,
+        mut pending: Vec<(usize, kube::discovery::ApiResource, Option<String>)>,
+    ) -> Result<(), String> {
+        let started = Instant::now();
+        let mut last: BTreeMap<usize, String> = BTreeMap::new();
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            for (i, res, ns) in pending {
+                let item = &plan.items[i];
+                let api: Api<DynamicObject> = match &ns {
+                    Some(n) => Api::namespaced_with(self.client.clone(), n, &res),
+                    None => Api::all_with(self.client.clone(), &res),
+                };
+                let live = match api.get(item.obj.name()).await {
+                    Ok(o) => serde_json::to_value(o).unwrap_or_default(),
+                    Err(e) => return Err(format!("{}: cannot read it back: {e}", item.key)),
+                };
+                match readiness::assess(&live) {
+                    State::Ready => self.progress.ready(&item.key),
+                    State::Failed(reason) => {
+                        let msg = format!("{} failed: {reason}", item.key);
+                        self.progress.failed(&item.key, &reason);
+                        return Err(msg);
+                    }
+                    State::InProgress(reason) => {
+                        let own = item.timeout.map(|t| started + t);
+                        let deadline = own.map_or(self.deadline, |o| o.min(self.deadline));
+                        if Instant::now() >= deadline {
+                            let why = format!(
+                                "timed out waiting for readiness ({reason}) after {}s",
+                                started.elapsed().as_secs()
+                            );
+                            self.progress.failed(&item.key, &why);
+                            return Err(format!("{}: {why}", item.key));
+                        }
+                        if last.get(&i) != Some(&reason) {
+                            self.progress.waiting(&item.key, &reason);
+                            last.insert(i, reason);
+                        }
+                        still.push((i, res, ns));
+                    }
+                }
+            }
+            pending = still;
+            if !pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The ApplySet id of a release's parent Secret (KEP-3659).
+pub fn applyset_id(release: &str, namespace: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let parent = format!("{}.{namespace}.Secret.", parent_name(release));
+    let hash = sha2::Sha256::digest(parent.as_bytes());
+    format!(
+        "applyset-{}-v1",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash)
+    )
+}
+
+/// The ApplySet parent Secret's name.
+pub fn parent_name(release: &str) -> String {
+    format!("sh.sherpack.applyset.{release}")
+}
+
+/// Creates/updates the ApplySet parent Secret with the group-kinds it contains.
+pub async fn write_parent(
+    client: &kube::Client,
+    namespace: &str,
+    release: &str,
+    records: &[ObjectRecord],
+) -> Result<()> {
+    let mut gks: Vec<String> = records
+        .iter()
+        .map(|r| {
+            let group = shared::identity::split_api_version(&r.api_version).0;
+            if group.is_empty() {
+                r.kind.clone()
+            } else {
+                format!("{}.{group}", r.kind)
+            }
+        })
+        .collect();
+    gks.sort();
+    gks.dedup();
+    let parent = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {
+            "name": parent_name(release), "namespace": namespace,
+            "labels": {"applyset.kubernetes.io/id": applyset_id(release, namespace), "app.kubernetes.io/managed-by": "kubectl-pack", RELEASE_LABEL: release},
+            "annotations": {
+                "applyset.kubernetes.io/tooling": concat!("kubectl-pack/v", env!("CARGO_PKG_VERSION")),
+                "applyset.kubernetes.io/contains-group-kinds": gks.join(","),
+            },
+        },
+        "type": "Opaque",
+    });
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), namespace);
+    let mut pp = kube::api::PatchParams::apply(shared::FIELD_MANAGER);
+    pp.force = true;
+    api.patch(
+        &parent_name(release),
+        &pp,
+        &kube::api::Patch::Apply(&parent),
+    )
+    .await
+    .map_err(|e| anyhow!("cannot write the ApplySet parent of {release}: {e}"))?;
+    Ok(())
+}

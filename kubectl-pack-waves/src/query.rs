@@ -1,0 +1,135 @@
+//! `status`, `history` and `list`: read the release store (and, for status,
+//! the live objects' readiness).
+
+use anyhow::{Result, bail};
+use kube::api::{Api, ApiResource, DynamicObject};
+use shared::kubeconfig::KubeArgs;
+use shared::output::exit;
+use shared::release::store::Store;
+
+use crate::cli::{Format, ListArgs, ReleaseArgs};
+use crate::readiness::{self, State};
+
+fn print<T: serde::Serialize>(format: Format, v: &T) -> Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(v)?),
+        _ => print!("{}", shared::yaml::to_string(v)?),
+    }
+    Ok(())
+}
+
+/// Runs `history`.
+pub async fn history(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
+    let k = kube.connect().await?;
+    let store = Store::new(
+        Some(k.client.clone()),
+        &k.namespace,
+        crate::cli::storage(&args.storage)?,
+    );
+    let h = store.history(&args.release).await?;
+    if h.is_empty() {
+        bail!("release {} not found in {}", args.release, k.namespace);
+    }
+    if args.output != Format::Text {
+        let rows: Vec<serde_json::Value> = h
+            .iter()
+            .map(|r| serde_json::json!({"revision": r.revision, "updated": r.last_deployed, "status": r.status.to_string(), "objects": r.objects.len(), "description": r.description}))
+            .collect();
+        print(args.output, &rows)?;
+        return Ok(exit::OK);
+    }
+    println!(
+        "{:<9} {:<21} {:<16} {:>7}  DESCRIPTION",
+        "REVISION", "UPDATED", "STATUS", "OBJECTS"
+    );
+    for r in &h {
+        println!(
+            "{:<9} {:<21} {:<16} {:>7}  {}",
+            r.revision,
+            r.last_deployed,
+            r.status.to_string(),
+            r.objects.len(),
+            r.description
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Runs `status`: the latest revision and each object's live readiness.
+pub async fn status(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
+    let k = kube.connect().await?;
+    let store = Store::new(
+        Some(k.client.clone()),
+        &k.namespace,
+        crate::cli::storage(&args.storage)?,
+    );
+    let Some(rel) = store.latest(&args.release, &[]).await? else {
+        bail!("release {} not found in {}", args.release, k.namespace);
+    };
+    let mut rows = Vec::new();
+    let mut all_ready = true;
+    for r in &rel.objects {
+        let (group, version) = shared::identity::split_api_version(&r.api_version);
+        let res = ApiResource {
+            group: group.into(),
+            version: version.into(),
+            api_version: r.api_version.clone(),
+            kind: r.kind.clone(),
+            plural: r.resource.clone(),
+        };
+        let api: Api<DynamicObject> = match &r.namespace {
+            Some(ns) => Api::namespaced_with(k.client.clone(), ns, &res),
+            None => Api::all_with(k.client.clone(), &res),
+        };
+        let state = match api.get_opt(&r.name).await? {
+            None => "missing".to_string(),
+            Some(o) => match readiness::assess(&serde_json::to_value(o)?) {
+                State::Ready => "ready".into(),
+                State::InProgress(why) => format!("in progress: {why}"),
+                State::Failed(why) => format!("failed: {why}"),
+            },
+        };
+        all_ready &= state == "ready";
+        rows.push((r.wave, format!("{}/{}", r.kind, r.name), state));
+    }
+    if args.output != Format::Text {
+        let v = serde_json::json!({
+            "release": rel.name, "namespace": rel.namespace, "revision": rel.revision, "status": rel.status.to_string(),
+            "updated": rel.last_deployed, "description": rel.description,
+            "objects": rows.iter().map(|(w, o, s)| serde_json::json!({"wave": w, "object": o, "state": s})).collect::<Vec<_>>(),
+        });
+        print(args.output, &v)?;
+    } else {
+        println!(
+            "RELEASE: {}  NAMESPACE: {}  REVISION: {}  STATUS: {}  UPDATED: {}",
+            rel.name, rel.namespace, rel.revision, rel.status, rel.last_deployed
+        );
+        if !rel.description.is_empty() {
+            println!("DESCRIPTION: {}", rel.description);
+        }
+        println!("{:>5}  {:<50} STATE", "WAVE", "OBJECT");
+        for (w, o, s) in &rows {
+            println!("{w:>5}  {o:<50} {s}");
+        }
+    }
+    Ok(if all_ready { exit::OK } else { exit::ERROR })
+}
+
+/// Runs `list`.
+pub async fn list(kube: &KubeArgs, args: &ListArgs) -> Result<u8> {
+    let k = kube.connect().await?;
+    let store = Store::new(
+        Some(k.client.clone()),
+        &k.namespace,
+        crate::cli::storage(&args.storage)?,
+    );
+    let releases = store.releases(args.all_namespaces).await?;
+    println!(
+        "{:<30} {:<20} {:>8}  STATUS",
+        "NAME", "NAMESPACE", "REVISION"
+    );
+    for (ns, name, rev, status) in releases {
+        println!("{name:<30} {ns:<20} {rev:>8}  {status}");
+    }
+    Ok(exit::OK)
+}

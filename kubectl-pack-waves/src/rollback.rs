@@ -1,0 +1,145 @@
+//! `rollback RELEASE [REV]` and `uninstall RELEASE`.
+
+use anyhow::{Result, bail};
+use shared::kubeconfig::KubeArgs;
+use shared::output::exit;
+use shared::release::Status;
+use shared::release::lock::Lock;
+use shared::release::store::Store;
+
+use crate::apply_cmd::{self, Options};
+use crate::cli::{OnFailure, RollbackArgs, UninstallArgs};
+use crate::progress::Progress;
+
+/// Runs `rollback`: the stored manifest of the target revision applied as a new revision.
+pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
+    let k = kube.connect().await?;
+    let storage = crate::cli::storage(&args.storage)?;
+    let store = Store::new(Some(k.client.clone()), &k.namespace, storage.clone());
+    let history = store.history(&args.release).await?;
+    let Some(current) = history
+        .iter()
+        .rev()
+        .find(|r| r.status == Status::Deployed)
+        .or(history.last())
+    else {
+        bail!("release {} not found in {}", args.release, k.namespace);
+    };
+    let target = match args.revision {
+        Some(rev) => history
+            .iter()
+            .find(|r| r.revision == rev)
+            .ok_or_else(|| anyhow::anyhow!("release {} has no revision {rev}", args.release))?,
+        None => history
+            .iter()
+            .rev()
+            .find(|r| {
+                r.revision < current.revision
+                    && matches!(r.status, Status::Superseded | Status::Deployed)
+            })
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "release {} has no earlier deployed revision to roll back to",
+                    args.release
+                )
+            })?,
+    };
+    if args.dry_run {
+        println!(
+            "would re-apply revision {} ({} objects) as revision {}",
+            target.revision,
+            target.objects.len(),
+            history.last().map_or(1, |r| r.revision + 1)
+        );
+        for r in current
+            .objects
+            .iter()
+            .filter(|r| !target.objects.iter().any(|t| apply_cmd::same(t, r)))
+        {
+            println!("would delete {}/{}", r.kind, r.name);
+        }
+        return Ok(exit::OK);
+    }
+    let objects = shared::stream::parse_stream(&target.manifest, shared::stream::Origin::Stdin)?;
+    let opts = Options {
+        release: args.release.clone(),
+        storage,
+        create_namespace: false,
+        force: true,
+        concurrency: 32,
+        wait: true,
+        timeout: apply_cmd::parse_timeout(&args.timeout)?,
+        on_failure: OnFailure::Stop,
+        wave: None,
+        max_history: 10,
+        wait_for_lock: args.wait_for_lock,
+        prune_crds: false,
+        no_prune: false,
+        rollback_of: Some(target.revision),
+    };
+    apply_cmd::apply(&k, objects, target.manifest.clone(), &opts).await
+}
+
+/// Runs `uninstall`.
+pub async fn uninstall(kube: &KubeArgs, args: &UninstallArgs) -> Result<u8> {
+    let k = kube.connect().await?;
+    let store = Store::new(
+        Some(k.client.clone()),
+        &k.namespace,
+        crate::cli::storage(&args.storage)?,
+    );
+    let lock = Lock::acquire(
+        k.client.clone(),
+        &k.namespace,
+        &args.release,
+        args.wait_for_lock
+            .then_some(std::time::Duration::from_secs(300)),
+    )
+    .await?;
+    let result = async {
+        let history = store.history(&args.release).await?;
+        let Some(mut latest) = history.last().cloned() else {
+            bail!("release {} not found in {}", args.release, k.namespace);
+        };
+        let progress = Progress::new();
+        latest.status = Status::Uninstalling;
+        store.save(&latest).await?;
+        let (deleted, kept, errors) =
+            crate::delete::delete_all(&k.client, &latest.objects, false, &progress).await;
+        if !errors.is_empty() {
+            latest.status = Status::Failed;
+            latest.description = format!("uninstall failed: {}", errors.join("; "));
+            store.save(&latest).await?;
+            bail!(
+                "uninstall of {} failed: {}",
+                args.release,
+                errors.join("; ")
+            );
+        }
+        let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+            kube::Api::namespaced(k.client.clone(), &k.namespace);
+        let _ = api
+            .delete(
+                &crate::engine::parent_name(&args.release),
+                &Default::default(),
+            )
+            .await;
+        if args.keep_history {
+            latest.status = Status::Uninstalled;
+            latest.description = "uninstalled".into();
+            store.save(&latest).await?;
+        } else {
+            for r in &history {
+                store.delete_revision(&args.release, r.revision).await?;
+            }
+        }
+        progress.note(&format!(
+            "release {} uninstalled: {deleted} objects deleted, {kept} kept",
+            args.release
+        ));
+        Ok(exit::OK)
+    }
+    .await;
+    lock.release().await;
+    result
+}
