@@ -13,3 +13,4 @@ mod render;
 mod secrets;
 mod secrets_providers;
 mod server;
+mod waves;

@@ -1,0 +1,485 @@
+//! `kubectl pack-waves` on the real API server: wave gates (a later wave
+//! does not exist before an earlier one is ready), timeouts naming the
+//! object, CRD + custom resource in one stream, dependency cycles refused
+//! before any change, conflicts, pruning with keep, rollback, the lease,
+//! and chunked release records.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use harness::{cluster, namespace, patch_status, plugin, run, run_with_stdin, texts};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Api;
+use serde_json::json;
+
+fn waves(ns: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut c = plugin("waves");
+    c.args(["-n", ns]).args(args);
+    let out = run_with_stdin(c, stdin);
+    let (o, e) = texts(&out);
+    (out.status.code().unwrap_or(-1), o, e)
+}
+
+async fn cm(ns: &str, name: &str) -> Option<ConfigMap> {
+    let api: Api<ConfigMap> = Api::namespaced(cluster().client().await, ns);
+    api.get_opt(name).await.unwrap()
+}
+
+fn deployment(name: &str, wave: i64) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  annotations: {{sherpack.io/wave: \"{wave}\"}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers: [{{name: app, image: registry.example/app:1}}]\n"
+    )
+}
+
+fn configmap(name: &str, wave: i64, extra: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations: {{sherpack.io/wave: \"{wave}\"{extra}}}\ndata: {{k: v}}\n"
+    )
+}
+
+async fn make_deployment_ready(ns: &str, name: &str) {
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(cluster().client().await, ns);
+    let generation = api
+        .get(name)
+        .await
+        .unwrap()
+        .metadata
+        .generation
+        .unwrap_or(1);
+    patch_status(
+        "apps/v1",
+        "Deployment",
+        Some(ns),
+        name,
+        json!({"observedGeneration": generation, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+               "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}]}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_later_wave_waits_until_the_earlier_one_is_ready() {
+    let ns = namespace("waves-gate").await;
+    let stream = format!(
+        "{}---\n{}",
+        deployment("db", 0),
+        configmap("after-db", 1, "")
+    );
+    let mut c = plugin("waves");
+    c.args(["-n", &ns, "apply", "app", "--timeout", "60s"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), stream.as_bytes()).unwrap();
+    // The Deployment exists, is not ready: wave 1 must not have been applied.
+    let start = Instant::now();
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(cluster().client().await, &ns);
+    while api.get_opt("db").await.unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "deployment never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        cm(&ns, "after-db").await.is_none(),
+        "wave 1 applied before wave 0 was ready"
+    );
+    // The deployment controller rewrites the status (no pods ever run): keep
+    // reporting it ready until the apply has seen it.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (flag, ns2) = (done.clone(), ns.clone());
+    let patcher = tokio::spawn(async move {
+        while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            make_deployment_ready(&ns2, "db").await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    patcher.await.unwrap();
+    let (_, err) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(cm(&ns, "after-db").await.is_some());
+    let order: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("applied ") || l.contains("ready Deployment"))
+        .collect();
+    let pos = |s: &str| order.iter().position(|l| l.contains(s)).unwrap();
+    assert!(
+        pos("applied Deployment/db") < pos("ready Deployment/db")
+            && pos("ready Deployment/db") < pos("applied ConfigMap/after-db"),
+        "{err}"
+    );
+    let cm_obj = cm(&ns, "after-db").await.unwrap();
+    let labels = cm_obj.metadata.labels.unwrap();
+    assert_eq!(labels["sherpack.io/release"], "app");
+    assert!(labels["applyset.kubernetes.io/part-of"].starts_with("applyset-"));
+}
+
+#[tokio::test]
+async fn a_gate_that_never_becomes_ready_times_out_naming_object_and_reason() {
+    let ns = namespace("waves-timeout").await;
+    let stream = format!(
+        "{}---\n{}",
+        deployment("stuck", 0),
+        configmap("never", 1, "")
+    );
+    let (code, _, err) = waves(&ns, &["apply", "app", "--timeout", "3s"], &stream);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("Deployment/stuck")
+            && err.contains("timed out waiting for readiness")
+            && err.contains("replicas"),
+        "{err}"
+    );
+    assert!(cm(&ns, "never").await.is_none());
+    let (_, out, _) = waves(&ns, &["history", "app"], "");
+    assert!(
+        out.contains("failed") && out.contains("Deployment/stuck"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn crd_and_its_custom_resources_in_one_stream() {
+    let ns = namespace("waves-crd").await;
+    let group = format!("{ns}.example.com");
+    let stream = format!(
+        "apiVersion: {group}/v1\nkind: Widget\nmetadata: {{name: w1}}\nspec: {{size: 3}}\n---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: widgets.{group}}}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: widgets, singular: widget, kind: Widget}}\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          properties:\n            spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}\n"
+    );
+    let (code, _, err) = waves(&ns, &["apply", "widgets"], &stream);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = {
+        let mut c = harness::kubectl();
+        c.args([
+            "get",
+            &format!("widgets.{group}"),
+            "w1",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.spec.size}",
+        ]);
+        run(c)
+    };
+    assert_eq!((code, out.as_str()), (0, "3"));
+}
+
+#[tokio::test]
+async fn dependency_cycles_and_bad_waves_are_refused_before_any_change() {
+    let ns = namespace("waves-cycle").await;
+    let stream = format!(
+        "{}---\n{}",
+        configmap("a", 0, ", sherpack.io/depends-on: ConfigMap/b"),
+        configmap("b", 0, ", sherpack.io/depends-on: a")
+    );
+    let (code, _, err) = waves(&ns, &["apply", "app"], &stream);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("dependency cycle")
+            && err.contains("ConfigMap/a")
+            && err.contains("ConfigMap/b"),
+        "{err}"
+    );
+    let (code, _, err) = waves(
+        &ns,
+        &["apply", "app"],
+        &configmap("x", 0, ", sherpack.io/depends-on: Secret/missing"),
+    );
+    assert!(
+        code == 1 && err.contains("depends on Secret/missing, which is not in the stream"),
+        "{err}"
+    );
+    let (code, _, err) = waves(
+        &ns,
+        &["apply", "app"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: soon-cm, annotations: {sherpack.io/wave: soon}}\n",
+    );
+    assert!(
+        code == 1 && err.contains("\"soon\" is not an integer wave"),
+        "{err}"
+    );
+    assert!(
+        cm(&ns, "a").await.is_none()
+            && cm(&ns, "x").await.is_none()
+            && cm(&ns, "soon-cm").await.is_none()
+    );
+    let api: Api<Secret> = Api::namespaced(cluster().client().await, &ns);
+    assert!(
+        api.list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .all(|s| !s
+                .metadata
+                .name
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("sh.sherpack"))
+    );
+
+    // plan shows steps and dependencies without a cluster.
+    let mut c = harness::offline_plugin("waves");
+    c.arg("plan");
+    let out = run_with_stdin(
+        c,
+        &format!(
+            "{}---\n{}",
+            configmap("first", 0, ""),
+            configmap("second", 0, ", sherpack.io/depends-on: first")
+        ),
+    );
+    let (o, e) = texts(&out);
+    assert!(out.status.success(), "{e}");
+    assert!(
+        o.contains("[1] ConfigMap/second") && o.contains("(after ConfigMap/first)"),
+        "{o}"
+    );
+}
+
+#[tokio::test]
+async fn conflicts_name_the_other_manager_unless_forced() {
+    let ns = namespace("waves-conflict").await;
+    let mut c = harness::kubectl();
+    c.args([
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "someone-else",
+        "-n",
+        &ns,
+        "-f",
+        "-",
+    ]);
+    let out = run_with_stdin(
+        c,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\ndata: {color: red}\n",
+    );
+    assert!(out.status.success());
+    let stream = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\ndata: {color: blue}\n";
+    let (code, _, err) = waves(&ns, &["apply", "app"], stream);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("someone-else") && err.contains("--force-conflicts"),
+        "{err}"
+    );
+    let (code, _, err) = waves(&ns, &["apply", "app", "--force-conflicts"], stream);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        cm(&ns, "shared").await.unwrap().data.unwrap()["color"],
+        "blue"
+    );
+}
+
+#[tokio::test]
+async fn prune_keep_rollback_and_uninstall() {
+    let ns = namespace("waves-prune").await;
+    let v1 = format!(
+        "{}---\n{}---\n{}",
+        configmap("stays", 0, ""),
+        configmap("goes", 1, ""),
+        configmap("kept", 1, ", sherpack.io/resource-policy: keep")
+    );
+    let (code, _, err) = waves(&ns, &["apply", "app"], &v1);
+    assert_eq!(code, 0, "{err}");
+    let v2 = configmap("stays", 0, "");
+    let (code, _, err) = waves(&ns, &["apply", "app"], &v2);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("deleted ConfigMap/goes") && err.contains("kept ConfigMap/kept"),
+        "{err}"
+    );
+    assert!(cm(&ns, "goes").await.is_none() && cm(&ns, "kept").await.is_some());
+
+    let (_, out, _) = waves(&ns, &["history", "app"], "");
+    assert!(
+        out.contains("superseded") && out.contains("deployed"),
+        "{out}"
+    );
+
+    let (code, out, _) = waves(&ns, &["rollback", "app", "--dry-run"], "");
+    assert!(
+        code == 0 && out.contains("would re-apply revision 1"),
+        "{out}"
+    );
+    let (code, _, err) = waves(&ns, &["rollback", "app"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(cm(&ns, "goes").await.is_some(), "rollback re-created it");
+    let (_, out, _) = waves(&ns, &["history", "app", "-o", "json"], "");
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(h.as_array().unwrap().len(), 3);
+    assert_eq!(h[2]["description"], "rollback to 1");
+
+    let (code, _, err) = waves(&ns, &["uninstall", "app"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        cm(&ns, "stays").await.is_none()
+            && cm(&ns, "goes").await.is_none()
+            && cm(&ns, "kept").await.is_some()
+    );
+    let (code, _, err) = waves(&ns, &["history", "app"], "");
+    assert!(code == 1 && err.contains("not found"), "{err}");
+}
+
+#[tokio::test]
+async fn a_second_apply_is_refused_while_the_lease_is_held() {
+    let ns = namespace("waves-lock").await;
+    let now = jiff::Timestamp::now();
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "sh.sherpack.lock.app", "namespace": ns},
+        "spec": {"holderIdentity": "alice@laptop pid 42", "leaseDurationSeconds": 30, "acquireTime": now.to_string(), "renewTime": now.to_string()}
+    });
+    let api: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(cluster().client().await, &ns);
+    api.create(&Default::default(), &serde_json::from_value(lease).unwrap())
+        .await
+        .unwrap();
+    let (code, _, err) = waves(&ns, &["apply", "app"], &configmap("c", 0, ""));
+    assert_eq!(code, 1);
+    assert!(err.contains("locked by alice@laptop pid 42 since"), "{err}");
+    assert!(cm(&ns, "c").await.is_none());
+    // With --wait-for-lock it proceeds once the holder lets go.
+    let api2 = api.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        api2.delete("sh.sherpack.lock.app", &Default::default())
+            .await
+            .unwrap();
+    });
+    let ns2 = ns.clone();
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        waves(
+            &ns2,
+            &["apply", "app", "--wait-for-lock", "--timeout", "30s"],
+            &configmap("c", 0, ""),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        api.get_opt("sh.sherpack.lock.app").await.unwrap().is_none(),
+        "lock released"
+    );
+}
+
+#[tokio::test]
+async fn a_20_mb_release_is_stored_in_chunks_and_a_half_written_one_is_ignored() {
+    let ns = namespace("waves-chunks").await;
+    // 25 ConfigMaps of 800 kB of incompressible-ish text: a 20 MB manifest.
+    let mut stream = String::new();
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..25 {
+        let mut data = String::with_capacity(800_000);
+        while data.len() < 800_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            data.push_str(&format!("{seed:016x}"));
+        }
+        stream.push_str(&format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big-{i}}}\ndata:\n  blob: {data}\n"));
+    }
+    assert!(stream.len() > 20_000_000);
+    // A leftover chunk of a revision whose write died before its index.
+    let secrets: Api<Secret> = Api::namespaced(cluster().client().await, &ns);
+    let orphan = json!({"metadata": {"name": "sh.sherpack.release.v1.big.v7.c0", "labels": {
+        "sherpack.io/release-name": "big", "sherpack.io/release-version": "7", "sherpack.io/record": "chunk", "app.kubernetes.io/managed-by": "kubectl-pack"}},
+        "type": "sherpack.io/release.chunk.v1", "data": {"chunk": "AAAA"}});
+    secrets
+        .create(
+            &Default::default(),
+            &serde_json::from_value(orphan).unwrap(),
+        )
+        .await
+        .unwrap();
+    let (_, out, _) = waves(&ns, &["list"], "");
+    assert!(
+        !out.contains("big"),
+        "a revision without index is invisible: {out}"
+    );
+
+    let (code, _, err) = waves(&ns, &["apply", "big", "--concurrency", "8"], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("removed 1 half-written revision"), "{err}");
+    assert!(
+        secrets
+            .get_opt("sh.sherpack.release.v1.big.v7.c0")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let list = secrets
+        .list(
+            &kube::api::ListParams::default()
+                .labels("sherpack.io/release-name=big,sherpack.io/record=chunk"),
+        )
+        .await
+        .unwrap();
+    assert!(list.items.len() > 1, "stored in chunks");
+    for s in &list.items {
+        let size: usize = s.data.as_ref().unwrap().values().map(|v| v.0.len()).sum();
+        assert!(size <= 700_000, "chunk of {size} bytes");
+        for (k, v) in s.metadata.labels.as_ref().unwrap() {
+            assert!(v.len() <= 63 && k.len() <= 63, "label {k}={v}");
+        }
+    }
+    let (code, out, err) = waves(&ns, &["history", "big", "-o", "json"], "");
+    assert_eq!(code, 0, "{err}");
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (h[0]["objects"].as_u64(), h[0]["status"].as_str()),
+        (Some(25), Some("deployed"))
+    );
+    // A tampered chunk is detected by the index checksum.
+    let mut first = list.items[0].clone();
+    first
+        .data
+        .as_mut()
+        .unwrap()
+        .insert("chunk".into(), k8s_openapi::ByteString(b"AAAA".to_vec()));
+    first.metadata.managed_fields = None;
+    secrets
+        .replace(
+            first.metadata.name.as_deref().unwrap(),
+            &Default::default(),
+            &first,
+        )
+        .await
+        .unwrap();
+    let (code, _, err) = waves(&ns, &["history", "big"], "");
+    assert!(
+        code == 1 && err.contains("corrupt") && err.contains("checksum"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plan_needs_no_cluster_and_reports_readiness_rules() {
+    let mut c = harness::offline_plugin("waves");
+    c.args(["plan", "-o", "json"]);
+    let stream = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate, annotations: {argocd.argoproj.io/sync-wave: \"-1\"}}\nspec: {template: {spec: {restartPolicy: Never, containers: [{name: m, image: x}]}}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: late, annotations: {sherpack.io/wave: \"5\"}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: late}\n";
+    let out = run_with_stdin(c, stream);
+    let (o, e) = texts(&out);
+    assert!(out.status.success(), "{e}");
+    let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+    assert_eq!(v["waves"][0]["wave"], -1);
+    assert!(
+        v["waves"][0]["objects"][0]["readiness"]
+            .as_str()
+            .unwrap()
+            .contains("Complete")
+    );
+    // The Namespace moved down to the wave of the object inside it.
+    assert_eq!(v["waves"][1]["wave"], 0);
+    assert_eq!(v["waves"][1]["objects"][0]["object"], "Namespace/late");
+}
