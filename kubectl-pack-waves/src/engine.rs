@@ -138,12 +138,14 @@ impl Engine<'_> {
         wave: i64,
         records: &mut Vec<ObjectRecord>,
     ) -> Result<(), String> {
-        let applied: Vec<(usize, Result<AppliedObject>)> =
+        let mut applied: Vec<(usize, Result<AppliedObject>)> =
             futures::stream::iter(step.iter().copied())
                 .map(|i| async move { (i, self.apply_one(&plan.items[i]).await) })
                 .buffer_unordered(self.concurrency.max(1))
                 .collect()
                 .await;
+        // Records in plan order: stable, and they compress better.
+        applied.sort_by_key(|(i, _)| *i);
         let mut first_error = None;
         let mut pending = Vec::new();
         let mut crds = false;

