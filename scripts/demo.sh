@@ -63,9 +63,20 @@ kubectl pack-secrets encrypt -i --age "$RECIPIENT" prod-secrets.yaml
 cat prod-secrets.yaml
 say "kubectl pack-secrets status prod-secrets.yaml"
 kubectl pack-secrets status prod-secrets.yaml
-say "kubectl pack-render webapp $ROOT/examples/webapp -n demo -e production -f secrets://prod-secrets.yaml | kubectl apply --server-side -f -"
-kubectl create namespace demo >/dev/null
-kubectl pack-render webapp "$ROOT/examples/webapp" -n demo -e production -f secrets://prod-secrets.yaml | kubectl apply --server-side -f -
+say "kubectl pack-render webapp $ROOT/examples/webapp -n demo -e production -f secrets://prod-secrets.yaml | kubectl pack-waves plan"
+kubectl pack-render webapp "$ROOT/examples/webapp" -n demo -e production -f secrets://prod-secrets.yaml 2>/dev/null | kubectl pack-waves plan
+# No kubelet here: report the Deployment ready the way envtest users do, while waves waits for it.
+( for _ in $(seq 1 120); do
+    g=$(kubectl -n demo get deploy webapp -o jsonpath='{.metadata.generation}' 2>/dev/null) || { sleep 0.25; continue; }
+    kubectl -n demo patch deploy webapp --subresource=status --type=merge -p "{\"status\":{\"observedGeneration\":$g,\"replicas\":4,\"updatedReplicas\":4,\"readyReplicas\":4,\"availableReplicas\":4,\"conditions\":[{\"type\":\"Available\",\"status\":\"True\",\"reason\":\"Demo\"}]}}" >/dev/null 2>&1
+    sleep 0.25
+  done ) &
+PATCHER=$!
+say "kubectl pack-render webapp $ROOT/examples/webapp -n demo -e production -f secrets://prod-secrets.yaml | kubectl pack-waves apply webapp -n demo --create-namespace"
+kubectl pack-render webapp "$ROOT/examples/webapp" -n demo -e production -f secrets://prod-secrets.yaml 2>/dev/null | kubectl pack-waves apply webapp -n demo --create-namespace
+kill $PATCHER 2>/dev/null || true
+say "kubectl pack-waves history webapp -n demo"
+kubectl pack-waves history webapp -n demo
 say "kubectl get deploy,svc,cm,secret,ingress -n demo"
 kubectl get deploy,svc,cm,secret,ingress -n demo
 say "kubectl get secret webapp-secret -n demo -o jsonpath='{.data.API_KEY}' | base64 -d   # decrypted in memory only"
