@@ -26,6 +26,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Apply a stream as a new revision of RELEASE.
     Apply(ApplyArgs),
+    /// Show what apply would change (server-side dry-run; exit 1 on changes).
+    Diff(DiffArgs),
     /// Show the latest revision of RELEASE and the readiness of its objects.
     Status(ReleaseArgs),
     /// List the revisions of RELEASE.
@@ -139,6 +141,20 @@ pub struct ApplyArgs {
     /// Do not delete objects that left the stream.
     #[arg(long)]
     pub no_prune: bool,
+}
+
+/// `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Release name.
+    pub release: String,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Dry-run as if --force-conflicts were given.
+    #[arg(long)]
+    pub force_conflicts: bool,
 }
 
 /// Commands taking a release.

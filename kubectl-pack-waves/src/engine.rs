@@ -78,15 +78,21 @@ impl Engine<'_> {
         let obj = self.labelled(item);
         let applier = Applier::new(self.client.clone(), self.resolver, &self.namespace);
         let kind = self.resolver.resolve_object(&obj).await?;
-        let applied = applier
-            .apply(
-                &obj,
-                ApplyOptions {
-                    dry_run: false,
-                    force_conflicts: self.force,
-                },
-            )
-            .await?;
+        let options = ApplyOptions {
+            dry_run: false,
+            force_conflicts: self.force,
+        };
+        let mut applied = applier.apply(&obj, options).await?;
+        if shared::apply::take_over_client_side_apply(&self.client, &kind.resource, &applied.object)
+            .await?
+        {
+            // Apply again: fields the manifest no longer has are now ours to prune.
+            applied = applier.apply(&obj, options).await?;
+            self.progress.note(&format!(
+                "took over client-side-apply fields of {}",
+                item.key
+            ));
+        }
         Ok((applied.object, kind.resource.clone(), kind.namespaced()))
     }
 

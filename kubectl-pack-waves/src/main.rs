@@ -7,6 +7,7 @@
 mod apply_cmd;
 mod cli;
 mod delete;
+mod diff_cmd;
 mod engine;
 mod plan;
 mod plan_cmd;
@@ -28,10 +29,16 @@ fn main() -> ExitCode {
         return shared::cli::usage_without_command(Cli::command());
     };
     let kube = cli.kube;
-    shared::cli::run(ErrorCode::Standard, async move {
+    let code = if matches!(command, Command::Diff(_)) {
+        ErrorCode::DiffLike
+    } else {
+        ErrorCode::Standard
+    };
+    shared::cli::run(code, async move {
         match command {
             Command::Plan(a) => plan_cmd::run(&a),
             Command::Apply(a) => apply_cmd::run(&kube, &a).await,
+            Command::Diff(a) => diff_cmd::run(&kube, &a).await,
             Command::Status(a) => query::status(&kube, &a).await,
             Command::History(a) => query::history(&kube, &a).await,
             Command::List(a) => query::list(&kube, &a).await,

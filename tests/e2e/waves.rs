@@ -483,3 +483,81 @@ fn plan_needs_no_cluster_and_reports_readiness_rules() {
     assert_eq!(v["waves"][1]["wave"], 0);
     assert_eq!(v["waves"][1]["objects"][0]["object"], "Namespace/late");
 }
+
+#[tokio::test]
+async fn diff_shows_server_side_changes_masks_secrets_and_lists_prunes() {
+    let ns = namespace("waves-diff").await;
+    let v1 = format!(
+        "{}---\napiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\nstringData: {{password: hunter2-old}}\n---\n{}",
+        configmap("c", 0, ""),
+        configmap("old", 0, "")
+    );
+    let (code, _, err) = waves(&ns, &["apply", "app"], &v1);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = waves(&ns, &["diff", "app"], &v1);
+    assert_eq!(code, 0, "no changes: {out}{err}");
+    let v2 = format!(
+        "{}---\napiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\nstringData: {{password: hunter2-new}}\n",
+        configmap("c", 0, "").replace("k: v", "k: changed")
+    );
+    let (code, out, err) = waves(&ns, &["diff", "app"], &v2);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.contains("update ConfigMap/c")
+            && out.contains("-  k: v")
+            && out.contains("+  k: changed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("update Secret/s") && out.contains("secret value password"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("hunter2") && !out.contains("aHVudGVyMi"),
+        "{out}"
+    );
+    assert!(out.contains("delete ConfigMap/old"), "{out}");
+    // Nothing changed in the cluster.
+    assert_eq!(cm(&ns, "c").await.unwrap().data.unwrap()["k"], "v");
+    let (code, _, err) = waves(
+        &ns,
+        &["diff", "app"],
+        "apiVersion: v1\nkind: Nope\nmetadata: {name: x}\n",
+    );
+    assert_eq!(code, 2, "errors exit 2 like kubectl diff: {err}");
+}
+
+#[tokio::test]
+async fn fields_from_client_side_apply_are_taken_over_and_pruned() {
+    let ns = namespace("waves-csa").await;
+    let mut c = harness::kubectl();
+    c.args(["apply", "-n", &ns, "-f", "-"]);
+    let out = run_with_stdin(
+        c,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: legacy}\ndata: {a: \"1\", b: \"2\"}\n",
+    );
+    assert!(out.status.success(), "{}", texts(&out).1);
+    let (code, _, err) = waves(
+        &ns,
+        &["apply", "app"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: legacy}\ndata: {a: \"1\"}\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("took over client-side-apply fields of ConfigMap/legacy"),
+        "{err}"
+    );
+    let live = cm(&ns, "legacy").await.unwrap();
+    assert_eq!(
+        live.data.unwrap().keys().cloned().collect::<Vec<_>>(),
+        vec!["a".to_string()],
+        "b was pruned"
+    );
+    assert!(
+        live.metadata
+            .managed_fields
+            .unwrap()
+            .iter()
+            .all(|m| m.manager.as_deref() != Some("kubectl-client-side-apply"))
+    );
+}

@@ -1,0 +1,163 @@
+//! `diff RELEASE`: what `apply` would change, by server-side dry-run
+//! against the live objects (defaults and normalization applied by the
+//! server, so only real changes show), plus the objects it would prune.
+//! Secret values are masked. Exit 1 when there are changes.
+
+use anyhow::Result;
+use kube::api::{Api, DynamicObject};
+use serde_json::Value;
+use shared::apply::{Applier, ApplyOptions};
+use shared::kubeconfig::KubeArgs;
+use shared::output::{Paint, Stream, exit};
+use shared::release::Status;
+use shared::release::store::Store;
+
+use crate::cli::DiffArgs;
+
+/// Fields that say nothing about desired state.
+fn clean(mut v: Value) -> Value {
+    if let Some(m) = v["metadata"].as_object_mut() {
+        for k in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "selfLink",
+        ] {
+            m.remove(k);
+        }
+        if let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            a.remove("deployment.kubernetes.io/revision");
+        }
+    }
+    if let Some(m) = v.as_object_mut() {
+        m.remove("status");
+    }
+    if v["kind"] == "Secret" {
+        for field in ["data", "stringData"] {
+            if let Some(d) = v[field].as_object_mut() {
+                for (k, val) in d.iter_mut() {
+                    let digest = {
+                        use sha2::Digest;
+                        let h = sha2::Sha256::digest(val.to_string().as_bytes());
+                        format!("{:02x}{:02x}{:02x}{:02x}", h[0], h[1], h[2], h[3])
+                    };
+                    *val = Value::String(format!("(secret value {k}: sha256 {digest}…)"));
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Runs `diff`.
+pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
+    let objects = shared::stream::read_inputs(&args.input.inputs(), true)?;
+    let plan = crate::plan::build(objects)?;
+    let k = kube.connect().await?;
+    let resolver = shared::discovery::Resolver::new(k.client.clone());
+    let applier = Applier::new(k.client.clone(), &resolver, &k.namespace);
+    let paint = Paint::for_stream(Stream::Stdout);
+    let mut changed = 0;
+    let mut seen = Vec::new();
+    for item in &plan.items {
+        let mut obj = item.obj.clone();
+        obj.object["metadata"]["labels"][crate::engine::RELEASE_LABEL] =
+            Value::String(args.release.clone());
+        obj.object["metadata"]["labels"][crate::engine::PART_OF_LABEL] =
+            Value::String(crate::engine::applyset_id(&args.release, &k.namespace));
+        let (kind, id, _) = applier.prepare(&obj).await?;
+        seen.push((
+            shared::identity::split_api_version(obj.api_version())
+                .0
+                .to_string(),
+            obj.kind().to_string(),
+            id.namespace.clone(),
+            id.name.clone(),
+        ));
+        let api: Api<DynamicObject> = match &id.namespace {
+            Some(ns) => Api::namespaced_with(k.client.clone(), ns, &kind.resource),
+            None => Api::all_with(k.client.clone(), &kind.resource),
+        };
+        let live = api
+            .get_opt(&id.name)
+            .await?
+            .map(|o| clean(serde_json::to_value(o).unwrap_or_default()));
+        let dry = applier
+            .apply(
+                &obj,
+                ApplyOptions {
+                    dry_run: true,
+                    force_conflicts: args.force_conflicts,
+                },
+            )
+            .await?;
+        let after = clean(dry.object);
+        let before_text = live
+            .as_ref()
+            .map(|l| shared::yaml::to_string(l))
+            .transpose()?
+            .unwrap_or_default();
+        let after_text = shared::yaml::to_string(&after)?;
+        if before_text == after_text {
+            continue;
+        }
+        changed += 1;
+        let title = if live.is_none() { "create" } else { "update" };
+        println!("{}", paint.bold(&format!("{title} {}", item.key)));
+        let diff = similar::TextDiff::from_lines(&before_text, &after_text);
+        for group in diff.grouped_ops(3) {
+            for op in group {
+                for change in diff.iter_changes(&op) {
+                    let line = change.to_string_lossy();
+                    let line = line.trim_end_matches('\n');
+                    match change.tag() {
+                        similar::ChangeTag::Delete => {
+                            println!("{}", paint.red(&format!("-{line}")))
+                        }
+                        similar::ChangeTag::Insert => {
+                            println!("{}", paint.green(&format!("+{line}")))
+                        }
+                        similar::ChangeTag::Equal => println!(" {line}"),
+                    }
+                }
+            }
+        }
+    }
+    let store = Store::new(
+        Some(k.client.clone()),
+        &k.namespace,
+        crate::cli::storage(&args.storage)?,
+    );
+    if let Some(prev) = store.latest(&args.release, &[Status::Deployed]).await? {
+        for r in &prev.objects {
+            let key = (
+                shared::identity::split_api_version(&r.api_version)
+                    .0
+                    .to_string(),
+                r.kind.clone(),
+                r.namespace.clone(),
+                r.name.clone(),
+            );
+            if !seen.contains(&key) {
+                changed += 1;
+                let what = if r.keep {
+                    "keep (resource-policy)"
+                } else if r.kind == "CustomResourceDefinition" {
+                    "keep (CRDs are pruned only with --prune-crds)"
+                } else {
+                    "delete"
+                };
+                println!("{}", paint.bold(&format!("{what} {}/{}", r.kind, r.name)));
+            }
+        }
+    }
+    if changed == 0 {
+        eprintln!("no changes");
+        return Ok(exit::OK);
+    }
+    eprintln!("{changed} object(s) would change");
+    Ok(exit::DIFFERENCES)
+}
