@@ -83,8 +83,12 @@ impl Engine<'_> {
             force_conflicts: self.force,
         };
         let mut applied = applier.apply(&obj, options).await?;
-        if shared::apply::take_over_client_side_apply(&self.client, &kind.resource, &applied.object)
-            .await?
+        if shared::takeover::take_over_client_side_apply(
+            &self.client,
+            &kind.resource,
+            &applied.object,
+        )
+        .await?
         {
             // Apply again: fields the manifest no longer has are now ours to prune.
             applied = applier.apply(&obj, options).await?;

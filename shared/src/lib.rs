@@ -18,6 +18,7 @@ pub mod output;
 pub mod release;
 pub mod sops;
 pub mod stream;
+pub mod takeover;
 pub mod yaml;
 
 pub use error::{Error, Result};
