@@ -97,7 +97,7 @@ pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
         let after = clean(dry.object);
         let before_text = live
             .as_ref()
-            .map(|l| shared::yaml::to_string(l))
+            .map(shared::yaml::to_string)
             .transpose()?
             .unwrap_or_default();
         let after_text = shared::yaml::to_string(&after)?;
