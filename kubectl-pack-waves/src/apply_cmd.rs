@@ -98,7 +98,18 @@ pub async fn apply(
     manifest: String,
     opts: &Options,
 ) -> Result<u8> {
+    let (objects, hooks) = crate::hooks::partition(objects);
     let plan = plan::build(objects)?;
+    for phase in [
+        "pre-install",
+        "post-install",
+        "pre-upgrade",
+        "post-upgrade",
+        "pre-rollback",
+        "post-rollback",
+    ] {
+        crate::hooks::for_phase(&hooks, phase).map_err(anyhow::Error::msg)?;
+    }
     let progress = Progress::new();
     for w in &plan.warnings {
         shared::output::warn(w);
@@ -115,7 +126,7 @@ pub async fn apply(
         opts.wait_for_lock.then_some(opts.timeout),
     )
     .await?;
-    let result = apply_locked(k, &plan, manifest, opts, &store, &progress).await;
+    let result = apply_locked(k, &plan, &hooks, manifest, opts, &store, &progress).await;
     lock.release().await;
     result
 }
@@ -123,6 +134,7 @@ pub async fn apply(
 async fn apply_locked(
     k: &Kube,
     plan: &plan::Plan,
+    hooks: &[SourcedObject],
     manifest: String,
     opts: &Options,
     store: &Store,
@@ -182,7 +194,28 @@ async fn apply_locked(
         progress: Progress::new(),
     };
     let started = Instant::now();
-    let run = engine.run(plan, opts.wave).await;
+    let op = match (opts.rollback_of, previous.is_some()) {
+        (Some(_), _) => "rollback",
+        (None, true) => "upgrade",
+        (None, false) => "install",
+    };
+    let mut run = match crate::hooks::run(&engine, hooks, &format!("pre-{op}")).await {
+        Ok(records) => {
+            rel.hooks.extend(records);
+            engine.run(plan, opts.wave).await
+        }
+        Err(failure) => crate::engine::RunResult {
+            objects: Vec::new(),
+            plan: Vec::new(),
+            failure: Some(failure),
+        },
+    };
+    if run.failure.is_none() {
+        match crate::hooks::run(&engine, hooks, &format!("post-{op}")).await {
+            Ok(records) => rel.hooks.extend(records),
+            Err(failure) => run.failure = Some(failure),
+        }
+    }
     let mut objects = run.objects;
     // A partial apply keeps the previous records of the waves it did not touch.
     if opts.wave.is_some()
@@ -214,9 +247,11 @@ async fn apply_locked(
             let mut o = clone_opts(opts);
             o.rollback_of = Some(prev.revision);
             o.on_failure = OnFailure::Stop;
+            let (objects, prev_hooks) = crate::hooks::partition(objects);
             Box::pin(apply_locked(
                 k,
                 &plan::build(objects)?,
+                &prev_hooks,
                 prev.manifest.clone(),
                 &o,
                 store,

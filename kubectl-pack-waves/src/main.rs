@@ -9,6 +9,7 @@ mod cli;
 mod delete;
 mod diff_cmd;
 mod engine;
+mod hooks;
 mod plan;
 mod plan_cmd;
 mod progress;

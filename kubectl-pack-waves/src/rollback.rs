@@ -104,6 +104,26 @@ pub async fn uninstall(kube: &KubeArgs, args: &UninstallArgs) -> Result<u8> {
         let progress = Progress::new();
         latest.status = Status::Uninstalling;
         store.save(&latest).await?;
+        let objects = shared::stream::parse_stream(&latest.manifest, shared::stream::Origin::Stdin)
+            .unwrap_or_default();
+        let (_, hooks) = crate::hooks::partition(objects);
+        let resolver = shared::discovery::Resolver::new(k.client.clone());
+        let engine = crate::engine::Engine {
+            client: k.client.clone(),
+            resolver: &resolver,
+            namespace: k.namespace.clone(),
+            release: args.release.clone(),
+            applyset: crate::engine::applyset_id(&args.release, &k.namespace),
+            concurrency: 8,
+            force: true,
+            wait: true,
+            deadline: std::time::Instant::now() + std::time::Duration::from_secs(300),
+            keep_going: false,
+            progress: Progress::new(),
+        };
+        crate::hooks::run(&engine, &hooks, "pre-delete")
+            .await
+            .map_err(anyhow::Error::msg)?;
         let (deleted, kept, errors) =
             crate::delete::delete_all(&k.client, &latest.objects, false, &progress).await;
         if !errors.is_empty() {
@@ -116,6 +136,9 @@ pub async fn uninstall(kube: &KubeArgs, args: &UninstallArgs) -> Result<u8> {
                 errors.join("; ")
             );
         }
+        crate::hooks::run(&engine, &hooks, "post-delete")
+            .await
+            .map_err(anyhow::Error::msg)?;
         let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
             kube::Api::namespaced(k.client.clone(), &k.namespace);
         let _ = api

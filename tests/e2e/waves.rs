@@ -561,3 +561,76 @@ async fn fields_from_client_side_apply_are_taken_over_and_pruned() {
             .all(|m| m.manager.as_deref() != Some("kubectl-client-side-apply"))
     );
 }
+
+#[tokio::test]
+async fn hooks_run_before_and_after_in_weight_order_and_a_failing_hook_stops_the_upgrade() {
+    let ns = namespace("waves-hooks").await;
+    let hook = |name: &str, phase: &str, weight: i64, policy: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations: {{helm.sh/hook: {phase}, sherpack.io/hook-weight: \"{weight}\", sherpack.io/hook-delete-policy: {policy}}}\ndata: {{k: v}}\n"
+        )
+    };
+    let stream = [
+        configmap("main", 0, ""),
+        hook("pre-b", "pre-install", 5, "before-hook-creation"),
+        hook("pre-a", "pre-install", -1, "hook-succeeded"),
+        hook("post", "post-install", 0, "before-hook-creation"),
+    ]
+    .join("---\n");
+    let (code, _, err) = waves(&ns, &["apply", "app"], &stream);
+    assert_eq!(code, 0, "{err}");
+    let pos = |s: &str| err.find(s).unwrap_or_else(|| panic!("{s} missing: {err}"));
+    assert!(
+        pos("hook pre-install: ConfigMap/pre-a") < pos("hook pre-install: ConfigMap/pre-b"),
+        "{err}"
+    );
+    assert!(
+        pos("hook pre-install: ConfigMap/pre-b") < pos("applied ConfigMap/main"),
+        "{err}"
+    );
+    assert!(
+        pos("applied ConfigMap/main") < pos("hook post-install: ConfigMap/post"),
+        "{err}"
+    );
+    assert!(
+        cm(&ns, "pre-a").await.is_none(),
+        "hook-succeeded deletes it"
+    );
+    assert!(cm(&ns, "pre-b").await.is_some() && cm(&ns, "post").await.is_some());
+
+    // A pre-upgrade Job that fails stops the upgrade before any release object changes.
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations: {sherpack.io/hook: pre-upgrade}\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: m, image: registry.example/migrate:1}]\n";
+    let upgrade = format!(
+        "{}---\n{job}",
+        configmap("main", 0, "").replace("k: v", "k: v2")
+    );
+    let ns2 = ns.clone();
+    let failer = tokio::spawn(async move {
+        let api: Api<k8s_openapi::api::batch::v1::Job> =
+            Api::namespaced(cluster().client().await, &ns2);
+        for _ in 0..200 {
+            if api.get_opt("migrate").await.unwrap().is_some() {
+                patch_status("batch/v1", "Job", Some(&ns2), "migrate", json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]})).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let ns3 = ns.clone();
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        waves(&ns3, &["apply", "app", "--timeout", "60s"], &upgrade)
+    })
+    .await
+    .unwrap();
+    failer.await.unwrap();
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("pre-upgrade hook Job/migrate failed") && err.contains("BackoffLimitExceeded"),
+        "{err}"
+    );
+    assert_eq!(
+        cm(&ns, "main").await.unwrap().data.unwrap()["k"],
+        "v",
+        "release objects untouched"
+    );
+}
