@@ -47,6 +47,8 @@ pub struct Options {
     pub no_prune: bool,
     /// Status while running and description.
     pub rollback_of: Option<u32>,
+    /// `--rollback-on` Pod states.
+    pub fail_on: Vec<String>,
 }
 
 /// Runs `apply`.
@@ -64,13 +66,19 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
         concurrency: args.concurrency,
         wait: args.wait,
         timeout: parse_timeout(&args.timeout)?,
-        on_failure: args.on_failure,
+        // --rollback-on means: roll back when it triggers.
+        on_failure: if args.rollback_on.is_empty() {
+            args.on_failure
+        } else {
+            OnFailure::Rollback
+        },
         wave: args.wave,
         max_history: args.max_history,
         wait_for_lock: args.wait_for_lock,
         prune_crds: args.prune_crds,
         no_prune: args.no_prune,
         rollback_of: None,
+        fail_on: args.rollback_on.clone(),
     };
     let k = kube.connect().await?;
     apply(&k, objects, manifest, &opts).await
@@ -192,6 +200,7 @@ async fn apply_locked(
         deadline: Instant::now() + opts.timeout,
         keep_going: opts.on_failure == OnFailure::Continue,
         progress: Progress::new(),
+        fail_on: opts.fail_on.clone(),
     };
     let started = Instant::now();
     let op = match (opts.rollback_of, previous.is_some()) {
@@ -324,6 +333,7 @@ fn clone_opts(o: &Options) -> Options {
         prune_crds: o.prune_crds,
         no_prune: o.no_prune,
         rollback_of: o.rollback_of,
+        fail_on: Vec::new(),
     }
 }
 

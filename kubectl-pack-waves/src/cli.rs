@@ -126,6 +126,9 @@ pub struct ApplyArgs {
     /// On a failed wave: stop, continue, or rollback.
     #[arg(long, value_enum, default_value = "stop")]
     pub on_failure: OnFailure,
+    /// Pod states that fail the apply at once and roll back (e.g. CrashLoopBackOff,ImagePullBackOff,ErrImagePull,Failed).
+    #[arg(long, value_name = "STATES", value_delimiter = ',')]
+    pub rollback_on: Vec<String>,
     /// Apply only this wave (recorded as a partial revision).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub wave: Option<i64>,

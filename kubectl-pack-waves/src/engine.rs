@@ -50,6 +50,8 @@ pub struct Engine<'a> {
     pub keep_going: bool,
     /// Output.
     pub progress: Progress,
+    /// Pod states that fail a workload at once (`--rollback-on`).
+    pub fail_on: Vec<String>,
 }
 
 /// What a run did.
@@ -237,6 +239,10 @@ impl Engine<'_> {
                         return Err(msg);
                     }
                     State::InProgress(reason) => {
+                        if let Some(bad) = self.failing_pod(&live).await {
+                            self.progress.failed(&item.key, &bad);
+                            return Err(format!("{}: {bad}", item.key));
+                        }
                         let own = item.timeout.map(|t| started + t);
                         let deadline = own.map_or(self.deadline, |o| o.min(self.deadline));
                         if Instant::now() >= deadline {
@@ -261,6 +267,51 @@ impl Engine<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Engine<'_> {
+    /// With `--rollback-on`: a Pod of this workload in one of those states.
+    async fn failing_pod(&self, workload: &Value) -> Option<String> {
+        if self.fail_on.is_empty()
+            || !matches!(
+                workload["kind"].as_str(),
+                Some("Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "ReplicaSet")
+            )
+        {
+            return None;
+        }
+        let labels = workload["spec"]["selector"]["matchLabels"].as_object()?;
+        let selector: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        let ns = workload["metadata"]["namespace"].as_str()?;
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);
+        let list = pods
+            .list(&kube::api::ListParams::default().labels(&selector.join(",")))
+            .await
+            .ok()?;
+        for pod in list.items {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let status = pod.status.unwrap_or_default();
+            if status.phase.as_deref() == Some("Failed")
+                && self.fail_on.iter().any(|f| f == "Failed")
+            {
+                return Some(format!("pod {name} Failed (--rollback-on)"));
+            }
+            for cs in status.container_statuses.unwrap_or_default() {
+                if let Some(reason) = cs.state.and_then(|s| s.waiting).and_then(|w| w.reason)
+                    && self.fail_on.contains(&reason)
+                {
+                    return Some(format!(
+                        "pod {name} container {}: {reason} (--rollback-on)",
+                        cs.name
+                    ));
+                }
+            }
+        }
+        None
     }
 }
 

@@ -76,6 +76,7 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
         prune_crds: false,
         no_prune: false,
         rollback_of: Some(target.revision),
+        fail_on: Vec::new(),
     };
     apply_cmd::apply(&k, objects, target.manifest.clone(), &opts).await
 }
@@ -120,6 +121,7 @@ pub async fn uninstall(kube: &KubeArgs, args: &UninstallArgs) -> Result<u8> {
             deadline: std::time::Instant::now() + std::time::Duration::from_secs(300),
             keep_going: false,
             progress: Progress::new(),
+            fail_on: Vec::new(),
         };
         crate::hooks::run(&engine, &hooks, "pre-delete")
             .await

@@ -634,3 +634,80 @@ async fn hooks_run_before_and_after_in_weight_order_and_a_failing_hook_stops_the
         "release objects untouched"
     );
 }
+
+#[tokio::test]
+async fn rollback_on_crashloop_fails_at_once_and_restores_the_previous_revision() {
+    let ns = namespace("waves-rollback-on").await;
+    let (code, _, err) = waves(
+        &ns,
+        &["apply", "app", "--wait=false"],
+        &format!("{}---\n{}", deployment("web", 0), configmap("conf", 0, "")),
+    );
+    assert_eq!(code, 0, "{err}");
+    // Revision 2 changes the image; a Pod of the Deployment crash-loops.
+    let v2 = format!(
+        "{}---\n{}",
+        deployment("web", 0).replace("app:1", "app:2"),
+        configmap("conf", 0, "").replace("k: v", "k: v2")
+    );
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: web-crash, labels: {app: web}}\nspec:\n  containers: [{name: app, image: registry.example/app:2}]\n";
+    harness::apply_yaml(&ns, pod).await;
+    patch_status("v1", "Pod", Some(&ns), "web-crash", json!({"phase": "Running", "containerStatuses": [{"name": "app", "image": "registry.example/app:2", "imageID": "", "ready": false, "restartCount": 5, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]})).await;
+    // Once the rollback has put image app:1 back, report the Deployment ready (no kubelet here).
+    let ns2 = ns.clone();
+    let patcher = tokio::spawn(async move {
+        let api: Api<k8s_openapi::api::apps::v1::Deployment> =
+            Api::namespaced(cluster().client().await, &ns2);
+        for _ in 0..600 {
+            let d = api.get("web").await.unwrap();
+            let image = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .map(|s| s.containers[0].image.clone().unwrap_or_default());
+            let revision_2_seen = d.metadata.generation.unwrap_or(0) >= 2;
+            if revision_2_seen && image.as_deref() == Some("registry.example/app:1") {
+                make_deployment_ready(&ns2, "web").await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let start = Instant::now();
+    let ns3 = ns.clone();
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        waves(
+            &ns3,
+            &[
+                "apply",
+                "app",
+                "--rollback-on",
+                "CrashLoopBackOff,ImagePullBackOff",
+                "--timeout",
+                "120s",
+            ],
+            &v2,
+        )
+    })
+    .await
+    .unwrap();
+    patcher.abort();
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "failed at once, not at the timeout"
+    );
+    assert!(
+        err.contains("CrashLoopBackOff (--rollback-on)")
+            && err.contains("rolling back to revision 1"),
+        "{err}"
+    );
+    let (_, out, _) = waves(&ns, &["history", "app", "-o", "json"], "");
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(h[1]["status"], "failed");
+    assert_eq!(h[2]["description"], "rollback to 1");
+    assert_eq!(
+        cm(&ns, "conf").await.unwrap().data.unwrap()["k"],
+        "v",
+        "previous revision restored"
+    );
+}
