@@ -223,6 +223,7 @@ pub fn updatekeys(args: &FileArgs, ids: &IdentityArgs) -> Result<u8> {
 
 /// Runs `status`.
 pub fn status(args: &StatusArgs, ids: &IdentityArgs) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
     let f = load(&args.file)?;
     let docs = sops::parse(&f.name, &f.text, f.format)?;
     let encrypted = sops::is_encrypted(&docs);
@@ -265,27 +266,33 @@ pub fn status(args: &StatusArgs, ids: &IdentityArgs) -> Result<u8> {
         }
     }
     match args.output {
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
         ReportFormat::Text => {
-            println!("file:         {}", f.name);
-            println!("encrypted:    {}", if encrypted { "yes" } else { "no" });
+            writeln!(out, "file:         {}", f.name)?;
+            writeln!(
+                out,
+                "encrypted:    {}",
+                if encrypted { "yes" } else { "no" }
+            )?;
             if encrypted {
                 for r in report["recipients"].as_array().into_iter().flatten() {
-                    println!("recipient:    {}", r.as_str().unwrap_or_default());
+                    writeln!(out, "recipient:    {}", r.as_str().unwrap_or_default())?;
                 }
                 if let Some(t) = report["shamirThreshold"].as_u64() {
-                    println!("key groups:   {} (threshold {t})", report["keyGroups"]);
+                    writeln!(out, "key groups:   {} (threshold {t})", report["keyGroups"])?;
                 }
-                println!(
+                writeln!(
+                    out,
                     "lastmodified: {}",
                     report["lastmodified"].as_str().unwrap_or_default()
-                );
+                )?;
                 let mac = report["mac"].as_str().unwrap_or_default();
                 match report["macDetail"].as_str() {
-                    Some(d) => println!("mac:          {mac} ({d})"),
-                    None => println!("mac:          {mac}"),
+                    Some(d) => writeln!(out, "mac:          {mac} ({d})")?,
+                    None => writeln!(out, "mac:          {mac}")?,
                 }
-                println!(
+                writeln!(
+                    out,
                     "rule:         {rule_key}: {rule_value}",
                     rule_key = report["rule"]
                         .as_object()
@@ -296,7 +303,7 @@ pub fn status(args: &StatusArgs, ids: &IdentityArgs) -> Result<u8> {
                         .and_then(|o| o.values().next())
                         .and_then(|v| v.as_str())
                         .unwrap_or_default()
-                );
+                )?;
             }
         }
     }

@@ -12,6 +12,7 @@ use crate::cli::InitArgs;
 
 /// Runs `init`.
 pub fn run(args: &InitArgs) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
     let path = match &args.output {
         Some(p) => p.clone(),
         None => keys::own_key_file().context("cannot find a home directory; pass --output FILE")?,
@@ -38,7 +39,7 @@ pub fn run(args: &InitArgs) -> Result<u8> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     eprintln!("wrote identity to {} (mode 0600)", path.display());
-    println!("{recipient}");
+    writeln!(out, "{recipient}")?;
     if is_terminal(Stream::Stdin) && is_terminal(Stream::Stderr) {
         offer_sops_yaml(&recipient)?;
     }

@@ -3,6 +3,8 @@
 //! server, so only real changes show), plus the objects it would prune.
 //! Secret values are masked. Exit 1 when there are changes.
 
+use std::io::Write;
+
 use anyhow::Result;
 use kube::api::{Api, DynamicObject};
 use serde_json::Value;
@@ -54,6 +56,7 @@ fn clean(mut v: Value) -> Value {
 
 /// Runs `diff`.
 pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
     let objects = shared::stream::read_inputs(&args.input.inputs(), true)?;
     let plan = crate::plan::build(objects)?;
     let k = kube.connect().await?;
@@ -106,7 +109,7 @@ pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
         }
         changed += 1;
         let title = if live.is_none() { "create" } else { "update" };
-        println!("{}", paint.bold(&format!("{title} {}", item.key)));
+        writeln!(out, "{}", paint.bold(&format!("{title} {}", item.key)))?;
         let diff = similar::TextDiff::from_lines(&before_text, &after_text);
         for group in diff.grouped_ops(3) {
             for op in group {
@@ -115,12 +118,12 @@ pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
                     let line = line.trim_end_matches('\n');
                     match change.tag() {
                         similar::ChangeTag::Delete => {
-                            println!("{}", paint.red(&format!("-{line}")))
+                            writeln!(out, "{}", paint.red(&format!("-{line}")))?
                         }
                         similar::ChangeTag::Insert => {
-                            println!("{}", paint.green(&format!("+{line}")))
+                            writeln!(out, "{}", paint.green(&format!("+{line}")))?
                         }
-                        similar::ChangeTag::Equal => println!(" {line}"),
+                        similar::ChangeTag::Equal => writeln!(out, " {line}")?,
                     }
                 }
             }
@@ -150,7 +153,11 @@ pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
                 } else {
                     "delete"
                 };
-                println!("{}", paint.bold(&format!("{what} {}/{}", r.kind, r.name)));
+                writeln!(
+                    out,
+                    "{}",
+                    paint.bold(&format!("{what} {}/{}", r.kind, r.name))
+                )?;
             }
         }
     }

@@ -181,6 +181,7 @@ impl Engine<'_> {
                         resource: resource.plural.clone(),
                         wave,
                         applied: fields::cut(&obj, &owned),
+                        applied_patch: None,
                         fields: owned,
                         keep: item.keep,
                     });

@@ -1,6 +1,8 @@
 //! `plan`: the waves, steps, dependencies and readiness rules of a stream,
 //! without touching a cluster.
 
+use std::io::Write;
+
 use anyhow::Result;
 use shared::output::exit;
 
@@ -9,14 +11,15 @@ use crate::plan;
 
 /// Runs `plan`.
 pub fn run(args: &PlanArgs) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
     let objects = shared::stream::read_inputs(&args.input.inputs(), true)?;
     let plan = plan::build(objects)?;
     match args.output {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&plan.view())?),
-        Format::Yaml => print!("{}", shared::yaml::to_string(&plan.view())?),
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&plan.view())?)?,
+        Format::Yaml => write!(out, "{}", shared::yaml::to_string(&plan.view())?)?,
         Format::Text => {
             for (wave, idx) in plan.waves() {
-                println!("wave {wave}:");
+                writeln!(out, "wave {wave}:")?;
                 for i in idx {
                     let it = &plan.items[i];
                     let deps: Vec<&str> = it
@@ -29,15 +32,15 @@ pub fn run(args: &PlanArgs) -> Result<u8> {
                     } else {
                         "not waited (wait-ready: false)"
                     };
-                    print!("  [{}] {:<50} ready when: {rule}", it.step, it.key);
+                    write!(out, "  [{}] {:<50} ready when: {rule}", it.step, it.key)?;
                     if !deps.is_empty() {
-                        print!("  (after {})", deps.join(", "));
+                        write!(out, "  (after {})", deps.join(", "))?;
                     }
-                    println!();
+                    writeln!(out)?;
                 }
             }
             for w in &plan.warnings {
-                println!("warning: {w}");
+                writeln!(out, "warning: {w}")?;
             }
         }
     }

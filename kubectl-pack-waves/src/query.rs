@@ -1,6 +1,8 @@
 //! `status`, `history` and `list`: read the release store (and, for status,
 //! the live objects' readiness).
 
+use std::io::Write;
+
 use anyhow::{Result, bail};
 use kube::api::{Api, ApiResource, DynamicObject};
 use shared::kubeconfig::KubeArgs;
@@ -11,15 +13,17 @@ use crate::cli::{Format, ListArgs, ReleaseArgs};
 use crate::readiness::{self, State};
 
 fn print<T: serde::Serialize>(format: Format, v: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(v)?),
-        _ => print!("{}", shared::yaml::to_string(v)?),
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(v)?)?,
+        _ => write!(out, "{}", shared::yaml::to_string(v)?)?,
     }
     Ok(())
 }
 
 /// Runs `history`.
 pub async fn history(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
     let k = kube.connect().await?;
     let store = Store::new(
         Some(k.client.clone()),
@@ -38,25 +42,28 @@ pub async fn history(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
         print(args.output, &rows)?;
         return Ok(exit::OK);
     }
-    println!(
+    writeln!(
+        out,
         "{:<9} {:<21} {:<16} {:>7}  DESCRIPTION",
         "REVISION", "UPDATED", "STATUS", "OBJECTS"
-    );
+    )?;
     for r in &h {
-        println!(
+        writeln!(
+            out,
             "{:<9} {:<21} {:<16} {:>7}  {}",
             r.revision,
             r.last_deployed,
             r.status.to_string(),
             r.objects.len(),
             r.description
-        );
+        )?;
     }
     Ok(exit::OK)
 }
 
 /// Runs `status`: the latest revision and each object's live readiness.
 pub async fn status(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
     let k = kube.connect().await?;
     let store = Store::new(
         Some(k.client.clone()),
@@ -100,16 +107,17 @@ pub async fn status(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
         });
         print(args.output, &v)?;
     } else {
-        println!(
+        writeln!(
+            out,
             "RELEASE: {}  NAMESPACE: {}  REVISION: {}  STATUS: {}  UPDATED: {}",
             rel.name, rel.namespace, rel.revision, rel.status, rel.last_deployed
-        );
+        )?;
         if !rel.description.is_empty() {
-            println!("DESCRIPTION: {}", rel.description);
+            writeln!(out, "DESCRIPTION: {}", rel.description)?;
         }
-        println!("{:>5}  {:<50} STATE", "WAVE", "OBJECT");
+        writeln!(out, "{:>5}  {:<50} STATE", "WAVE", "OBJECT")?;
         for (w, o, s) in &rows {
-            println!("{w:>5}  {o:<50} {s}");
+            writeln!(out, "{w:>5}  {o:<50} {s}")?;
         }
     }
     Ok(if all_ready { exit::OK } else { exit::ERROR })
@@ -117,6 +125,7 @@ pub async fn status(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
 
 /// Runs `list`.
 pub async fn list(kube: &KubeArgs, args: &ListArgs) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
     let k = kube.connect().await?;
     let store = Store::new(
         Some(k.client.clone()),
@@ -124,12 +133,13 @@ pub async fn list(kube: &KubeArgs, args: &ListArgs) -> Result<u8> {
         crate::cli::storage(&args.storage)?,
     );
     let releases = store.releases(args.all_namespaces).await?;
-    println!(
+    writeln!(
+        out,
         "{:<30} {:<20} {:>8}  STATUS",
         "NAME", "NAMESPACE", "REVISION"
-    );
+    )?;
     for (ns, name, rev, status) in releases {
-        println!("{name:<30} {ns:<20} {rev:>8}  {status}");
+        writeln!(out, "{name:<30} {ns:<20} {rev:>8}  {status}")?;
     }
     Ok(exit::OK)
 }

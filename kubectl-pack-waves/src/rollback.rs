@@ -1,5 +1,7 @@
 //! `rollback RELEASE [REV]` and `uninstall RELEASE`.
 
+use std::io::Write;
+
 use anyhow::{Result, bail};
 use shared::kubeconfig::KubeArgs;
 use shared::output::exit;
@@ -13,6 +15,7 @@ use crate::progress::Progress;
 
 /// Runs `rollback`: the stored manifest of the target revision applied as a new revision.
 pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
     let k = kube.connect().await?;
     let storage = crate::cli::storage(&args.storage)?;
     let store = Store::new(Some(k.client.clone()), &k.namespace, storage.clone());
@@ -45,18 +48,19 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
             })?,
     };
     if args.dry_run {
-        println!(
+        writeln!(
+            out,
             "would re-apply revision {} ({} objects) as revision {}",
             target.revision,
             target.objects.len(),
             history.last().map_or(1, |r| r.revision + 1)
-        );
+        )?;
         for r in current
             .objects
             .iter()
             .filter(|r| !target.objects.iter().any(|t| apply_cmd::same(t, r)))
         {
-            println!("would delete {}/{}", r.kind, r.name);
+            writeln!(out, "would delete {}/{}", r.kind, r.name)?;
         }
         return Ok(exit::OK);
     }

@@ -3,6 +3,7 @@
 //! per-object applied state cut down to our manager's fields, and the
 //! per-release lock.
 
+pub mod compact;
 pub mod fields;
 pub mod lock;
 pub mod store;
@@ -72,7 +73,11 @@ pub struct ObjectRecord {
     /// Wave it was applied in.
     pub wave: i64,
     /// The server's answer cut down to the fields our manager owns.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub applied: Value,
+    /// On the wire only: `applied` as a merge patch against the manifest's object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_patch: Option<Value>,
     /// Our manager's managedFields `fieldsV1`.
     pub fields: Value,
     /// Kept on prune/uninstall (`resource-policy: keep`).

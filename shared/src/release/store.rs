@@ -96,7 +96,7 @@ pub fn record_name(name: &str, revision: u32) -> String {
 
 /// JSON -> zstd -> base64 text.
 pub fn encode(rel: &Release) -> Vec<u8> {
-    let json = serde_json::to_vec(rel).unwrap_or_default();
+    let json = serde_json::to_vec(&super::compact::compact(rel)).unwrap_or_default();
     let z = zstd::encode_all(json.as_slice(), 3).unwrap_or_default();
     base64::engine::general_purpose::STANDARD
         .encode(z)
@@ -114,7 +114,10 @@ pub fn decode(name: &str, revision: u32, data: &[u8]) -> Result<Release> {
         .decode(data)
         .map_err(|e| corrupt(format!("not base64: {e}")))?;
     let json = zstd::decode_all(z.as_slice()).map_err(|e| corrupt(format!("not zstd: {e}")))?;
-    serde_json::from_slice(&json).map_err(|e| corrupt(format!("not a release record: {e}")))
+    let mut rel: Release =
+        serde_json::from_slice(&json).map_err(|e| corrupt(format!("not a release record: {e}")))?;
+    super::compact::expand(&mut rel);
+    Ok(rel)
 }
 
 /// The store for one namespace.
@@ -496,14 +499,25 @@ mod tests {
             description: "upgrade".into(),
             pack: Default::default(),
             values: Value::Null,
-            manifest: "a: b\n".repeat(1000),
-            objects: Vec::new(),
+            manifest: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n".into(),
+            objects: vec![super::super::ObjectRecord {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                namespace: Some("ns".into()),
+                name: "c".into(),
+                resource: "configmaps".into(),
+                wave: 0,
+                applied: serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "ns", "labels": {"sherpack.io/release": "app"}}, "data": {"k": "v"}}),
+                applied_patch: None,
+                fields: serde_json::json!({"f:data": {"f:k": {}}}),
+                keep: false,
+            }],
             hooks: Vec::new(),
             plan: Vec::new(),
             partial_wave: None,
         };
         let enc = encode(&rel);
-        assert!(enc.len() < 500, "compressed: {}", enc.len());
+        assert!(enc.len() < 700, "compressed: {}", enc.len());
         assert_eq!(decode("app", 3, &enc).unwrap(), rel);
         assert!(decode("app", 3, b"!!").is_err());
         assert!(record_name(&"x".repeat(53), 10).len() < 253);
