@@ -49,6 +49,8 @@ pub struct Options {
     pub rollback_of: Option<u32>,
     /// `--rollback-on` Pod states.
     pub fail_on: Vec<String>,
+    /// `--pause-between-waves`.
+    pub pause: bool,
 }
 
 /// Runs `apply`.
@@ -79,7 +81,13 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
         no_prune: args.no_prune,
         rollback_of: None,
         fail_on: args.rollback_on.clone(),
+        pause: args.pause_between_waves,
     };
+    if opts.pause && !shared::output::is_terminal(shared::output::Stream::Stdin) {
+        bail!(
+            "--pause-between-waves asks on a terminal, and stdin is the stream; pass the stream with -f FILE and run it in a terminal"
+        );
+    }
     let k = kube.connect().await?;
     apply(&k, objects, manifest, &opts).await
 }
@@ -201,6 +209,7 @@ async fn apply_locked(
         keep_going: opts.on_failure == OnFailure::Continue,
         progress: Progress::new(),
         fail_on: opts.fail_on.clone(),
+        pause: opts.pause,
     };
     let started = Instant::now();
     let op = match (opts.rollback_of, previous.is_some()) {
@@ -334,6 +343,7 @@ fn clone_opts(o: &Options) -> Options {
         no_prune: o.no_prune,
         rollback_of: o.rollback_of,
         fail_on: Vec::new(),
+        pause: false,
     }
 }
 

@@ -144,6 +144,9 @@ pub struct ApplyArgs {
     /// Do not delete objects that left the stream.
     #[arg(long)]
     pub no_prune: bool,
+    /// Ask before each next wave (needs a terminal).
+    #[arg(long)]
+    pub pause_between_waves: bool,
 }
 
 /// `diff`.
@@ -184,6 +187,15 @@ pub struct RollbackArgs {
     /// Show what would be applied and pruned, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: show the server-side diff of the rollback.
+    #[arg(long)]
+    pub diff: bool,
+    /// Roll back only these objects (Kind/name, repeatable); the others stay as they are.
+    #[arg(long, value_name = "KIND/NAME")]
+    pub only: Vec<String>,
+    /// Roll back every object except these (Kind/name, repeatable).
+    #[arg(long, value_name = "KIND/NAME", conflicts_with = "only")]
+    pub except: Vec<String>,
     /// Timeout (e.g. 5m).
     #[arg(long, default_value = "5m", value_name = "DURATION")]
     pub timeout: String,

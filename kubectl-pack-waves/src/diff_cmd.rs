@@ -56,10 +56,23 @@ fn clean(mut v: Value) -> Value {
 
 /// Runs `diff`.
 pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
-    let mut out = std::io::stdout().lock();
     let objects = shared::stream::read_inputs(&args.input.inputs(), true)?;
-    let plan = crate::plan::build(objects)?;
     let k = kube.connect().await?;
+    let storage = crate::cli::storage(&args.storage)?;
+    diff_objects(&k, &args.release, storage, objects, args.force_conflicts).await
+}
+
+/// Diffs `objects` against the live cluster and the release's deployed revision.
+pub async fn diff_objects(
+    k: &shared::kubeconfig::Kube,
+    release: &str,
+    storage: shared::release::store::Storage,
+    objects: Vec<shared::stream::SourcedObject>,
+    force_conflicts: bool,
+) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
+    let (objects, _hooks) = crate::hooks::partition(objects);
+    let plan = crate::plan::build(objects)?;
     let resolver = shared::discovery::Resolver::new(k.client.clone());
     let applier = Applier::new(k.client.clone(), &resolver, &k.namespace);
     let paint = Paint::for_stream(Stream::Stdout);
@@ -68,9 +81,9 @@ pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
     for item in &plan.items {
         let mut obj = item.obj.clone();
         obj.object["metadata"]["labels"][crate::engine::RELEASE_LABEL] =
-            Value::String(args.release.clone());
+            Value::String(release.to_string());
         obj.object["metadata"]["labels"][crate::engine::PART_OF_LABEL] =
-            Value::String(crate::engine::applyset_id(&args.release, &k.namespace));
+            Value::String(crate::engine::applyset_id(release, &k.namespace));
         let (kind, id, _) = applier.prepare(&obj).await?;
         seen.push((
             shared::identity::split_api_version(obj.api_version())
@@ -93,7 +106,7 @@ pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
                 &obj,
                 ApplyOptions {
                     dry_run: true,
-                    force_conflicts: args.force_conflicts,
+                    force_conflicts,
                 },
             )
             .await?;
@@ -129,12 +142,8 @@ pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
             }
         }
     }
-    let store = Store::new(
-        Some(k.client.clone()),
-        &k.namespace,
-        crate::cli::storage(&args.storage)?,
-    );
-    if let Some(prev) = store.latest(&args.release, &[Status::Deployed]).await? {
+    let store = Store::new(Some(k.client.clone()), &k.namespace, storage);
+    if let Some(prev) = store.latest(release, &[Status::Deployed]).await? {
         for r in &prev.objects {
             let key = (
                 shared::identity::split_api_version(&r.api_version)

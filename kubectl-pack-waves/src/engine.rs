@@ -52,6 +52,8 @@ pub struct Engine<'a> {
     pub progress: Progress,
     /// Pod states that fail a workload at once (`--rollback-on`).
     pub fail_on: Vec<String>,
+    /// Ask before each next wave.
+    pub pause: bool,
 }
 
 /// What a run did.
@@ -112,6 +114,24 @@ impl Engine<'_> {
         for (wave, idx) in plan.waves() {
             if only_wave.is_some_and(|w| w != wave) {
                 continue;
+            }
+            if self.pause && !result.plan.is_empty() {
+                let question = format!("wave {wave} next ({} objects): continue?", idx.len());
+                let go = tokio::task::spawn_blocking(move || {
+                    dialoguer::Confirm::new()
+                        .with_prompt(question)
+                        .default(true)
+                        .interact()
+                        .unwrap_or(false)
+                })
+                .await
+                .unwrap_or(false);
+                if !go {
+                    result.failure = Some(format!(
+                        "stopped before wave {wave} (--pause-between-waves)"
+                    ));
+                    break;
+                }
             }
             result.plan.push(WaveRecord {
                 wave,

@@ -47,24 +47,61 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
                 )
             })?,
     };
+    let parse = |m: &str| shared::stream::parse_stream(m, shared::stream::Origin::Stdin);
+    let target_objects = parse(&target.manifest)?;
+    let objects = if args.only.is_empty() && args.except.is_empty() {
+        target_objects
+    } else {
+        let current_objects = parse(&current.manifest)?;
+        let key = |o: &shared::stream::SourcedObject| format!("{}/{}", o.kind(), o.name());
+        for name in args.only.iter().chain(&args.except) {
+            if !current_objects
+                .iter()
+                .chain(&target_objects)
+                .any(|o| key(o) == *name)
+            {
+                bail!(
+                    "{name} is in neither revision {} nor revision {}",
+                    current.revision,
+                    target.revision
+                );
+            }
+        }
+        let selected = |o: &shared::stream::SourcedObject| {
+            if args.only.is_empty() {
+                !args.except.contains(&key(o))
+            } else {
+                args.only.contains(&key(o))
+            }
+        };
+        let mut mixed: Vec<_> = current_objects
+            .into_iter()
+            .filter(|o| !selected(o))
+            .collect();
+        mixed.extend(target_objects.into_iter().filter(|o| selected(o)));
+        mixed
+    };
     if args.dry_run {
+        if args.diff {
+            return crate::diff_cmd::diff_objects(&k, &args.release, storage, objects, true).await;
+        }
         writeln!(
             out,
             "would re-apply revision {} ({} objects) as revision {}",
             target.revision,
-            target.objects.len(),
+            objects.len(),
             history.last().map_or(1, |r| r.revision + 1)
         )?;
-        for r in current
-            .objects
-            .iter()
-            .filter(|r| !target.objects.iter().any(|t| apply_cmd::same(t, r)))
-        {
+        for r in current.objects.iter().filter(|r| {
+            !objects
+                .iter()
+                .any(|o| o.kind() == r.kind && o.name() == r.name)
+        }) {
             writeln!(out, "would delete {}/{}", r.kind, r.name)?;
         }
         return Ok(exit::OK);
     }
-    let objects = shared::stream::parse_stream(&target.manifest, shared::stream::Origin::Stdin)?;
+    let manifest = apply_cmd::manifest_of(&objects);
     let opts = Options {
         release: args.release.clone(),
         storage,
@@ -81,8 +118,9 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
         no_prune: false,
         rollback_of: Some(target.revision),
         fail_on: Vec::new(),
+        pause: false,
     };
-    apply_cmd::apply(&k, objects, target.manifest.clone(), &opts).await
+    apply_cmd::apply(&k, objects, manifest, &opts).await
 }
 
 /// Runs `uninstall`.
@@ -126,6 +164,7 @@ pub async fn uninstall(kube: &KubeArgs, args: &UninstallArgs) -> Result<u8> {
             keep_going: false,
             progress: Progress::new(),
             fail_on: Vec::new(),
+            pause: false,
         };
         crate::hooks::run(&engine, &hooks, "pre-delete")
             .await

@@ -711,3 +711,90 @@ async fn rollback_on_crashloop_fails_at_once_and_restores_the_previous_revision(
         "previous revision restored"
     );
 }
+
+#[tokio::test]
+async fn partial_rollback_restores_only_the_named_objects_and_other_storages_work() {
+    let ns = namespace("waves-partial").await;
+    let v1 = format!(
+        "{}---\n{}",
+        configmap("one", 0, ""),
+        configmap("two", 0, "")
+    );
+    let v2 = v1.replace("k: v", "k: new");
+    for (stream, storage) in [(&v1, "configmap"), (&v2, "configmap")] {
+        let (code, _, err) = waves(&ns, &["apply", "app", "--storage", storage], stream);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = waves(
+        &ns,
+        &[
+            "rollback",
+            "app",
+            "1",
+            "--storage",
+            "configmap",
+            "--only",
+            "ConfigMap/one",
+            "--dry-run",
+            "--diff",
+        ],
+        "",
+    );
+    assert_eq!(code, 1, "changes shown: {err}");
+    assert!(
+        out.contains("update ConfigMap/one") && !out.contains("ConfigMap/two"),
+        "{out}"
+    );
+    let (code, _, err) = waves(
+        &ns,
+        &[
+            "rollback",
+            "app",
+            "1",
+            "--storage",
+            "configmap",
+            "--only",
+            "ConfigMap/one",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(cm(&ns, "one").await.unwrap().data.unwrap()["k"], "v");
+    assert_eq!(cm(&ns, "two").await.unwrap().data.unwrap()["k"], "new");
+    let (code, _, err) = waves(
+        &ns,
+        &[
+            "rollback",
+            "app",
+            "1",
+            "--storage",
+            "configmap",
+            "--only",
+            "ConfigMap/nope",
+        ],
+        "",
+    );
+    assert!(
+        code == 1 && err.contains("ConfigMap/nope is in neither revision"),
+        "{err}"
+    );
+    // The records are ConfigMaps; file storage keeps them on disk.
+    let api: Api<ConfigMap> = Api::namespaced(cluster().client().await, &ns);
+    assert!(
+        api.get_opt("sh.sherpack.release.v1.app.v3")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!("file:{}", dir.path().display());
+    let (code, _, err) = waves(
+        &ns,
+        &["apply", "offline", "--storage", &storage],
+        &configmap("three", 0, ""),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = waves(&ns, &["history", "offline", "--storage", &storage], "");
+    assert!(code == 0 && out.contains("deployed"), "{out}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
