@@ -38,6 +38,24 @@ pub enum Command {
     Uninstall(UninstallArgs),
     /// List releases in the namespace (-A: all namespaces).
     List(ListArgs),
+    /// Re-encode a release's stored revisions: move them to another storage and/or compression.
+    Migrate(MigrateArgs),
+}
+
+/// `migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Release name.
+    pub release: String,
+    /// Where the revisions are now.
+    #[arg(long, default_value = "secret", value_name = "KIND")]
+    pub from_storage: String,
+    /// Where they should be (default: where they are).
+    #[arg(long = "storage", value_name = "KIND")]
+    pub to_storage: Option<String>,
+    /// Compression of the rewritten records: zstd, gzip or none.
+    #[arg(long, default_value = "zstd", value_name = "KIND")]
+    pub compression: String,
 }
 
 /// Where the stream comes from.

@@ -10,6 +10,7 @@ mod delete;
 mod diff_cmd;
 mod engine;
 mod hooks;
+mod migrate;
 mod plan;
 mod plan_cmd;
 mod progress;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
             Command::Status(a) => query::status(&kube, &a).await,
             Command::History(a) => query::history(&kube, &a).await,
             Command::List(a) => query::list(&kube, &a).await,
+            Command::Migrate(a) => migrate::run(&kube, &a).await,
             Command::Rollback(a) => rollback::rollback(&kube, &a).await,
             Command::Uninstall(a) => rollback::uninstall(&kube, &a).await,
         }

@@ -798,3 +798,57 @@ async fn partial_rollback_restores_only_the_named_objects_and_other_storages_wor
     assert!(code == 0 && out.contains("deployed"), "{out}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+#[tokio::test]
+async fn migrate_moves_history_between_storages_and_compressions() {
+    let ns = namespace("waves-migrate").await;
+    for v in ["v", "w"] {
+        let (code, _, err) = waves(
+            &ns,
+            &["apply", "app"],
+            &configmap("m", 0, "").replace("k: v", &format!("k: {v}")),
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, _, err) = waves(
+        &ns,
+        &[
+            "migrate",
+            "app",
+            "--storage",
+            "configmap",
+            "--compression",
+            "gzip",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let secrets: Api<Secret> = Api::namespaced(cluster().client().await, &ns);
+    assert!(
+        secrets
+            .get_opt("sh.sherpack.release.v1.app.v1")
+            .await
+            .unwrap()
+            .is_none(),
+        "old records deleted"
+    );
+    let (code, out, err) = waves(
+        &ns,
+        &["history", "app", "--storage", "configmap", "-o", "json"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (h[0]["status"].as_str(), h[1]["status"].as_str()),
+        (Some("superseded"), Some("deployed"))
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(cluster().client().await, &ns);
+    let rec = cms.get("sh.sherpack.release.v1.app.v2").await.unwrap();
+    let raw = rec.binary_data.unwrap()["release"].0.clone();
+    use base64::Engine;
+    let packed = base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .unwrap();
+    assert_eq!(&packed[..2], &[0x1f, 0x8b], "gzip");
+}

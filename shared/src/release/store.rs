@@ -94,26 +94,75 @@ pub fn record_name(name: &str, revision: u32) -> String {
     format!("sh.sherpack.release.v1.{name}.v{revision}")
 }
 
+/// How records are compressed (all are read back whatever they use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// zstd level 3 (default).
+    #[default]
+    Zstd,
+    /// gzip (what Helm uses).
+    Gzip,
+    /// Plain JSON.
+    None,
+}
+
+impl Compression {
+    /// Parses `zstd`, `gzip` or `none`.
+    pub fn parse(s: &str) -> std::result::Result<Compression, String> {
+        match s {
+            "zstd" => Ok(Compression::Zstd),
+            "gzip" => Ok(Compression::Gzip),
+            "none" => Ok(Compression::None),
+            _ => Err(format!("unknown compression '{s}' (zstd, gzip or none)")),
+        }
+    }
+}
+
 /// JSON -> zstd -> base64 text.
 pub fn encode(rel: &Release) -> Vec<u8> {
+    encode_with(rel, Compression::Zstd)
+}
+
+/// JSON -> compression -> base64 text.
+pub fn encode_with(rel: &Release, compression: Compression) -> Vec<u8> {
     let json = serde_json::to_vec(&super::compact::compact(rel)).unwrap_or_default();
-    let z = zstd::encode_all(json.as_slice(), 3).unwrap_or_default();
+    let packed = match compression {
+        Compression::Zstd => zstd::encode_all(json.as_slice(), 3).unwrap_or_default(),
+        Compression::Gzip => {
+            use std::io::Write;
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let _ = e.write_all(&json);
+            e.finish().unwrap_or_default()
+        }
+        Compression::None => json,
+    };
     base64::engine::general_purpose::STANDARD
-        .encode(z)
+        .encode(packed)
         .into_bytes()
 }
 
-/// The reverse of [`encode`].
+/// The reverse of [`encode`]: zstd, gzip or plain JSON, told by their magic bytes.
 pub fn decode(name: &str, revision: u32, data: &[u8]) -> Result<Release> {
     let corrupt = |reason: String| StoreError::Corrupt {
         name: name.to_string(),
         revision,
         reason,
     };
-    let z = base64::engine::general_purpose::STANDARD
+    let packed = base64::engine::general_purpose::STANDARD
         .decode(data)
         .map_err(|e| corrupt(format!("not base64: {e}")))?;
-    let json = zstd::decode_all(z.as_slice()).map_err(|e| corrupt(format!("not zstd: {e}")))?;
+    let json = if packed.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+        zstd::decode_all(packed.as_slice()).map_err(|e| corrupt(format!("bad zstd data: {e}")))?
+    } else if packed.starts_with(&[0x1F, 0x8B]) {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(packed.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| corrupt(format!("bad gzip data: {e}")))?;
+        out
+    } else {
+        packed
+    };
     let mut rel: Release =
         serde_json::from_slice(&json).map_err(|e| corrupt(format!("not a release record: {e}")))?;
     super::compact::expand(&mut rel);
@@ -122,6 +171,8 @@ pub fn decode(name: &str, revision: u32, data: &[u8]) -> Result<Release> {
 
 /// The store for one namespace.
 pub struct Store {
+    /// Compression of records written.
+    pub compression: Compression,
     client: Option<kube::Client>,
     namespace: String,
     storage: Storage,
@@ -154,6 +205,7 @@ impl Store {
     /// A store in `namespace` (the client is unused for file storage).
     pub fn new(client: Option<kube::Client>, namespace: &str, storage: Storage) -> Store {
         Store {
+            compression: Compression::Zstd,
             client,
             namespace: namespace.to_string(),
             storage,
@@ -202,7 +254,7 @@ impl Store {
 
     /// Writes a revision (replacing it if present).
     pub async fn save(&self, rel: &Release) -> Result<()> {
-        let encoded = encode(rel);
+        let encoded = encode_with(rel, self.compression);
         if let Storage::File(dir) = &self.storage {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
                 path: dir.clone(),
@@ -520,6 +572,9 @@ mod tests {
         assert!(enc.len() < 700, "compressed: {}", enc.len());
         assert_eq!(decode("app", 3, &enc).unwrap(), rel);
         assert!(decode("app", 3, b"!!").is_err());
+        for c in [Compression::Gzip, Compression::None] {
+            assert_eq!(decode("app", 3, &encode_with(&rel, c)).unwrap(), rel);
+        }
         assert!(record_name(&"x".repeat(53), 10).len() < 253);
     }
 }
