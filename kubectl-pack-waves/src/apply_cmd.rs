@@ -164,7 +164,22 @@ async fn apply_locked(
             opts.release
         ));
     }
-    let history = store.history(&opts.release).await?;
+    let mut history = store.history(&opts.release).await?;
+    // We hold the lock: a revision still pending was interrupted (process or API server gone).
+    for r in history.iter_mut().filter(|r| {
+        matches!(
+            r.status,
+            Status::PendingInstall | Status::PendingUpgrade | Status::PendingRollback
+        )
+    }) {
+        r.status = Status::Failed;
+        r.description = "interrupted before it finished; superseded by a later apply".into();
+        store.save(r).await?;
+        progress.note(&format!(
+            "revision {} of {} was interrupted; marked failed",
+            r.revision, opts.release
+        ));
+    }
     let previous = history
         .iter()
         .rev()

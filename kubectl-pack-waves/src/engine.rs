@@ -250,7 +250,19 @@ impl Engine<'_> {
                 };
                 let live = match api.get(item.obj.name()).await {
                     Ok(o) => serde_json::to_value(o).unwrap_or_default(),
-                    Err(e) => return Err(format!("{}: cannot read it back: {e}", item.key)),
+                    Err(kube::Error::Api(s)) if s.code == 404 => {
+                        return Err(format!("{}: deleted while waiting for it", item.key));
+                    }
+                    Err(e) => {
+                        // The API server may come back: keep trying until the deadline.
+                        if Instant::now() >= self.deadline {
+                            return Err(format!("{}: cannot read it back: {e}", item.key));
+                        }
+                        self.progress
+                            .waiting(&item.key, &format!("cannot read it back ({e}); retrying"));
+                        still.push((i, res, ns));
+                        continue;
+                    }
                 };
                 match readiness::assess(&live) {
                     State::Ready => self.progress.ready(&item.key),

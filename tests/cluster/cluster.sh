@@ -10,6 +10,9 @@
 #       once process PID has exited: the test harness uses this so that a
 #       failing or killed test run never leaves servers behind.
 #   tests/cluster/cluster.sh down [--dir DIR]
+#   tests/cluster/cluster.sh stop-apiserver|start-apiserver [--dir DIR]
+#       Stop or restart only kube-apiserver (etcd keeps the data), for tests
+#       of what happens when the API server goes away in the middle of work.
 #       stops everything by PID and removes DIR.
 #
 # DIR defaults to ${TMPDIR:-/tmp}/kubectl-pack-cluster. Files in DIR:
@@ -58,8 +61,26 @@ case "$cmd" in
     exit 0
     ;;
   up) ;;
+  stop-apiserver)
+    pid=$(cat "$DIR/kube-apiserver.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    exit 0
+    ;;
+  start-apiserver)
+    # shellcheck disable=SC1091
+    . "$DIR/env"
+    eval "setsid $(cat "$DIR/kube-apiserver.cmd") >>\"$DIR/kube-apiserver.log\" 2>&1 < /dev/null &"
+    echo $! > "$DIR/kube-apiserver.pid"
+    for _ in $(seq 1 240); do
+      if [ "$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" "$SERVER/readyz")" = 200 ]; then exit 0; fi
+      sleep 0.25
+    done
+    log "kube-apiserver not ready after restart; see $DIR/kube-apiserver.log"; exit 1
+    ;;
   *)
-    echo "usage: cluster.sh up [--dir DIR] [--watch-pid PID] | down [--dir DIR]" >&2
+    echo "usage: cluster.sh up [--dir DIR] [--watch-pid PID] | down | stop-apiserver | start-apiserver [--dir DIR]" >&2
     exit 2
     ;;
 esac
@@ -92,6 +113,7 @@ chmod 600 "$DIR/tokens.csv" "$DIR/sa.key"
 
 start() { # name logfile args...
   local name=$1; shift
+  printf '%q ' "$@" > "$DIR/$name.cmd"
   setsid "$@" >"$DIR/$name.log" 2>&1 < /dev/null &
   echo $! > "$DIR/$name.pid"
 }

@@ -852,3 +852,93 @@ async fn migrate_moves_history_between_storages_and_compressions() {
         .unwrap();
     assert_eq!(&packed[..2], &[0x1f, 0x8b], "gzip");
 }
+
+#[tokio::test]
+async fn an_apply_interrupted_by_the_api_server_going_away_converges_on_rerun() {
+    let private = harness::PrivateCluster::start("waves-kill");
+    let kc = private.kubeconfig();
+    let stream = format!("{}---\n{}", deployment("db", 0), configmap("after", 1, ""));
+    let run_apply = |extra: &[&str]| {
+        let mut c = std::process::Command::new(harness::bin("waves"));
+        c.env("KUBECONFIG", &kc)
+            .env("NO_COLOR", "1")
+            .args(["apply", "app", "-n", "default"])
+            .args(extra);
+        c
+    };
+    // First run: waits on the Deployment gate while the API server goes away for good.
+    let mut c = run_apply(&["--timeout", "20s"]);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), stream.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    private.stop_apiserver();
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "the first apply cannot finish");
+    private.start_apiserver();
+
+    // Second run (waits for the first run's lease to expire), with the Deployment reported ready.
+    let client = {
+        shared::cli::install_crypto_provider();
+        let args = shared::kubeconfig::KubeArgs {
+            kubeconfig: Some(kc.clone()),
+            ..Default::default()
+        };
+        args.connect_with(&shared::kubeconfig::KubeconfigSources::default())
+            .await
+            .unwrap()
+            .client
+    };
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), "default");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    let patcher = tokio::spawn(async move {
+        while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Ok(d) = deployments.get("db").await {
+                let g = d.metadata.generation.unwrap_or(1);
+                let status = json!({"status": {"observedGeneration": g, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1, "conditions": [{"type": "Available", "status": "True", "reason": "Test"}]}});
+                let _ = deployments
+                    .patch_status(
+                        "db",
+                        &kube::api::PatchParams::default(),
+                        &kube::api::Patch::Merge(status),
+                    )
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut c = run_apply(&["--wait-for-lock", "--timeout", "90s"]);
+    let out = tokio::task::spawn_blocking(move || {
+        run_with_stdin(
+            {
+                c.stdin(Stdio::piped());
+                c
+            },
+            &stream,
+        )
+    })
+    .await
+    .unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    patcher.await.unwrap();
+    let (_, err) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    assert!(cms.get_opt("after").await.unwrap().is_some());
+    let mut c = std::process::Command::new(harness::bin("waves"));
+    c.env("KUBECONFIG", &kc)
+        .args(["history", "app", "-n", "default", "-o", "json"]);
+    let (_, out, _) = run(c);
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let statuses: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["failed", "deployed"], "{out}");
+}

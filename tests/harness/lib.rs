@@ -278,3 +278,58 @@ pub fn write_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     }
     dir
 }
+
+/// A cluster of its own for one test (for tests that stop the API server).
+pub struct PrivateCluster {
+    /// Its directory (kubeconfig, env, pids).
+    pub dir: PathBuf,
+}
+
+impl PrivateCluster {
+    /// Starts one (about five seconds).
+    pub fn start(name: &str) -> PrivateCluster {
+        let dir =
+            std::env::temp_dir().join(format!("kubectl-pack-e2e-{name}-{}", std::process::id()));
+        let status = Command::new("bash")
+            .arg(workspace_root().join("tests/cluster/cluster.sh"))
+            .args(["up", "--dir"])
+            .arg(&dir)
+            .args(["--watch-pid", &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run tests/cluster/cluster.sh");
+        assert!(status.success(), "private cluster did not start");
+        PrivateCluster { dir }
+    }
+
+    /// Its kubeconfig.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    fn ctl(&self, what: &str) {
+        let status = Command::new("bash")
+            .arg(workspace_root().join("tests/cluster/cluster.sh"))
+            .args([what, "--dir"])
+            .arg(&self.dir)
+            .status()
+            .expect("cluster.sh");
+        assert!(status.success(), "cluster.sh {what} failed");
+    }
+
+    /// Stops kube-apiserver only.
+    pub fn stop_apiserver(&self) {
+        self.ctl("stop-apiserver");
+    }
+
+    /// Starts kube-apiserver again and waits until it is ready.
+    pub fn start_apiserver(&self) {
+        self.ctl("start-apiserver");
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        self.ctl("down");
+    }
+}
