@@ -331,6 +331,7 @@ async fn apply_locked(
         store.save(&old).await?;
     }
     prune_history(store, &opts.release, opts.max_history).await?;
+    summary(&rel);
     progress.note(&format!(
         "release {} revision {revision} deployed in {ns}: {} objects in {} waves, {pruned} pruned, {:.1}s",
         opts.release,
@@ -339,6 +340,22 @@ async fn apply_locked(
         started.elapsed().as_secs_f64()
     ));
     Ok(exit::OK)
+}
+
+/// The final table: per wave, its objects by kind.
+fn summary(rel: &Release) {
+    eprintln!("{:>5}  {:>7}  KINDS", "WAVE", "OBJECTS");
+    for w in &rel.plan {
+        let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+        for o in &w.objects {
+            *kinds.entry(o.split('/').next().unwrap_or("?")).or_default() += 1;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+        eprintln!("{:>5}  {:>7}  {}", w.wave, w.objects.len(), kinds.join(", "));
+    }
+    if !rel.hooks.is_empty() {
+        eprintln!("hooks: {}", rel.hooks.iter().map(|h| format!("{}/{}", h.kind, h.name)).collect::<Vec<_>>().join(", "));
+    }
 }
 
 fn clone_opts(o: &Options) -> Options {
