@@ -351,10 +351,22 @@ fn summary(rel: &Release) {
             *kinds.entry(o.split('/').next().unwrap_or("?")).or_default() += 1;
         }
         let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} x{n}")).collect();
-        eprintln!("{:>5}  {:>7}  {}", w.wave, w.objects.len(), kinds.join(", "));
+        eprintln!(
+            "{:>5}  {:>7}  {}",
+            w.wave,
+            w.objects.len(),
+            kinds.join(", ")
+        );
     }
     if !rel.hooks.is_empty() {
-        eprintln!("hooks: {}", rel.hooks.iter().map(|h| format!("{}/{}", h.kind, h.name)).collect::<Vec<_>>().join(", "));
+        eprintln!(
+            "hooks: {}",
+            rel.hooks
+                .iter()
+                .map(|h| format!("{}/{}", h.kind, h.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
 }
 
