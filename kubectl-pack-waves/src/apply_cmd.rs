@@ -13,11 +13,12 @@ use shared::release::{ObjectRecord, PackInfo, Release, Status, now};
 use shared::stream::SourcedObject;
 
 use crate::cli::{ApplyArgs, OnFailure};
-use crate::engine::{Engine, applyset_id, write_parent};
+use crate::engine::{Engine, write_parent};
 use crate::plan;
 use crate::progress::Progress;
 
 /// Options of one apply (from flags, or a rollback's defaults).
+#[derive(Clone)]
 pub struct Options {
     /// Release.
     pub release: String,
@@ -212,19 +213,14 @@ async fn apply_locked(
     store.save(&rel).await?;
     let resolver = shared::discovery::Resolver::new(k.client.clone());
     let engine = Engine {
-        client: k.client.clone(),
-        resolver: &resolver,
-        namespace: ns.clone(),
-        release: opts.release.clone(),
-        applyset: applyset_id(&opts.release, ns),
         concurrency: opts.concurrency,
         force: opts.force,
         wait: opts.wait,
         deadline: Instant::now() + opts.timeout,
         keep_going: opts.on_failure == OnFailure::Continue,
-        progress: Progress::new(),
         fail_on: opts.fail_on.clone(),
         pause: opts.pause,
+        ..Engine::new(k.client.clone(), &resolver, ns, &opts.release)
     };
     let started = Instant::now();
     let op = match (opts.rollback_of, previous.is_some()) {
@@ -277,9 +273,15 @@ async fn apply_locked(
             progress.note(&format!("rolling back to revision {}", prev.revision));
             let objects =
                 shared::stream::parse_stream(&prev.manifest, shared::stream::Origin::Stdin)?;
-            let mut o = clone_opts(opts);
-            o.rollback_of = Some(prev.revision);
-            o.on_failure = OnFailure::Stop;
+            let o = Options {
+                create_namespace: false,
+                wave: None,
+                rollback_of: Some(prev.revision),
+                on_failure: OnFailure::Stop,
+                fail_on: Vec::new(),
+                pause: false,
+                ..opts.clone()
+            };
             let (objects, prev_hooks) = crate::hooks::partition(objects);
             Box::pin(apply_locked(
                 k,
@@ -321,16 +323,12 @@ async fn apply_locked(
     };
     rel.last_deployed = now();
     store.save(&rel).await?;
-    for mut old in store
-        .history(&opts.release)
-        .await?
-        .into_iter()
-        .filter(|r| r.revision < revision && r.status == Status::Deployed)
-    {
+    // The revisions loaded at the start are still current: we hold the lock.
+    for old in history.iter_mut().filter(|r| r.status == Status::Deployed) {
         old.status = Status::Superseded;
-        store.save(&old).await?;
+        store.save(old).await?;
     }
-    prune_history(store, &opts.release, opts.max_history).await?;
+    prune_history(store, &opts.release, &history, opts.max_history).await?;
     summary(&rel);
     progress.note(&format!(
         "release {} revision {revision} deployed in {ns}: {} objects in {} waves, {pruned} pruned, {:.1}s",
@@ -370,27 +368,6 @@ fn summary(rel: &Release) {
     }
 }
 
-fn clone_opts(o: &Options) -> Options {
-    Options {
-        release: o.release.clone(),
-        storage: o.storage.clone(),
-        create_namespace: false,
-        force: o.force,
-        concurrency: o.concurrency,
-        wait: o.wait,
-        timeout: o.timeout,
-        on_failure: o.on_failure,
-        wave: None,
-        max_history: o.max_history,
-        wait_for_lock: o.wait_for_lock,
-        prune_crds: o.prune_crds,
-        no_prune: o.no_prune,
-        rollback_of: o.rollback_of,
-        fail_on: Vec::new(),
-        pause: false,
-    }
-}
-
 /// Same object (group, kind, namespace, name).
 pub fn same(a: &ObjectRecord, b: &ObjectRecord) -> bool {
     shared::identity::split_api_version(&a.api_version).0
@@ -400,12 +377,13 @@ pub fn same(a: &ObjectRecord, b: &ObjectRecord) -> bool {
         && a.name == b.name
 }
 
-async fn prune_history(store: &Store, release: &str, max: usize) -> Result<()> {
-    let history = store.history(release).await?;
-    let excess = history.len().saturating_sub(max.max(1));
-    for r in history
+/// Deletes the oldest superseded/failed revisions beyond `max` (counting
+/// the one just written, which is not in `older`).
+async fn prune_history(store: &Store, release: &str, older: &[Release], max: usize) -> Result<()> {
+    let excess = (older.len() + 1).saturating_sub(max.max(1));
+    for r in older
         .iter()
-        .filter(|r| r.status == Status::Superseded || r.status == Status::Failed)
+        .filter(|r| matches!(r.status, Status::Superseded | Status::Failed))
         .take(excess)
     {
         store.delete_revision(release, r.revision).await?;

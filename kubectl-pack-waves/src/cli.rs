@@ -256,3 +256,15 @@ pub fn storage(args: &StorageArgs) -> anyhow::Result<shared::release::store::Sto
     shared::release::store::Storage::parse(&args.storage, default_dir)
         .map_err(|e| anyhow::anyhow!("--storage: {e}"))
 }
+
+/// The release store for `--storage` in the connection's namespace.
+pub fn store(
+    k: &shared::kubeconfig::Kube,
+    args: &StorageArgs,
+) -> anyhow::Result<shared::release::store::Store> {
+    Ok(shared::release::store::Store::new(
+        Some(k.client.clone()),
+        &k.namespace,
+        storage(args)?,
+    ))
+}

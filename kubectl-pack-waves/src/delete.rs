@@ -2,21 +2,10 @@
 //! order, custom resources before CRDs, CRDs only when asked, `keep`
 //! objects left alone.
 
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PropagationPolicy};
+use kube::api::{Api, DeleteParams, DynamicObject, PropagationPolicy};
 use shared::release::ObjectRecord;
 
 use crate::progress::Progress;
-
-fn resource(r: &ObjectRecord) -> ApiResource {
-    let (group, version) = shared::identity::split_api_version(&r.api_version);
-    ApiResource {
-        group: group.to_string(),
-        version: version.to_string(),
-        api_version: r.api_version.clone(),
-        kind: r.kind.clone(),
-        plural: r.resource.clone(),
-    }
-}
 
 /// Deletes `records` in reverse wave order; returns (deleted, kept, errors).
 pub async fn delete_all(
@@ -49,7 +38,7 @@ pub async fn delete_all(
             kept += 1;
             continue;
         }
-        let res = resource(r);
+        let res = r.api_resource();
         let api: Api<DynamicObject> = match &r.namespace {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &res),
             None => Api::all_with(client.clone(), &res),

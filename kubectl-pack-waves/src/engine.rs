@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use serde_json::{Value, json};
 use shared::apply::{Applier, ApplyOptions};
 use shared::discovery::Resolver;
@@ -64,6 +64,33 @@ pub struct RunResult {
     pub plan: Vec<WaveRecord>,
     /// The first failure.
     pub failure: Option<String>,
+}
+
+impl<'a> Engine<'a> {
+    /// An engine for `release` with the defaults (32 at once, waiting,
+    /// 5 minutes, stop on failure).
+    pub fn new(
+        client: kube::Client,
+        resolver: &'a Resolver,
+        namespace: &str,
+        release: &str,
+    ) -> Engine<'a> {
+        Engine {
+            client,
+            resolver,
+            namespace: namespace.to_string(),
+            release: release.to_string(),
+            applyset: applyset_id(release, namespace),
+            concurrency: 32,
+            force: false,
+            wait: true,
+            deadline: Instant::now() + Duration::from_secs(300),
+            keep_going: false,
+            progress: Progress::new(),
+            fail_on: Vec::new(),
+            pause: false,
+        }
+    }
 }
 
 impl Engine<'_> {
@@ -241,18 +268,21 @@ impl Engine<'_> {
         let started = Instant::now();
         let mut last: BTreeMap<usize, String> = BTreeMap::new();
         while !pending.is_empty() {
+            // One LIST per resource and namespace, not a GET per object.
+            let wanted: Vec<crate::live::Wanted<'_>> = pending
+                .iter()
+                .map(|(i, res, ns)| (res, ns.as_deref(), plan.items[*i].obj.name()))
+                .collect();
+            let fetched = crate::live::fetch(&self.client, &wanted).await;
+            let keys: Vec<_> = wanted.iter().map(crate::live::key).collect();
             let mut still = Vec::new();
-            for (i, res, ns) in pending {
+            for ((i, res, ns), key) in pending.into_iter().zip(keys) {
                 let item = &plan.items[i];
-                let api: Api<DynamicObject> = match &ns {
-                    Some(n) => Api::namespaced_with(self.client.clone(), n, &res),
-                    None => Api::all_with(self.client.clone(), &res),
-                };
-                let live = match api.get(item.obj.name()).await {
-                    Ok(o) => serde_json::to_value(o).unwrap_or_default(),
-                    Err(kube::Error::Api(s)) if s.code == 404 => {
-                        return Err(format!("{}: deleted while waiting for it", item.key));
-                    }
+                let live = match &fetched {
+                    Ok(map) => match map.get(&key) {
+                        Some(v) => v.clone(),
+                        None => return Err(format!("{}: deleted while waiting for it", item.key)),
+                    },
                     Err(e) => {
                         // The API server may come back: keep trying until the deadline.
                         if Instant::now() >= self.deadline {

@@ -4,10 +4,8 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use kube::api::{Api, ApiResource, DynamicObject};
 use shared::kubeconfig::KubeArgs;
 use shared::output::exit;
-use shared::release::store::Store;
 
 use crate::cli::{Format, ListArgs, ReleaseArgs};
 use crate::readiness::{self, State};
@@ -25,11 +23,7 @@ fn print<T: serde::Serialize>(format: Format, v: &T) -> Result<()> {
 pub async fn history(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     let k = kube.connect().await?;
-    let store = Store::new(
-        Some(k.client.clone()),
-        &k.namespace,
-        crate::cli::storage(&args.storage)?,
-    );
+    let store = crate::cli::store(&k, &args.storage)?;
     let h = store.history(&args.release).await?;
     if h.is_empty() {
         bail!("release {} not found in {}", args.release, k.namespace);
@@ -65,32 +59,24 @@ pub async fn history(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
 pub async fn status(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     let k = kube.connect().await?;
-    let store = Store::new(
-        Some(k.client.clone()),
-        &k.namespace,
-        crate::cli::storage(&args.storage)?,
-    );
+    let store = crate::cli::store(&k, &args.storage)?;
     let Some(rel) = store.latest(&args.release, &[]).await? else {
         bail!("release {} not found in {}", args.release, k.namespace);
     };
+    let resources: Vec<_> = rel.objects.iter().map(|r| r.api_resource()).collect();
+    let wanted: Vec<crate::live::Wanted<'_>> = rel
+        .objects
+        .iter()
+        .zip(&resources)
+        .map(|(r, res)| (res, r.namespace.as_deref(), r.name.as_str()))
+        .collect();
+    let live = crate::live::fetch(&k.client, &wanted).await?;
     let mut rows = Vec::new();
     let mut all_ready = true;
-    for r in &rel.objects {
-        let (group, version) = shared::identity::split_api_version(&r.api_version);
-        let res = ApiResource {
-            group: group.into(),
-            version: version.into(),
-            api_version: r.api_version.clone(),
-            kind: r.kind.clone(),
-            plural: r.resource.clone(),
-        };
-        let api: Api<DynamicObject> = match &r.namespace {
-            Some(ns) => Api::namespaced_with(k.client.clone(), ns, &res),
-            None => Api::all_with(k.client.clone(), &res),
-        };
-        let state = match api.get_opt(&r.name).await? {
+    for (r, w) in rel.objects.iter().zip(&wanted) {
+        let state = match live.get(&crate::live::key(w)) {
             None => "missing".to_string(),
-            Some(o) => match readiness::assess(&serde_json::to_value(o)?) {
+            Some(o) => match readiness::assess(o) {
                 State::Ready => "ready".into(),
                 State::InProgress(why) => format!("in progress: {why}"),
                 State::Failed(why) => format!("failed: {why}"),
@@ -127,11 +113,7 @@ pub async fn status(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
 pub async fn list(kube: &KubeArgs, args: &ListArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     let k = kube.connect().await?;
-    let store = Store::new(
-        Some(k.client.clone()),
-        &k.namespace,
-        crate::cli::storage(&args.storage)?,
-    );
+    let store = crate::cli::store(&k, &args.storage)?;
     let releases = store.releases(args.all_namespaces).await?;
     writeln!(
         out,

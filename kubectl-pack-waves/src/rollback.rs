@@ -126,11 +126,7 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
 /// Runs `uninstall`.
 pub async fn uninstall(kube: &KubeArgs, args: &UninstallArgs) -> Result<u8> {
     let k = kube.connect().await?;
-    let store = Store::new(
-        Some(k.client.clone()),
-        &k.namespace,
-        crate::cli::storage(&args.storage)?,
-    );
+    let store = crate::cli::store(&k, &args.storage)?;
     let lock = Lock::acquire(
         k.client.clone(),
         &k.namespace,
@@ -152,19 +148,8 @@ pub async fn uninstall(kube: &KubeArgs, args: &UninstallArgs) -> Result<u8> {
         let (_, hooks) = crate::hooks::partition(objects);
         let resolver = shared::discovery::Resolver::new(k.client.clone());
         let engine = crate::engine::Engine {
-            client: k.client.clone(),
-            resolver: &resolver,
-            namespace: k.namespace.clone(),
-            release: args.release.clone(),
-            applyset: crate::engine::applyset_id(&args.release, &k.namespace),
-            concurrency: 8,
             force: true,
-            wait: true,
-            deadline: std::time::Instant::now() + std::time::Duration::from_secs(300),
-            keep_going: false,
-            progress: Progress::new(),
-            fail_on: Vec::new(),
-            pause: false,
+            ..crate::engine::Engine::new(k.client.clone(), &resolver, &k.namespace, &args.release)
         };
         crate::hooks::run(&engine, &hooks, "pre-delete")
             .await

@@ -6,7 +6,6 @@ mod pods;
 pub mod spec;
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
@@ -103,7 +102,6 @@ fn load_specs(files: &[std::path::PathBuf], default_ns: &str) -> Result<Vec<Job>
                 .join(", ")
         );
     }
-    let _ = Path::new("");
     Ok(jobs)
 }
 

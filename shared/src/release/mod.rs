@@ -85,6 +85,20 @@ pub struct ObjectRecord {
     pub keep: bool,
 }
 
+impl ObjectRecord {
+    /// The API resource to read or delete this object with, without discovery.
+    pub fn api_resource(&self) -> kube::api::ApiResource {
+        let (group, version) = crate::identity::split_api_version(&self.api_version);
+        kube::api::ApiResource {
+            group: group.to_string(),
+            version: version.to_string(),
+            api_version: self.api_version.clone(),
+            kind: self.kind.clone(),
+            plural: self.resource.clone(),
+        }
+    }
+}
+
 /// One wave of the plan that ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WaveRecord {

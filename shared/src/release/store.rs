@@ -169,6 +169,21 @@ pub fn decode(name: &str, revision: u32, data: &[u8]) -> Result<Release> {
     Ok(rel)
 }
 
+/// The revision in a record's labels (0 when missing).
+fn revision_of(meta: &kube::api::ObjectMeta) -> u32 {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(VERSION_LABEL))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The status in a record's labels.
+fn status_of(meta: &kube::api::ObjectMeta) -> Option<Status> {
+    let s = meta.labels.as_ref()?.get(STATUS_LABEL)?;
+    serde_json::from_value(Value::String(s.clone())).ok()
+}
+
 /// The store for one namespace.
 pub struct Store {
     /// Compression of records written.
@@ -432,27 +447,47 @@ impl Store {
             .map_err(api_err(format!("list revisions of {name}")))?;
         let mut out = Vec::new();
         for obj in &list.items {
-            let rev = obj
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(VERSION_LABEL))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            out.push(self.load_index(&api, obj, name, rev).await?);
+            out.push(
+                self.load_index(&api, obj, name, revision_of(&obj.metadata))
+                    .await?,
+            );
         }
         out.sort_by_key(|r| r.revision);
         Ok(out)
     }
 
-    /// The newest revision with one of `statuses` (any when empty).
+    /// The newest revision with one of `statuses` (any when empty). Chosen
+    /// by the index labels, so only that revision is read and decoded.
     pub async fn latest(&self, name: &str, statuses: &[Status]) -> Result<Option<Release>> {
-        Ok(self
-            .history(name)
-            .await?
-            .into_iter()
-            .rev()
-            .find(|r| statuses.is_empty() || statuses.contains(&r.status)))
+        let wanted = |s: Status| statuses.is_empty() || statuses.contains(&s);
+        let Some(api) = self
+            .api()
+            .filter(|_| !matches!(self.storage, Storage::File(_)))
+        else {
+            return Ok(self
+                .history(name)
+                .await?
+                .into_iter()
+                .rev()
+                .find(|r| wanted(r.status)));
+        };
+        let lp = ListParams::default().labels(&format!("{NAME_LABEL}={name},{RECORD_LABEL}=index"));
+        let list = api
+            .list_metadata(&lp)
+            .await
+            .map_err(api_err(format!("list revisions of {name}")))?;
+        let newest = list
+            .items
+            .iter()
+            .filter(|m| status_of(&m.metadata).is_some_and(wanted))
+            .map(|m| revision_of(&m.metadata))
+            .max();
+        let Some(rev) = newest else { return Ok(None) };
+        let obj = api
+            .get(&record_name(name, rev))
+            .await
+            .map_err(api_err(format!("read {}", record_name(name, rev))))?;
+        Ok(Some(self.load_index(&api, &obj, name, rev).await?))
     }
 
     /// Names and latest status of every release in the namespace (or all).
@@ -509,25 +544,24 @@ impl Store {
             .list_metadata(&lp)
             .await
             .map_err(api_err(format!("list chunks of {name}")))?;
-        let mut orphans = std::collections::BTreeSet::new();
-        for c in &chunks.items {
-            let rev: u32 = c
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(VERSION_LABEL))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            if !orphans.contains(&rev)
-                && api
-                    .get_opt(&record_name(name, rev))
-                    .await
-                    .map_err(api_err("read index"))?
-                    .is_none()
-            {
-                orphans.insert(rev);
-            }
+        if chunks.items.is_empty() {
+            return Ok(0);
         }
+        let lp = ListParams::default().labels(&format!("{NAME_LABEL}={name},{RECORD_LABEL}=index"));
+        let indexed: std::collections::BTreeSet<u32> = api
+            .list_metadata(&lp)
+            .await
+            .map_err(api_err(format!("list revisions of {name}")))?
+            .items
+            .iter()
+            .map(|m| revision_of(&m.metadata))
+            .collect();
+        let orphans: std::collections::BTreeSet<u32> = chunks
+            .items
+            .iter()
+            .map(|c| revision_of(&c.metadata))
+            .filter(|rev| !indexed.contains(rev))
+            .collect();
         for rev in &orphans {
             self.delete_revision(name, *rev).await?;
         }

@@ -1,0 +1,48 @@
+//! Reading many live objects at once: one LIST per resource and namespace
+//! instead of a GET per object (status and readiness polling).
+
+use std::collections::{BTreeMap, HashMap};
+
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use serde_json::Value;
+
+/// An object to read: its resource, namespace and name.
+pub type Wanted<'a> = (&'a ApiResource, Option<&'a str>, &'a str);
+
+/// The live objects among `wanted`, keyed by (plural, namespace, name);
+/// absent ones are missing from the map.
+pub async fn fetch(
+    client: &kube::Client,
+    wanted: &[Wanted<'_>],
+) -> Result<HashMap<(String, Option<String>, String), Value>, kube::Error> {
+    let mut groups: BTreeMap<(String, Option<String>), &ApiResource> = BTreeMap::new();
+    for (res, ns, _) in wanted {
+        groups
+            .entry((
+                format!("{}.{}", res.plural, res.api_version),
+                ns.map(str::to_string),
+            ))
+            .or_insert(res);
+    }
+    let mut out = HashMap::new();
+    for ((_, ns), res) in groups {
+        let api: Api<DynamicObject> = match &ns {
+            Some(n) => Api::namespaced_with(client.clone(), n, res),
+            None => Api::all_with(client.clone(), res),
+        };
+        for obj in api.list(&ListParams::default()).await?.items {
+            let name = obj.metadata.name.clone().unwrap_or_default();
+            let mut value = serde_json::to_value(obj).unwrap_or_default();
+            // List items carry no apiVersion/kind; readiness rules need the kind.
+            value["apiVersion"] = Value::String(res.api_version.clone());
+            value["kind"] = Value::String(res.kind.clone());
+            out.insert((res.plural.clone(), ns.clone(), name), value);
+        }
+    }
+    Ok(out)
+}
+
+/// The map key of a wanted object.
+pub fn key(w: &Wanted<'_>) -> (String, Option<String>, String) {
+    (w.0.plural.clone(), w.1.map(str::to_string), w.2.to_string())
+}
