@@ -1,24 +1,44 @@
 //! `kubectl pack-drift`: detect drift between a release and the cluster.
 //!
-//! The binary only parses the command line and dispatches; the shared
-//! connection flags and output conventions come from the `shared` crate.
+//! The binary parses the command line and dispatches; the comparison lives
+//! in `compare`/`check`, the commands in their own modules, and the release
+//! records it reads in `shared::release`.
+
+mod check;
+mod cli;
+mod compare;
+mod events;
+mod helm;
+mod history_cmd;
+mod path;
+mod report;
+mod restore;
+mod settings;
+mod status_cmd;
+mod sync_cmd;
+mod watch;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use shared::kubeconfig::KubeArgs;
+use shared::cli::ErrorCode;
 
-/// Detect drift between a release and the cluster.
-///
-/// Compares a release's desired state with the live cluster without false positives: exit 0 clean, 1 drift, 2 error.
-#[derive(Debug, Parser)]
-#[command(name = "kubectl pack-drift", bin_name = "kubectl pack-drift", version)]
-struct Cli {
-    #[command(flatten)]
-    kube: KubeArgs,
-}
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    shared::cli::usage_without_command(Cli::command())
+    let cli = Cli::parse();
+    let command = match cli.command {
+        Some(c) => c,
+        None if cli.status.release.is_some() || cli.status.all => Command::Status(cli.status),
+        None => return shared::cli::usage_without_command(Cli::command()),
+    };
+    let kube = cli.kube;
+    shared::cli::run(ErrorCode::DiffLike, async move {
+        match command {
+            Command::Status(a) => status_cmd::run(&kube, &a).await,
+            Command::Watch(a) => watch::run(&kube, &a).await,
+            Command::Sync(a) => sync_cmd::run(&kube, &a).await,
+            Command::History(a) => history_cmd::run(&kube, &a).await,
+        }
+    })
 }

@@ -27,6 +27,32 @@ pub struct PackFile {
     pub resolution: Resolution,
     /// Packs that must not be in the same resolution (name + range).
     pub conflicts: Vec<Dependency>,
+    /// Drift detection settings for `kubectl pack-drift` (carried in the stream header).
+    pub drift: Option<Value>,
+    /// CRD policy for `kubectl pack-crd` (carried in the stream header).
+    pub crd_policy: Option<Value>,
+}
+
+impl PackFile {
+    /// What the stream header carries to the plugins downstream.
+    pub fn stream_info(&self) -> shared::release::PackInfo {
+        let mut settings = serde_json::Map::new();
+        if let Some(d) = &self.drift {
+            settings.insert("drift".into(), d.clone());
+        }
+        if let Some(c) = &self.crd_policy {
+            settings.insert("crdPolicy".into(), c.clone());
+        }
+        shared::release::PackInfo {
+            name: self.metadata.name.clone(),
+            version: self.metadata.version.clone(),
+            settings: if settings.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(settings)
+            },
+        }
+    }
 }
 
 /// `Pack.yaml` `metadata`.

@@ -126,6 +126,8 @@ pub struct Rendered {
     pub notes: Option<String>,
     /// Coverage, when asked for.
     pub coverage: RenderCoverage,
+    /// The root pack's metadata and settings for the stream header.
+    pub pack: shared::release::PackInfo,
 }
 
 /// Kubernetes version assumed when `--kube-version` is not given.
@@ -384,6 +386,7 @@ pub fn render_pack(pack: &Pack, req: &Request) -> Result<Rendered, RenderError> 
         files,
         notes,
         coverage,
+        pack: pack.file.stream_info(),
     })
 }
 

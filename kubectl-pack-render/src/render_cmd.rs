@@ -142,6 +142,7 @@ pub async fn run(
         let mut out = std::io::BufWriter::new(stdout.lock());
         match output.format {
             Format::Yaml => {
+                writeln!(out, "{}", rendered.pack.header_line())?;
                 crate::output::write_yaml(&mut out, &files)?;
                 if output.notes
                     && let Some(n) = &rendered.notes

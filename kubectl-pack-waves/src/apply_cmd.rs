@@ -52,6 +52,8 @@ pub struct Options {
     pub fail_on: Vec<String>,
     /// `--pause-between-waves`.
     pub pause: bool,
+    /// Pack metadata and settings from the stream's header (kept in the record).
+    pub pack: PackInfo,
 }
 
 /// Runs `apply`.
@@ -59,9 +61,10 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
     if args.release.len() > 53 || args.release.is_empty() {
         bail!("release name '{}' must be 1 to 53 characters", args.release);
     }
-    let objects = shared::stream::read_inputs(&args.input.inputs(), true)?;
+    let (objects, pack) = shared::stream::read_inputs_with_pack(&args.input.inputs(), true)?;
     let manifest = manifest_of(&objects);
     let opts = Options {
+        pack: pack.unwrap_or_default(),
         release: args.release.clone(),
         storage: crate::cli::storage(&args.storage)?,
         create_namespace: args.create_namespace,
@@ -202,7 +205,7 @@ async fn apply_locked(
         first_deployed,
         last_deployed: now(),
         description: String::new(),
-        pack: PackInfo::default(),
+        pack: opts.pack.clone(),
         values: serde_json::Value::Null,
         manifest,
         objects: Vec::new(),
@@ -280,6 +283,7 @@ async fn apply_locked(
                 on_failure: OnFailure::Stop,
                 fail_on: Vec::new(),
                 pause: false,
+                pack: prev.pack.clone(),
                 ..opts.clone()
             };
             let (objects, prev_hooks) = crate::hooks::partition(objects);

@@ -1,9 +1,8 @@
 //! Every flag of `kubectl pack-waves`, defined once.
 
-use std::path::PathBuf;
-
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use shared::kubeconfig::KubeArgs;
+pub use shared::release::args::{StorageArgs, storage, store};
 
 /// Apply YAML streams in ordered waves.
 ///
@@ -96,14 +95,6 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: Format,
-}
-
-/// Release storage flags.
-#[derive(Debug, Args, Clone)]
-pub struct StorageArgs {
-    /// Where release records live: secret, configmap, or file:DIR.
-    #[arg(long, default_value = "secret", value_name = "KIND")]
-    pub storage: String,
 }
 
 /// What to do when a wave fails.
@@ -245,26 +236,4 @@ pub struct ListArgs {
     pub all_namespaces: bool,
     #[command(flatten)]
     pub storage: StorageArgs,
-}
-
-/// Parses `--storage` (file storage defaults to ~/.cache/kubectl-pack/releases).
-pub fn storage(args: &StorageArgs) -> anyhow::Result<shared::release::store::Storage> {
-    let default_dir = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default()
-        .join(".cache/kubectl-pack/releases");
-    shared::release::store::Storage::parse(&args.storage, default_dir)
-        .map_err(|e| anyhow::anyhow!("--storage: {e}"))
-}
-
-/// The release store for `--storage` in the connection's namespace.
-pub fn store(
-    k: &shared::kubeconfig::Kube,
-    args: &StorageArgs,
-) -> anyhow::Result<shared::release::store::Store> {
-    Ok(shared::release::store::Store::new(
-        Some(k.client.clone()),
-        &k.namespace,
-        storage(args)?,
-    ))
 }

@@ -16,44 +16,6 @@ use shared::release::store::Store;
 
 use crate::cli::DiffArgs;
 
-/// Fields that say nothing about desired state.
-fn clean(mut v: Value) -> Value {
-    if let Some(m) = v["metadata"].as_object_mut() {
-        for k in [
-            "managedFields",
-            "resourceVersion",
-            "uid",
-            "creationTimestamp",
-            "generation",
-            "selfLink",
-        ] {
-            m.remove(k);
-        }
-        if let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut) {
-            a.remove("kubectl.kubernetes.io/last-applied-configuration");
-            a.remove("deployment.kubernetes.io/revision");
-        }
-    }
-    if let Some(m) = v.as_object_mut() {
-        m.remove("status");
-    }
-    if v["kind"] == "Secret" {
-        for field in ["data", "stringData"] {
-            if let Some(d) = v[field].as_object_mut() {
-                for (k, val) in d.iter_mut() {
-                    let digest = {
-                        use sha2::Digest;
-                        let h = sha2::Sha256::digest(val.to_string().as_bytes());
-                        format!("{:02x}{:02x}{:02x}{:02x}", h[0], h[1], h[2], h[3])
-                    };
-                    *val = Value::String(format!("(secret value {k}: sha256 {digest}…)"));
-                }
-            }
-        }
-    }
-    v
-}
-
 /// Runs `diff`.
 pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
     let objects = shared::stream::read_inputs(&args.input.inputs(), true)?;
@@ -100,7 +62,7 @@ pub async fn diff_objects(
         let live = api
             .get_opt(&id.name)
             .await?
-            .map(|o| clean(serde_json::to_value(o).unwrap_or_default()));
+            .map(|o| shared::diff::clean(serde_json::to_value(o).unwrap_or_default()));
         let dry = applier
             .apply(
                 &obj,
@@ -110,7 +72,7 @@ pub async fn diff_objects(
                 },
             )
             .await?;
-        let after = clean(dry.object);
+        let after = shared::diff::clean(dry.object);
         let before_text = live
             .as_ref()
             .map(shared::yaml::to_string)
@@ -123,24 +85,7 @@ pub async fn diff_objects(
         changed += 1;
         let title = if live.is_none() { "create" } else { "update" };
         writeln!(out, "{}", paint.bold(&format!("{title} {}", item.key)))?;
-        let diff = similar::TextDiff::from_lines(&before_text, &after_text);
-        for group in diff.grouped_ops(3) {
-            for op in group {
-                for change in diff.iter_changes(&op) {
-                    let line = change.to_string_lossy();
-                    let line = line.trim_end_matches('\n');
-                    match change.tag() {
-                        similar::ChangeTag::Delete => {
-                            writeln!(out, "{}", paint.red(&format!("-{line}")))?
-                        }
-                        similar::ChangeTag::Insert => {
-                            writeln!(out, "{}", paint.green(&format!("+{line}")))?
-                        }
-                        similar::ChangeTag::Equal => writeln!(out, " {line}")?,
-                    }
-                }
-            }
-        }
+        shared::diff::write_unified(&mut out, &before_text, &after_text, &paint)?;
     }
     let store = Store::new(Some(k.client.clone()), &k.namespace, storage);
     if let Some(prev) = store.latest(release, &[Status::Deployed]).await? {

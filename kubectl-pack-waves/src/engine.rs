@@ -18,10 +18,7 @@ use crate::plan::{Item, Plan};
 use crate::progress::Progress;
 use crate::readiness::{self, State};
 
-/// Label carrying the release name on every object.
-pub const RELEASE_LABEL: &str = "sherpack.io/release";
-/// ApplySet membership label (KEP-3659).
-pub const PART_OF_LABEL: &str = "applyset.kubernetes.io/part-of";
+pub use shared::release::{PART_OF_LABEL, RELEASE_LABEL};
 
 /// The server's answer, the object's resource, and whether it is namespaced.
 type AppliedObject = (Value, kube::discovery::ApiResource, bool);
@@ -269,12 +266,12 @@ impl Engine<'_> {
         let mut last: BTreeMap<usize, String> = BTreeMap::new();
         while !pending.is_empty() {
             // One LIST per resource and namespace, not a GET per object.
-            let wanted: Vec<crate::live::Wanted<'_>> = pending
+            let wanted: Vec<shared::live::Wanted<'_>> = pending
                 .iter()
                 .map(|(i, res, ns)| (res, ns.as_deref(), plan.items[*i].obj.name()))
                 .collect();
-            let fetched = crate::live::fetch(&self.client, &wanted).await;
-            let keys: Vec<_> = wanted.iter().map(crate::live::key).collect();
+            let fetched = shared::live::fetch(&self.client, &wanted).await;
+            let keys: Vec<_> = wanted.iter().map(shared::live::key).collect();
             let mut still = Vec::new();
             for ((i, res, ns), key) in pending.into_iter().zip(keys) {
                 let item = &plan.items[i];

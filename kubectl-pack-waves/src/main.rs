@@ -10,7 +10,6 @@ mod delete;
 mod diff_cmd;
 mod engine;
 mod hooks;
-mod live;
 mod migrate;
 mod plan;
 mod plan_cmd;

@@ -119,6 +119,7 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
         rollback_of: Some(target.revision),
         fail_on: Vec::new(),
         pause: false,
+        pack: target.pack.clone(),
     };
     apply_cmd::apply(&k, objects, manifest, &opts).await
 }

@@ -37,6 +37,63 @@ impl ResolvedKind {
 
 type GroupVersionKinds = HashMap<String, ResolvedKind>;
 
+/// Every resource the server serves that can be listed (preferred version
+/// of each group; subresources left out), fetched with one request per
+/// group-version, all at once.
+pub async fn listable_resources(client: &Client) -> Result<Vec<ResolvedKind>> {
+    let groups = client
+        .list_api_groups()
+        .await
+        .map_err(|e| Error::api("discover API groups", e))?;
+    let mut versions = vec!["v1".to_string()];
+    for g in groups.groups {
+        if let Some(v) = g.preferred_version.or_else(|| g.versions.first().cloned()) {
+            versions.push(v.group_version);
+        }
+    }
+    let fetched = futures::future::join_all(versions.iter().map(|gv| async move {
+        let (group, version) = split_api_version(gv);
+        let list = if group.is_empty() {
+            client.list_core_api_resources(version).await
+        } else {
+            client.list_api_group_resources(gv).await
+        };
+        (gv, list)
+    }))
+    .await;
+    let mut out = Vec::new();
+    for (gv, list) in fetched {
+        let list = match list {
+            Ok(l) => l,
+            // An aggregated API that is down: nothing to list there.
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 503 => continue,
+            Err(e) => return Err(Error::api(format!("discover {gv}"), e)),
+        };
+        let (group, version) = split_api_version(gv);
+        for r in &list.resources {
+            if r.name.contains('/') || !r.verbs.iter().any(|v| v == "list") {
+                continue;
+            }
+            out.push(ResolvedKind {
+                resource: ApiResource {
+                    group: group.to_string(),
+                    version: version.to_string(),
+                    api_version: gv.clone(),
+                    kind: r.kind.clone(),
+                    plural: r.name.clone(),
+                },
+                scope: if r.namespaced {
+                    Scope::Namespaced
+                } else {
+                    Scope::Cluster
+                },
+                has_status: false,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Kind resolver with a per-run cache keyed by apiVersion.
 pub struct Resolver {
     client: Client,

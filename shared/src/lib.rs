@@ -10,10 +10,12 @@
 
 pub mod apply;
 pub mod cli;
+pub mod diff;
 pub mod discovery;
 pub mod error;
 pub mod identity;
 pub mod kubeconfig;
+pub mod live;
 pub mod output;
 pub mod release;
 pub mod sops;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::release::PackInfo;
 use crate::yaml;
 
 /// Where a stream came from.
@@ -90,7 +91,17 @@ impl SourcedObject {
 /// file by file (`.yaml`, `.yml`, `.json`, sorted by name; into
 /// subdirectories only with `recursive`), anything else is a file.
 pub fn read_inputs(inputs: &[impl AsRef<str>], recursive: bool) -> Result<Vec<SourcedObject>> {
+    Ok(read_inputs_with_pack(inputs, recursive)?.0)
+}
+
+/// [`read_inputs`], plus the pack header `kubectl pack-render` writes at the
+/// top of its stream (the first one found on stdin or in a file).
+pub fn read_inputs_with_pack(
+    inputs: &[impl AsRef<str>],
+    recursive: bool,
+) -> Result<(Vec<SourcedObject>, Option<PackInfo>)> {
     let mut out = Vec::new();
+    let mut pack = None;
     for input in inputs {
         let input = input.as_ref();
         if input == "-" {
@@ -98,15 +109,43 @@ pub fn read_inputs(inputs: &[impl AsRef<str>], recursive: bool) -> Result<Vec<So
             std::io::stdin()
                 .read_to_string(&mut text)
                 .map_err(Error::ReadStdin)?;
+            take_header(&text, &Origin::Stdin, &mut pack)?;
             out.extend(parse_stream(&text, Origin::Stdin)?);
         } else {
-            read_path(Path::new(input), recursive, true, &mut out)?;
+            read_path(Path::new(input), recursive, true, &mut out, &mut pack)?;
         }
     }
-    Ok(out)
+    Ok((out, pack))
 }
 
-fn read_path(path: &Path, recursive: bool, top: bool, out: &mut Vec<SourcedObject>) -> Result<()> {
+fn take_header(text: &str, origin: &Origin, pack: &mut Option<PackInfo>) -> Result<()> {
+    if pack.is_some() {
+        return Ok(());
+    }
+    match PackInfo::from_stream(text) {
+        Some(Ok(info)) => *pack = Some(info),
+        Some(Err(message)) => {
+            return Err(Error::Yaml {
+                source_ref: Source {
+                    origin: Arc::new(origin.clone()),
+                    document: 0,
+                    line: 1,
+                },
+                message: format!("the kubectl-pack.io/pack header is not valid JSON: {message}"),
+            });
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+fn read_path(
+    path: &Path,
+    recursive: bool,
+    top: bool,
+    out: &mut Vec<SourcedObject>,
+    pack: &mut Option<PackInfo>,
+) -> Result<()> {
     let read_err = |source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -128,12 +167,14 @@ fn read_path(path: &Path, recursive: bool, top: bool, out: &mut Vec<SourcedObjec
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
             if entry.is_dir() || is_manifest {
-                read_path(&entry, recursive, false, out)?;
+                read_path(&entry, recursive, false, out, pack)?;
             }
         }
         return Ok(());
     }
     let text = std::fs::read_to_string(path).map_err(read_err)?;
+    let origin = Origin::File(path.to_path_buf());
+    take_header(&text, &origin, pack)?;
     out.extend(parse_stream(&text, Origin::File(path.to_path_buf()))?);
     Ok(())
 }

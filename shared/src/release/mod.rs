@@ -3,6 +3,7 @@
 //! per-object applied state cut down to our manager's fields, and the
 //! per-release lock.
 
+pub mod args;
 pub mod compact;
 pub mod fields;
 pub mod lock;
@@ -10,6 +11,13 @@ pub mod store;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// Label carrying the release name on every object of a release.
+pub const RELEASE_LABEL: &str = "sherpack.io/release";
+/// ApplySet membership label (KEP-3659) on every object of a release.
+pub const PART_OF_LABEL: &str = "applyset.kubernetes.io/part-of";
+/// Label of a release's ApplySet parent Secret.
+pub const APPLYSET_ID_LABEL: &str = "applyset.kubernetes.io/id";
 
 /// Where a revision stands (Helm's and Sherpack's vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +60,36 @@ pub struct PackInfo {
     /// Anything else the pack declared for other plugins (drift, crd policy).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub settings: Value,
+}
+
+/// The comment line `kubectl pack-render` writes first in its stream to
+/// carry the pack's metadata and settings to the plugins downstream
+/// (`kubectl apply -f -` ignores it like any YAML comment).
+pub const PACK_HEADER: &str = "# kubectl-pack.io/pack: ";
+
+impl PackInfo {
+    /// The header line (without newline).
+    pub fn header_line(&self) -> String {
+        format!(
+            "{PACK_HEADER}{}",
+            serde_json::to_string(self).unwrap_or_default()
+        )
+    }
+
+    /// The pack header among the leading comments of `text`, if any;
+    /// `Err` when the header is there but not valid JSON.
+    pub fn from_stream(text: &str) -> Option<Result<PackInfo, String>> {
+        for line in text.lines() {
+            let t = line.trim();
+            if let Some(json) = t.strip_prefix(PACK_HEADER.trim_end()) {
+                return Some(serde_json::from_str(json.trim()).map_err(|e| e.to_string()));
+            }
+            if !(t.is_empty() || t == "---" || t.starts_with('#')) {
+                return None;
+            }
+        }
+        None
+    }
 }
 
 /// One object of a revision as the server stored it.
@@ -153,4 +191,26 @@ pub fn now() -> String {
         .round(jiff::Unit::Second)
         .unwrap_or_else(|_| jiff::Timestamp::now())
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_header_round_trips_and_stops_at_the_first_document() {
+        let info = PackInfo {
+            name: "app".into(),
+            version: "1.2.3".into(),
+            settings: serde_json::json!({"drift": {"ignore": ["spec.replicas"]}}),
+        };
+        let text = format!("{}\n---\n# Source: a.yaml\nkind: X\n", info.header_line());
+        assert_eq!(PackInfo::from_stream(&text), Some(Ok(info.clone())));
+        let late = format!("---\nkind: X\n{}\n", info.header_line());
+        assert_eq!(PackInfo::from_stream(&late), None);
+        assert!(matches!(
+            PackInfo::from_stream("# kubectl-pack.io/pack: {nope"),
+            Some(Err(_))
+        ));
+    }
 }

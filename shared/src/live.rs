@@ -1,5 +1,5 @@
 //! Reading many live objects at once: one LIST per resource and namespace
-//! instead of a GET per object (status and readiness polling).
+//! instead of a GET per object (readiness polling, status, drift checks).
 
 use std::collections::{BTreeMap, HashMap};
 

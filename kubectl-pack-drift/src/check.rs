@@ -1,0 +1,335 @@
+//! One drift check of a release: load the recorded revision, read the live
+//! objects with one LIST per kind and namespace, compare each against its
+//! record ([`crate::compare`]), apply ignore rules and trusted managers,
+//! name who changed what, and look for objects that carry the release's
+//! label without being part of it.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use serde_json::Value;
+use shared::kubeconfig::Kube;
+use shared::release::store::Store;
+use shared::release::{APPLYSET_ID_LABEL, ObjectRecord, RELEASE_LABEL, Release, Status};
+
+use crate::compare;
+use crate::path::Path;
+use crate::report::{FieldDrift, ObjectDrift, Report, Severity, State, classify};
+use crate::settings::Settings;
+
+/// Annotation listing paths to ignore on one object (comma-separated).
+pub const IGNORE_ANNOTATION: &str = "sherpack.io/drift-ignore";
+
+/// Map key of a live object: (plural, namespace, name).
+pub type LiveKey = (String, Option<String>, String);
+
+/// The key of a recorded object.
+pub fn key_of(r: &ObjectRecord) -> LiveKey {
+    (r.resource.clone(), r.namespace.clone(), r.name.clone())
+}
+
+/// The revision to check against: the latest deployed one, else the latest.
+pub async fn load_release(store: &Store, name: &str, namespace: &str) -> Result<Release> {
+    if let Some(r) = store.latest(name, &[Status::Deployed]).await? {
+        return Ok(r);
+    }
+    match store.latest(name, &[]).await? {
+        Some(r) => Ok(r),
+        None => bail!(
+            "release {name} not found in namespace {namespace}; list releases with `kubectl pack-waves list -A`"
+        ),
+    }
+}
+
+/// Objects an HorizontalPodAutoscaler scales: (namespace, kind, name).
+pub type HpaTargets = HashSet<(String, String, String)>;
+
+/// The HPA targets in the namespaces of the release's objects.
+pub async fn hpa_targets(k: &Kube, rel: &Release) -> HpaTargets {
+    let mut out = HpaTargets::new();
+    let namespaces: HashSet<&str> = rel
+        .objects
+        .iter()
+        .filter(|r| r.fields["f:spec"].get("f:replicas").is_some())
+        .filter_map(|r| r.namespace.as_deref())
+        .collect();
+    for ns in namespaces {
+        let api: Api<k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler> =
+            Api::namespaced(k.client.clone(), ns);
+        // Not allowed to list HPAs: nothing is trusted that way.
+        if let Ok(list) = api.list(&ListParams::default()).await {
+            for h in list.items {
+                if let Some(spec) = h.spec {
+                    let t = spec.scale_target_ref;
+                    out.insert((ns.to_string(), t.kind, t.name));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn masked(kind: &str, path: &Path) -> bool {
+    kind == "Secret" && (path.starts_with(&["data"]) || path.starts_with(&["stringData"]))
+}
+
+/// Compares one recorded object with its live state; None when clean.
+pub fn assess(
+    rec: &ObjectRecord,
+    live: Option<&Value>,
+    settings: &Settings,
+    hpa: &HpaTargets,
+    ignored: &mut usize,
+    info: &mut Vec<String>,
+) -> Option<ObjectDrift> {
+    let mut drift = ObjectDrift {
+        api_version: rec.api_version.clone(),
+        kind: rec.kind.clone(),
+        namespace: rec.namespace.clone(),
+        name: rec.name.clone(),
+        state: State::Deleted,
+        severity: Severity::Critical,
+        fields: Vec::new(),
+    };
+    let Some(live) = live else {
+        return Some(drift);
+    };
+    let annotation = live["metadata"]["annotations"][IGNORE_ANNOTATION]
+        .as_str()
+        .or(rec.applied["metadata"]["annotations"][IGNORE_ANNOTATION].as_str());
+    let mut own_ignores = Vec::new();
+    for p in annotation
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+    {
+        match crate::path::Pattern::parse(p) {
+            Ok(pat) => own_ignores.push(pat),
+            Err(e) => info.push(format!(
+                "{}/{}: annotation {IGNORE_ANNOTATION} entry '{p}' ignored: {e}",
+                rec.kind, rec.name
+            )),
+        }
+    }
+    let hpa_scaled = rec
+        .namespace
+        .as_ref()
+        .is_some_and(|ns| hpa.contains(&(ns.clone(), rec.kind.clone(), rec.name.clone())));
+    let changes = compare::compare(&rec.fields, &rec.applied, live);
+    let changed: HashSet<&Vec<String>> = changes.iter().map(|c| &c.fpath).collect();
+    for c in &changes {
+        if settings.ignored(&c.path) || own_ignores.iter().any(|p| p.matches(&c.path)) {
+            *ignored += 1;
+            continue;
+        }
+        let who = compare::owner(live, &c.fpath, shared::FIELD_MANAGER);
+        if let Some((m, _)) = &who
+            && settings.trusts(m, &c.path)
+        {
+            *ignored += 1;
+            continue;
+        }
+        if settings.hpa_replicas && hpa_scaled && c.path.starts_with(&["spec", "replicas"]) {
+            *ignored += 1;
+            continue;
+        }
+        let secret = masked(&rec.kind, &c.path);
+        let (manager, time) = who.unwrap_or_else(|| ("unknown".into(), None));
+        drift.fields.push(FieldDrift {
+            path: c.path.to_string(),
+            recorded: if secret { None } else { c.recorded.clone() },
+            live: if secret { None } else { c.live.clone() },
+            masked: secret,
+            severity: classify(&rec.kind, &c.path),
+            manager,
+            time,
+        });
+    }
+    // Ownership moved without a value change: worth knowing, not drift.
+    let ours_now =
+        shared::release::fields::owned_fields(live, shared::FIELD_MANAGER).unwrap_or(Value::Null);
+    for leaf in compare::leaves(&rec.fields) {
+        if changed.contains(&leaf) || compare::owns(&ours_now, &leaf) {
+            continue;
+        }
+        if let Some((m, _)) = compare::owner(live, &leaf, shared::FIELD_MANAGER) {
+            info.push(format!(
+                "{}/{}: {} is now owned by {m} (value unchanged)",
+                rec.kind,
+                rec.name,
+                Path::from_fpath(&leaf)
+            ));
+        }
+    }
+    if drift.fields.is_empty() {
+        return None;
+    }
+    drift.state = State::Modified;
+    drift.severity = drift
+        .fields
+        .iter()
+        .map(|f| f.severity)
+        .max()
+        .unwrap_or(Severity::Low);
+    Some(drift)
+}
+
+/// Kinds whose objects copy labels from their owners without an owner reference.
+const DERIVED_KINDS: &[&str] = &["Endpoints", "EndpointSlice", "Event", "ControllerRevision"];
+
+/// Objects labelled with the release that the release does not contain.
+pub async fn unexpected(
+    k: &Kube,
+    rel: &Release,
+    info: &mut Vec<String>,
+) -> Result<Vec<ObjectDrift>> {
+    let resources = shared::discovery::listable_resources(&k.client).await?;
+    let known: HashSet<(String, Option<String>, String)> = rel
+        .objects
+        .iter()
+        .chain(&rel.hooks)
+        .map(|r| (r.kind.clone(), r.namespace.clone(), r.name.clone()))
+        .collect();
+    let selector = format!("{RELEASE_LABEL}={},!{APPLYSET_ID_LABEL}", rel.name);
+    let lists = futures::stream::iter(
+        resources
+            .into_iter()
+            .filter(|r| !DERIVED_KINDS.contains(&r.resource.kind.as_str())),
+    )
+    .map(|r| {
+        let selector = selector.clone();
+        async move {
+            let api: Api<DynamicObject> = Api::all_with(k.client.clone(), &r.resource);
+            let got = api
+                .list_metadata(&ListParams::default().labels(&selector))
+                .await;
+            (r.resource, got)
+        }
+    })
+    .buffer_unordered(16)
+    .collect::<Vec<_>>()
+    .await;
+    let mut out = Vec::new();
+    for (res, got) in lists {
+        let list = match got {
+            Ok(l) => l,
+            Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 || s.code == 405 => {
+                if s.code == 403 {
+                    info.push(format!(
+                        "not allowed to list {}: unexpected objects of that kind are not looked for",
+                        res.plural
+                    ));
+                }
+                continue;
+            }
+            Err(e) => return Err(shared::Error::api(format!("list {}", res.plural), e).into()),
+        };
+        for m in list.items {
+            let meta = m.metadata;
+            if meta
+                .owner_references
+                .as_ref()
+                .is_some_and(|o| !o.is_empty())
+            {
+                continue;
+            }
+            let name = meta.name.unwrap_or_default();
+            if known.contains(&(res.kind.clone(), meta.namespace.clone(), name.clone())) {
+                continue;
+            }
+            out.push(ObjectDrift {
+                api_version: res.api_version.clone(),
+                kind: res.kind.clone(),
+                namespace: meta.namespace,
+                name,
+                state: State::Unexpected,
+                severity: Severity::Medium,
+                fields: Vec::new(),
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
+    Ok(out)
+}
+
+/// Reads the live objects of the release: one LIST per kind and namespace.
+pub async fn fetch_live(k: &Kube, rel: &Release) -> Result<HashMap<LiveKey, Value>> {
+    let resources: Vec<ApiResource> = rel.objects.iter().map(|r| r.api_resource()).collect();
+    let wanted: Vec<shared::live::Wanted<'_>> = rel
+        .objects
+        .iter()
+        .zip(&resources)
+        .map(|(r, res)| (res, r.namespace.as_deref(), r.name.as_str()))
+        .collect();
+    shared::live::fetch(&k.client, &wanted).await.map_err(|e| {
+        shared::Error::api(format!("read the objects of release {}", rel.name), e).into()
+    })
+}
+
+/// Checks a release.
+pub async fn check(
+    k: &Kube,
+    rel: &Release,
+    settings: &Settings,
+    scan_unexpected: bool,
+) -> Result<Report> {
+    let started = Instant::now();
+    let (live, hpa) = futures::join!(fetch_live(k, rel), hpa_targets(k, rel));
+    let live = live?;
+    let mut report = Report {
+        release: rel.name.clone(),
+        namespace: rel.namespace.clone(),
+        revision: rel.revision,
+        method: "recorded-fields".into(),
+        checked: rel.objects.len(),
+        severity: None,
+        drifted: Vec::new(),
+        info: Vec::new(),
+        ignored: 0,
+        duration_ms: 0,
+    };
+    for rec in &rel.objects {
+        if let Some(d) = assess(
+            rec,
+            live.get(&key_of(rec)),
+            settings,
+            &hpa,
+            &mut report.ignored,
+            &mut report.info,
+        ) {
+            report.drifted.push(d);
+        }
+    }
+    if scan_unexpected {
+        let found = unexpected(k, rel, &mut report.info).await?;
+        report.drifted.extend(found);
+    }
+    report.finish();
+    report.duration_ms = started.elapsed().as_millis();
+    Ok(report)
+}
+
+/// A `Kind/name` selector (`--only`) matches an object.
+pub fn selects(selector: &str, kind: &str, name: &str) -> bool {
+    match selector.split_once('/') {
+        Some((k, n)) => k.eq_ignore_ascii_case(kind) && n == name,
+        None => selector == name,
+    }
+}
+
+/// Reads one recorded object (None when it is gone).
+pub async fn fetch_one(k: &Kube, rec: &ObjectRecord) -> Result<Option<Value>> {
+    let res = rec.api_resource();
+    let api: Api<DynamicObject> = match &rec.namespace {
+        Some(ns) => Api::namespaced_with(k.client.clone(), ns, &res),
+        None => Api::all_with(k.client.clone(), &res),
+    };
+    let got = api
+        .get_opt(&rec.name)
+        .await
+        .map_err(|e| shared::Error::api(format!("read {}/{}", rec.kind, rec.name), e))?;
+    Ok(got.map(|o| serde_json::to_value(o).unwrap_or_default()))
+}

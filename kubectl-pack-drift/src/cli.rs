@@ -1,0 +1,173 @@
+//! Every flag of `kubectl pack-drift`, defined once.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use shared::kubeconfig::KubeArgs;
+use shared::release::args::StorageArgs;
+
+use crate::report::Severity;
+use crate::settings::Flags;
+
+/// Detect drift between a release and the cluster.
+///
+/// Compares each object of a release with what was recorded at apply time
+/// (only the fields the release set, as the server normalized them), names
+/// who changed what and when, and restores it on request.
+/// Exit codes: 0 clean, 1 drift at or above --fail-on, 2 error.
+///
+/// `kubectl pack-drift RELEASE` is `kubectl pack-drift status RELEASE`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl pack-drift",
+    bin_name = "kubectl pack-drift",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub status: StatusArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a release once (the default command).
+    Status(StatusArgs),
+    /// Watch a release and report drift as it happens; optionally correct it.
+    Watch(WatchArgs),
+    /// Restore drifted and deleted objects to the recorded state.
+    Sync(SyncArgs),
+    /// Show the release's drift events (detected, corrected, failed).
+    History(HistoryArgs),
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable, coloured on a terminal.
+    Text,
+    /// JSON report.
+    Json,
+    /// YAML report.
+    Yaml,
+}
+
+/// What every check takes.
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Ignore changes at or below this path (repeatable), e.g. spec.replicas or
+    /// 'metadata.annotations["example.com/x"]' or /spec/template/metadata.
+    #[arg(long, value_name = "PATH")]
+    pub ignore: Vec<String>,
+    /// Ignore changes made by this manager (NAME or NAME:PATH, repeatable).
+    #[arg(long, value_name = "NAME[:PATH]")]
+    pub trusted_manager: Vec<String>,
+    /// Drop the built-in trust of the HPA on spec.replicas.
+    #[arg(long)]
+    pub no_default_trusted: bool,
+    /// Do not look for unexpected objects carrying the release's label.
+    #[arg(long)]
+    pub no_unexpected: bool,
+}
+
+impl CheckArgs {
+    /// The flag part of the settings.
+    pub fn flags(&self) -> Flags {
+        Flags {
+            ignore: self.ignore.clone(),
+            trusted: self.trusted_manager.clone(),
+            no_default_trusted: self.no_default_trusted,
+        }
+    }
+}
+
+/// `status` (and the bare command).
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    /// Release name.
+    pub release: Option<String>,
+    /// Check every release in every namespace.
+    #[arg(
+        short = 'A',
+        long = "all",
+        visible_alias = "all-namespaces",
+        conflicts_with = "release"
+    )]
+    pub all: bool,
+    /// RELEASE is a Helm release: read Helm's own record and compare by server-side dry-run.
+    #[arg(long, conflicts_with = "all")]
+    pub helm: bool,
+    #[command(flatten)]
+    pub check: CheckArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: Format,
+    /// Exit 1 only for drift at or above this severity.
+    #[arg(long, value_enum, default_value = "low", value_name = "SEVERITY")]
+    pub fail_on: Severity,
+    /// Do not record a drift event in the release's history.
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+/// `watch`.
+#[derive(Debug, Args, Clone)]
+pub struct WatchArgs {
+    /// Release name.
+    pub release: String,
+    #[command(flatten)]
+    pub check: CheckArgs,
+    /// Full re-check period besides the watches (default: the pack's drift.interval, else 5m).
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// POST a JSON report to this URL when drift is found or corrected.
+    #[arg(long, value_name = "URL")]
+    pub notify_webhook: Option<String>,
+    /// POST a Slack message (incoming webhook format) to this URL.
+    #[arg(long, value_name = "URL")]
+    pub notify_slack: Option<String>,
+    /// Restore drifted objects (at most 3 attempts per object, then DriftCorrectionFailed).
+    #[arg(long)]
+    pub auto_sync: bool,
+    /// Serve Prometheus metrics and /healthz on this address (e.g. 127.0.0.1:9100).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Print events as JSON lines.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: Format,
+}
+
+/// `sync`.
+#[derive(Debug, Args, Clone)]
+pub struct SyncArgs {
+    /// Release name.
+    pub release: String,
+    #[command(flatten)]
+    pub check: CheckArgs,
+    /// Show the server-side dry-run diff only; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Restore only these objects (Kind/name, repeatable).
+    #[arg(long, value_name = "KIND/NAME")]
+    pub only: Vec<String>,
+}
+
+/// `history`.
+#[derive(Debug, Args, Clone)]
+pub struct HistoryArgs {
+    /// Release name.
+    pub release: String,
+    /// Show at most the N latest events.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: Format,
+}

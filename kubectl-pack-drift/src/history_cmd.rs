@@ -1,0 +1,55 @@
+//! `history RELEASE`: the release's drift events, newest last.
+
+use std::io::Write;
+
+use anyhow::Result;
+use shared::kubeconfig::KubeArgs;
+use shared::output::exit;
+
+use crate::cli::{Format, HistoryArgs};
+use crate::events::History;
+
+/// Runs `history`.
+pub async fn run(kube: &KubeArgs, args: &HistoryArgs) -> Result<u8> {
+    let k = kube.connect().await?;
+    let mut events = History::new(k.client.clone(), &k.namespace, &args.release)
+        .read()
+        .await?;
+    if events.len() > args.limit {
+        events.drain(..events.len() - args.limit);
+    }
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&events)?)?,
+        Format::Yaml => write!(out, "{}", shared::yaml::to_string(&events)?)?,
+        Format::Text => {
+            if events.is_empty() {
+                writeln!(out, "no drift events recorded for release {}", args.release)?;
+            }
+            for e in &events {
+                let kind = serde_json::to_value(e.kind)?;
+                writeln!(
+                    out,
+                    "{}  {:<9} {:<9} by {:<9} {}",
+                    e.time,
+                    kind.as_str().unwrap_or_default(),
+                    e.severity,
+                    e.by,
+                    e.message
+                )?;
+                for o in &e.objects {
+                    writeln!(out, "    {} {} [{}]", o.state, o.object, o.severity)?;
+                    for p in &o.paths {
+                        let when = p
+                            .time
+                            .as_deref()
+                            .map(|t| format!(" at {t}"))
+                            .unwrap_or_default();
+                        writeln!(out, "      {} (by {}{when})", p.path, p.manager)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}

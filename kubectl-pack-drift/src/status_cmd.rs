@@ -1,0 +1,111 @@
+//! `kubectl pack-drift [status] RELEASE | -A`: one check, printed as text
+//! or a machine report, recorded as a drift event when something drifted;
+//! exit 0 clean, 1 drift at or above `--fail-on`, 2 error.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use shared::kubeconfig::{Kube, KubeArgs};
+use shared::output::{Paint, Stream, exit};
+use shared::release::store::Store;
+
+use crate::cli::{Format, StatusArgs};
+use crate::events::{Event, History, Kind};
+use crate::report::{self, Report};
+use crate::settings::{Detection, Settings};
+
+/// Prints reports in the chosen format.
+pub fn print(format: Format, reports: &[Report]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json if reports.len() == 1 => {
+            writeln!(out, "{}", serde_json::to_string_pretty(&reports[0])?)?
+        }
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(reports)?)?,
+        Format::Yaml if reports.len() == 1 => {
+            write!(out, "{}", shared::yaml::to_string(&reports[0])?)?
+        }
+        Format::Yaml => write!(out, "{}", shared::yaml::to_string(&reports)?)?,
+        Format::Text => {
+            let paint = Paint::for_stream(Stream::Stdout);
+            for r in reports {
+                report::write_text(&mut out, r, &paint)?;
+                writeln!(out, "{}", report::summary(r))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records a "detected" event; a failure to write is a warning, not an error.
+pub async fn record_detected(k: &Kube, namespace: &str, report: &Report, by: &str) {
+    if report.drifted.is_empty() {
+        return;
+    }
+    let history = History::new(k.client.clone(), namespace, &report.release);
+    if let Err(e) = history
+        .record(Event::from_report(Kind::Detected, by, report))
+        .await
+    {
+        shared::output::warn(&format!(
+            "drift event not recorded ({}); pass --read-only to skip recording",
+            shared::error::one_line(&e.to_string())
+        ));
+    }
+}
+
+/// Runs `status`.
+pub async fn run(kube: &KubeArgs, args: &StatusArgs) -> Result<u8> {
+    let k = kube.connect().await?;
+    if args.helm {
+        let Some(release) = &args.release else {
+            bail!("--helm needs a release name");
+        };
+        let report = crate::helm::check(&k, release, &args.check).await?;
+        print(args.output, std::slice::from_ref(&report))?;
+        return Ok(if report.fails(args.fail_on) {
+            exit::DIFFERENCES
+        } else {
+            exit::OK
+        });
+    }
+    let storage = shared::release::args::storage(&args.check.storage)?;
+    let targets: Vec<(String, String)> = if args.all {
+        let store = Store::new(Some(k.client.clone()), &k.namespace, storage.clone());
+        store
+            .releases(true)
+            .await?
+            .into_iter()
+            .map(|(ns, name, _, _)| (ns, name))
+            .collect()
+    } else {
+        match &args.release {
+            Some(r) => vec![(k.namespace.clone(), r.clone())],
+            None => bail!("name a release (kubectl pack-drift RELEASE) or check all with -A"),
+        }
+    };
+    let mut reports = Vec::new();
+    let mut failing = false;
+    for (ns, name) in &targets {
+        let store = Store::new(Some(k.client.clone()), ns, storage.clone());
+        let rel = crate::check::load_release(&store, name, ns).await?;
+        let settings = Settings::new(&rel.pack.settings, &args.check.flags())?;
+        if settings.detection == Detection::Disabled {
+            shared::output::info(&format!(
+                "release {name}: drift detection is disabled by the pack (drift.detection: disabled)"
+            ));
+            continue;
+        }
+        let report = crate::check::check(&k, &rel, &settings, !args.check.no_unexpected).await?;
+        if !args.read_only {
+            record_detected(&k, ns, &report, "status").await;
+        }
+        failing |= settings.detection == Detection::Enabled && report.fails(args.fail_on);
+        reports.push(report);
+    }
+    if args.all && targets.is_empty() {
+        shared::output::info("no releases found");
+    }
+    print(args.output, &reports)?;
+    Ok(if failing { exit::DIFFERENCES } else { exit::OK })
+}

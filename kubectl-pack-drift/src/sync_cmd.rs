@@ -1,0 +1,129 @@
+//! `sync RELEASE`: show the server-side dry-run diff of putting every
+//! drifted or deleted object back to its recorded state, then do it
+//! (forced server-side apply) and record a "corrected" drift event.
+//! Unexpected objects are listed, never deleted.
+
+use std::io::Write;
+
+use anyhow::Result;
+use shared::kubeconfig::KubeArgs;
+use shared::output::{Paint, Stream, exit};
+
+use crate::cli::SyncArgs;
+use crate::events::{Event, History, Kind};
+use crate::report::State;
+use crate::settings::Settings;
+
+/// Runs `sync`.
+pub async fn run(kube: &KubeArgs, args: &SyncArgs) -> Result<u8> {
+    let k = kube.connect().await?;
+    let store = shared::release::args::store(&k, &args.check.storage)?;
+    let rel = crate::check::load_release(&store, &args.release, &k.namespace).await?;
+    let settings = Settings::new(&rel.pack.settings, &args.check.flags())?;
+    let mut report = crate::check::check(&k, &rel, &settings, !args.check.no_unexpected).await?;
+    for sel in &args.only {
+        if !rel
+            .objects
+            .iter()
+            .any(|r| crate::check::selects(sel, &r.kind, &r.name))
+        {
+            anyhow::bail!(
+                "--only {sel}: release {} has no such object (use Kind/name, e.g. Deployment/web)",
+                rel.name
+            );
+        }
+    }
+    report.drifted.retain(|o| {
+        args.only.is_empty()
+            || args
+                .only
+                .iter()
+                .any(|s| crate::check::selects(s, &o.kind, &o.name))
+    });
+    let mut out = std::io::stdout().lock();
+    let paint = Paint::for_stream(Stream::Stdout);
+    let mut todo = Vec::new();
+    for o in &report.drifted {
+        if o.state == State::Unexpected {
+            writeln!(
+                out,
+                "{} {} (not part of the release; sync leaves it alone — delete it yourself if it should go)",
+                paint.bold("unexpected"),
+                o.key()
+            )?;
+            continue;
+        }
+        let Some(rec) = rel
+            .objects
+            .iter()
+            .find(|r| r.kind == o.kind && r.name == o.name && r.namespace == o.namespace)
+        else {
+            continue;
+        };
+        let dry = crate::restore::restore(&k.client, rec, true)
+            .await
+            .map_err(|e| shared::Error::api(format!("dry-run restore of {}", o.key()), e))?;
+        let after = shared::yaml::to_string(&shared::diff::clean(dry))?;
+        let before = match o.state {
+            State::Deleted => String::new(),
+            _ => {
+                let live = crate::check::fetch_one(&k, rec).await?;
+                live.map(|v| shared::yaml::to_string(&shared::diff::clean(v)))
+                    .transpose()?
+                    .unwrap_or_default()
+            }
+        };
+        let verb = if o.state == State::Deleted {
+            "re-create"
+        } else {
+            "restore"
+        };
+        writeln!(out, "{}", paint.bold(&format!("{verb} {}", o.key())))?;
+        shared::diff::write_unified(&mut out, &before, &after, &paint)?;
+        todo.push((o.clone(), rec));
+    }
+    if todo.is_empty() {
+        writeln!(out, "release {}: nothing to restore", rel.name)?;
+        return Ok(exit::OK);
+    }
+    if args.dry_run {
+        writeln!(out, "{} object(s) would be restored (dry run)", todo.len())?;
+        return Ok(exit::DIFFERENCES);
+    }
+    let mut failed = Vec::new();
+    let mut done = report.clone();
+    done.drifted.clear();
+    for (o, rec) in todo {
+        match crate::restore::restore(&k.client, rec, false).await {
+            Ok(_) => {
+                writeln!(out, "restored {}", o.key())?;
+                done.drifted.push(o);
+            }
+            Err(e) => failed.push(format!(
+                "{}: {}",
+                o.key(),
+                shared::error::one_line(&e.to_string())
+            )),
+        }
+    }
+    if !done.drifted.is_empty() {
+        done.finish();
+        let history = History::new(k.client.clone(), &k.namespace, &rel.name);
+        if let Err(e) = history
+            .record(Event::from_report(Kind::Corrected, "sync", &done))
+            .await
+        {
+            shared::output::warn(&format!("drift event not recorded: {e}"));
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("could not restore {}", failed.join("; "));
+    }
+    writeln!(
+        out,
+        "release {}: {} object(s) restored",
+        rel.name,
+        done.drifted.len()
+    )?;
+    Ok(exit::OK)
+}

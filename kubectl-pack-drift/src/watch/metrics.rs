@@ -1,0 +1,172 @@
+//! Prometheus text metrics and `/healthz` for `watch --metrics-addr`,
+//! served by a deliberately tiny HTTP/1.1 responder (two GET paths, one
+//! response per connection). Labels are release and namespace only, plus
+//! severity/result where the metric is about those.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::report::Severity;
+
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default)]
+struct Counts {
+    checks: u64,
+    detected: BTreeMap<String, u64>,
+    corrections: BTreeMap<String, u64>,
+    buckets: Vec<u64>,
+    sum: f64,
+}
+
+/// The watch's counters.
+pub struct Metrics {
+    labels: String,
+    counts: Mutex<Counts>,
+}
+
+impl Metrics {
+    /// Counters for one release.
+    pub fn new(release: &str, namespace: &str) -> Metrics {
+        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        Metrics {
+            labels: format!(
+                "release=\"{}\",namespace=\"{}\"",
+                esc(release),
+                esc(namespace)
+            ),
+            counts: Mutex::new(Counts {
+                buckets: vec![0; BUCKETS.len()],
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Counts) -> R) -> R {
+        f(&mut self.counts.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// One check ran, taking `seconds`.
+    pub fn checked(&self, seconds: f64) {
+        self.with(|c| {
+            c.checks += 1;
+            c.sum += seconds;
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if seconds <= *b {
+                    c.buckets[i] += 1;
+                }
+            }
+        });
+    }
+
+    /// Drift of `severity` was found.
+    pub fn detected(&self, severity: Severity) {
+        self.with(|c| *c.detected.entry(severity.to_string()).or_default() += 1);
+    }
+
+    /// A correction ended with `result` (success or failure).
+    pub fn corrected(&self, result: &str) {
+        self.with(|c| *c.corrections.entry(result.to_string()).or_default() += 1);
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let l = &self.labels;
+        self.with(|c| {
+            let mut s = String::new();
+            s.push_str("# HELP drift_checks_total Drift checks run (full checks and per-object re-checks).\n# TYPE drift_checks_total counter\n");
+            s.push_str(&format!("drift_checks_total{{{l}}} {}\n", c.checks));
+            s.push_str("# HELP drift_detected_total Objects found drifted, by severity.\n# TYPE drift_detected_total counter\n");
+            for sev in ["Low", "Medium", "High", "Critical"] {
+                let n = c.detected.get(sev).copied().unwrap_or(0);
+                s.push_str(&format!("drift_detected_total{{{l},severity=\"{sev}\"}} {n}\n"));
+            }
+            s.push_str("# HELP drift_corrections_total Automatic corrections, by result.\n# TYPE drift_corrections_total counter\n");
+            for r in ["success", "failure"] {
+                let n = c.corrections.get(r).copied().unwrap_or(0);
+                s.push_str(&format!("drift_corrections_total{{{l},result=\"{r}\"}} {n}\n"));
+            }
+            s.push_str("# HELP drift_check_duration_seconds Time of a drift check.\n# TYPE drift_check_duration_seconds histogram\n");
+            for (i, b) in BUCKETS.iter().enumerate() {
+                s.push_str(&format!(
+                    "drift_check_duration_seconds_bucket{{{l},le=\"{b}\"}} {}\n",
+                    c.buckets[i]
+                ));
+            }
+            s.push_str(&format!(
+                "drift_check_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}\n",
+                c.checks
+            ));
+            s.push_str(&format!("drift_check_duration_seconds_sum{{{l}}} {}\n", c.sum));
+            s.push_str(&format!("drift_check_duration_seconds_count{{{l}}} {}\n", c.checks));
+            s
+        })
+    }
+}
+
+/// Serves `/metrics` and `/healthz` on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, metrics: std::sync::Arc<Metrics>) {
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut len = 0;
+            while len < buf.len() {
+                match conn.read(&mut buf[len..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => len += n,
+                }
+                if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            let head = String::from_utf8_lossy(&buf[..len]);
+            let path = head.split_whitespace().nth(1).unwrap_or("/");
+            let (status, ctype, body) = match path {
+                "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
+                "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
+                _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(resp.as_bytes()).await;
+            let _ = conn.shutdown().await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_every_documented_series() {
+        let m = Metrics::new("demo", "ns");
+        m.checked(0.02);
+        m.detected(Severity::High);
+        m.corrected("failure");
+        let t = m.render();
+        assert!(t.contains("drift_checks_total{release=\"demo\",namespace=\"ns\"} 1"));
+        assert!(t.contains(
+            "drift_detected_total{release=\"demo\",namespace=\"ns\",severity=\"High\"} 1"
+        ));
+        assert!(t.contains(
+            "drift_corrections_total{release=\"demo\",namespace=\"ns\",result=\"failure\"} 1"
+        ));
+        assert!(t.contains(
+            "drift_check_duration_seconds_bucket{release=\"demo\",namespace=\"ns\",le=\"0.025\"} 1"
+        ));
+        assert!(t.contains(
+            "drift_check_duration_seconds_bucket{release=\"demo\",namespace=\"ns\",le=\"0.01\"} 0"
+        ));
+    }
+}

@@ -1,0 +1,587 @@
+//! `watch RELEASE`: one watcher per kind and namespace of the release's
+//! objects (kube-runtime, reconnecting with bounded exponential backoff and
+//! jitter), each event re-checking only the object it concerns; a full
+//! re-check every `--interval` as a safety net. Prints transitions (drift,
+//! resolved, corrected, correction failed), records them, notifies, serves
+//! metrics, and with `--auto-sync` restores drifted objects — at most three
+//! attempts per object, then `DriftCorrectionFailed` instead of fighting.
+
+mod metrics;
+mod notify;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event as WatchEvent};
+use serde_json::{Value, json};
+use shared::kubeconfig::{Kube, KubeArgs};
+use shared::output::exit;
+use shared::release::{ObjectRecord, Release};
+use tokio::sync::mpsc;
+
+use crate::check::{HpaTargets, LiveKey, key_of};
+use crate::cli::{Format, WatchArgs};
+use crate::events::{Event, History, Kind};
+use crate::report::{ObjectDrift, Report, State};
+use crate::settings::{Detection, Settings};
+
+/// Attempts per object before giving up.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// What the watcher tasks and correction tasks tell the main loop.
+enum Msg {
+    /// An object of group `g` changed (None: deleted).
+    Object(usize, String, Option<Value>),
+    /// Group `g` starts a (re)list.
+    ListStart(usize),
+    /// Group `g` finished a (re)list.
+    ListDone(usize),
+    /// Group `g`'s watch failed; it retries with backoff.
+    Lost(usize, String),
+    /// A correction of `key` ended.
+    Corrected(LiveKey, Result<(), String>),
+}
+
+/// One kind in one namespace.
+struct Group {
+    resource: ApiResource,
+    namespace: Option<String>,
+    /// Names of release objects in the group.
+    names: HashSet<String>,
+    healthy: bool,
+    listing: bool,
+    seen: HashSet<String>,
+}
+
+struct Watch<'a> {
+    k: &'a Kube,
+    rel: &'a Release,
+    settings: Settings,
+    args: &'a WatchArgs,
+    hpa: HpaTargets,
+    live: HashMap<LiveKey, Value>,
+    state: HashMap<LiveKey, ObjectDrift>,
+    attempts: HashMap<LiveKey, u32>,
+    in_flight: HashSet<LiveKey>,
+    gave_up: HashSet<LiveKey>,
+    unexpected: HashSet<(String, Option<String>, String)>,
+    history: History,
+    notifier: notify::Notifier,
+    metrics: Arc<metrics::Metrics>,
+    tx: mpsc::Sender<Msg>,
+}
+
+/// Runs `watch`.
+pub async fn run(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
+    let k = kube.connect().await?;
+    let store = shared::release::args::store(&k, &args.check.storage)?;
+    let rel = crate::check::load_release(&store, &args.release, &k.namespace).await?;
+    let settings = Settings::new(&rel.pack.settings, &args.check.flags())?;
+    if settings.detection == Detection::Disabled {
+        shared::output::info(&format!(
+            "release {}: drift detection is disabled by the pack (drift.detection: disabled)",
+            rel.name
+        ));
+        return Ok(exit::OK);
+    }
+    let interval = match &args.interval {
+        Some(s) => shared::kubeconfig::parse_duration(s)
+            .map_err(|e| anyhow::anyhow!("--interval {s}: {e}"))?
+            .context("--interval must not be 0")?,
+        None => settings.interval.unwrap_or(Duration::from_secs(300)),
+    };
+    let metrics = Arc::new(metrics::Metrics::new(&rel.name, &rel.namespace));
+    if let Some(addr) = args.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--metrics-addr {addr}: cannot listen there"))?;
+        tokio::spawn(metrics::serve(listener, metrics.clone()));
+        shared::output::info(&format!("metrics on http://{addr}/metrics"));
+    }
+    let (tx, mut rx) = mpsc::channel(4096);
+    let mut groups: Vec<Group> = Vec::new();
+    for r in &rel.objects {
+        let res = r.api_resource();
+        match groups
+            .iter_mut()
+            .find(|g| g.resource == res && g.namespace == r.namespace)
+        {
+            Some(g) => {
+                g.names.insert(r.name.clone());
+            }
+            None => groups.push(Group {
+                resource: res,
+                namespace: r.namespace.clone(),
+                names: [r.name.clone()].into(),
+                healthy: true,
+                listing: false,
+                seen: HashSet::new(),
+            }),
+        }
+    }
+    let notifier = notify::Notifier::new(
+        &rel.name,
+        &rel.namespace,
+        args.notify_webhook.clone().or(settings.webhook.clone()),
+        args.notify_slack.clone().or(settings.slack.clone()),
+    );
+    let mut w = Watch {
+        k: &k,
+        rel: &rel,
+        settings,
+        args,
+        hpa: HpaTargets::new(),
+        live: HashMap::new(),
+        state: HashMap::new(),
+        attempts: HashMap::new(),
+        in_flight: HashSet::new(),
+        gave_up: HashSet::new(),
+        unexpected: HashSet::new(),
+        history: History::new(k.client.clone(), &rel.namespace, &rel.name),
+        notifier,
+        metrics,
+        tx: tx.clone(),
+    };
+    w.full_check().await?;
+    for (i, g) in groups.iter().enumerate() {
+        spawn_watcher(&k, i, g, tx.clone());
+    }
+    shared::output::info(&format!(
+        "watching release {} (revision {}): {} object(s) in {} watch(es), full re-check every {}s",
+        rel.name,
+        rel.revision,
+        rel.objects.len(),
+        groups.len(),
+        interval.as_secs()
+    ));
+    let mut tick = tokio::time::interval(interval);
+    tick.tick().await;
+    let by_key: HashMap<LiveKey, &ObjectRecord> =
+        rel.objects.iter().map(|r| (key_of(r), r)).collect();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tick.tick() => {
+                if let Err(e) = w.full_check().await {
+                    w.line("error", "", &format!("full re-check failed: {}", shared::error::one_line(&e.to_string())));
+                }
+            }
+            Some(msg) = rx.recv() => match msg {
+                Msg::ListStart(g) => {
+                    groups[g].seen.clear();
+                    groups[g].listing = true;
+                }
+                Msg::ListDone(g) => {
+                    let gr = &mut groups[g];
+                    gr.listing = false;
+                    if !gr.healthy {
+                        gr.healthy = true;
+                        w.line("watch", "", &format!("watch of {} resumed", describe(gr)));
+                    }
+                    let gone: Vec<String> = gr.names.difference(&gr.seen).cloned().collect();
+                    for n in gone {
+                        w.live.remove(&(gr.resource.plural.clone(), gr.namespace.clone(), n));
+                    }
+                    let keys: Vec<LiveKey> = gr.names.iter().map(|n| (gr.resource.plural.clone(), gr.namespace.clone(), n.clone())).collect();
+                    let started = Instant::now();
+                    for key in keys {
+                        if let Some(rec) = by_key.get(&key) {
+                            w.evaluate(rec).await;
+                        }
+                    }
+                    w.metrics.checked(started.elapsed().as_secs_f64());
+                }
+                Msg::Object(g, name, obj) => {
+                    let gr = &mut groups[g];
+                    let key = (gr.resource.plural.clone(), gr.namespace.clone(), name.clone());
+                    let Some(rec) = by_key.get(&key) else {
+                        if let Some(o) = obj { w.maybe_unexpected(&gr.resource, &o).await; }
+                        continue;
+                    };
+                    match obj {
+                        Some(o) => { gr.seen.insert(name); w.live.insert(key, o); }
+                        None => { w.live.remove(&key); }
+                    }
+                    // During a (re)list the whole group is evaluated at ListDone.
+                    if !gr.listing {
+                        let started = Instant::now();
+                        w.evaluate(rec).await;
+                        w.metrics.checked(started.elapsed().as_secs_f64());
+                    }
+                }
+                Msg::Lost(g, why) => {
+                    let gr = &mut groups[g];
+                    if gr.healthy {
+                        gr.healthy = false;
+                        w.line("watch", "", &format!("watch of {} lost ({why}); reconnecting with backoff", describe(gr)));
+                    }
+                }
+                Msg::Corrected(key, result) => w.corrected(key, result, &by_key).await,
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn describe(g: &Group) -> String {
+    match &g.namespace {
+        Some(ns) => format!("{} in {ns}", g.resource.plural),
+        None => g.resource.plural.clone(),
+    }
+}
+
+fn spawn_watcher(k: &Kube, i: usize, g: &Group, tx: mpsc::Sender<Msg>) {
+    let api: Api<DynamicObject> = match &g.namespace {
+        Some(ns) => Api::namespaced_with(k.client.clone(), ns, &g.resource),
+        None => Api::all_with(k.client.clone(), &g.resource),
+    };
+    let res = g.resource.clone();
+    tokio::spawn(async move {
+        let mut stream = watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        let object = |o: DynamicObject| {
+            let name = o.metadata.name.clone().unwrap_or_default();
+            let mut v = serde_json::to_value(o).unwrap_or_default();
+            v["apiVersion"] = Value::String(res.api_version.clone());
+            v["kind"] = Value::String(res.kind.clone());
+            (name, v)
+        };
+        while let Some(ev) = stream.next().await {
+            let msg = match ev {
+                Ok(WatchEvent::Init) => Msg::ListStart(i),
+                Ok(WatchEvent::InitDone) => Msg::ListDone(i),
+                Ok(WatchEvent::Apply(o) | WatchEvent::InitApply(o)) => {
+                    let (n, v) = object(o);
+                    Msg::Object(i, n, Some(v))
+                }
+                Ok(WatchEvent::Delete(o)) => {
+                    let (n, _) = object(o);
+                    Msg::Object(i, n, None)
+                }
+                Err(e) => Msg::Lost(i, shared::error::one_line(&e.to_string())),
+            };
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+impl Watch<'_> {
+    fn line(&self, event: &str, object: &str, text: &str) {
+        use std::io::Write;
+        let now = shared::release::now();
+        let mut out = std::io::stdout().lock();
+        // A closed stdout must not stop the watch.
+        let _ = if self.args.output == Format::Json {
+            writeln!(
+                out,
+                "{}",
+                json!({"time": now, "event": event, "object": object, "message": text})
+            )
+        } else {
+            let obj = if object.is_empty() {
+                String::new()
+            } else {
+                format!(" {object}")
+            };
+            writeln!(out, "{now} {}{obj} {text}", event.to_uppercase())
+        };
+    }
+
+    async fn full_check(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let settings = self.settings.clone();
+        let report =
+            crate::check::check(self.k, self.rel, &settings, !self.args.check.no_unexpected)
+                .await?;
+        self.metrics.checked(started.elapsed().as_secs_f64());
+        self.hpa = crate::check::hpa_targets(self.k, self.rel).await;
+        self.live = crate::check::fetch_live(self.k, self.rel).await?;
+        for rec in &self.rel.objects {
+            self.evaluate(rec).await;
+        }
+        for o in report
+            .drifted
+            .iter()
+            .filter(|o| o.state == State::Unexpected)
+        {
+            let key = (o.kind.clone(), o.namespace.clone(), o.name.clone());
+            if self.unexpected.insert(key) {
+                self.announce(o.clone(), Kind::Detected).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn maybe_unexpected(&mut self, res: &ApiResource, o: &Value) {
+        let labelled =
+            o["metadata"]["labels"][shared::release::RELEASE_LABEL] == self.rel.name.as_str();
+        let owned = o["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+        let parent = o["metadata"]["labels"]
+            .get(shared::release::APPLYSET_ID_LABEL)
+            .is_some();
+        let name = o["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let ns = o["metadata"]["namespace"].as_str().map(str::to_string);
+        let hook = self
+            .rel
+            .hooks
+            .iter()
+            .any(|h| h.kind == res.kind && h.name == name);
+        if !labelled || owned || parent || hook {
+            return;
+        }
+        if self
+            .unexpected
+            .insert((res.kind.clone(), ns.clone(), name.clone()))
+        {
+            let d = ObjectDrift {
+                api_version: res.api_version.clone(),
+                kind: res.kind.clone(),
+                namespace: ns,
+                name,
+                state: State::Unexpected,
+                severity: crate::report::Severity::Medium,
+                fields: Vec::new(),
+            };
+            self.announce(d, Kind::Detected).await;
+        }
+    }
+
+    /// Re-checks one object and reports a change of its drift state.
+    async fn evaluate(&mut self, rec: &ObjectRecord) {
+        let key = key_of(rec);
+        let mut ignored = 0;
+        let mut info = Vec::new();
+        let now = crate::check::assess(
+            rec,
+            self.live.get(&key),
+            &self.settings,
+            &self.hpa,
+            &mut ignored,
+            &mut info,
+        );
+        let before = self.state.get(&key);
+        let same = match (before, &now) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                a.state == b.state
+                    && a.fields.len() == b.fields.len()
+                    && a.fields
+                        .iter()
+                        .zip(&b.fields)
+                        .all(|(x, y)| x.path == y.path && x.live == y.live)
+            }
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        match now {
+            None => {
+                self.state.remove(&key);
+                self.attempts.remove(&key);
+                self.gave_up.remove(&key);
+                self.line(
+                    "resolved",
+                    &format!("{}/{}", rec.kind, rec.name),
+                    "matches the release again",
+                );
+            }
+            Some(d) => {
+                self.state.insert(key.clone(), d.clone());
+                self.announce(d, Kind::Detected).await;
+                if self.args.auto_sync
+                    && !self.gave_up.contains(&key)
+                    && !self.in_flight.contains(&key)
+                {
+                    self.schedule(rec, 0);
+                }
+            }
+        }
+    }
+
+    /// Prints, records and notifies one object's event.
+    async fn announce(&self, d: ObjectDrift, kind: Kind) {
+        let mut report = Report {
+            release: self.rel.name.clone(),
+            namespace: self.rel.namespace.clone(),
+            revision: self.rel.revision,
+            method: "recorded-fields".into(),
+            checked: 1,
+            severity: None,
+            drifted: vec![d.clone()],
+            info: Vec::new(),
+            ignored: 0,
+            duration_ms: 0,
+        };
+        report.finish();
+        if kind == Kind::Detected {
+            self.metrics.detected(d.severity);
+            let what = match d.state {
+                State::Deleted => "deleted".to_string(),
+                State::Unexpected => {
+                    "carries the release's label but is not part of it".to_string()
+                }
+                State::Modified => d
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let v = |x: &Option<Value>| match x {
+                            _ if f.masked => "(secret)".to_string(),
+                            None => "(absent)".into(),
+                            Some(Value::String(s)) => s.clone(),
+                            Some(o) => o.to_string(),
+                        };
+                        format!(
+                            "{}: {} -> {} (by {})",
+                            f.path,
+                            v(&f.recorded),
+                            v(&f.live),
+                            f.manager
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            };
+            self.line("drift", &format!("{} [{}]", d.key(), d.severity), &what);
+        }
+        let event = Event::from_report(
+            kind,
+            if kind == Kind::Detected {
+                "watch"
+            } else {
+                "auto-sync"
+            },
+            &report,
+        );
+        if let Err(e) = self.history.record(event.clone()).await {
+            shared::output::warn(&format!(
+                "drift event not recorded: {}",
+                shared::error::one_line(&e.to_string())
+            ));
+        }
+        self.notifier.send(&event).await;
+    }
+
+    fn schedule(&mut self, rec: &ObjectRecord, attempt: u32) {
+        let key = key_of(rec);
+        self.in_flight.insert(key.clone());
+        *self.attempts.entry(key.clone()).or_default() += 1;
+        let client = self.k.client.clone();
+        let rec = rec.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            // 0 s, then 1 s and 2 s, with up to 25% jitter.
+            if attempt > 0 {
+                let base = Duration::from_secs(1 << (attempt - 1));
+                let jitter = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos() % 250)
+                    .unwrap_or(0);
+                tokio::time::sleep(base + base * jitter / 1000).await;
+            }
+            let result = crate::restore::restore(&client, &rec, false)
+                .await
+                .map(|_| ())
+                .map_err(|e| shared::error::one_line(&e.to_string()));
+            let _ = tx.send(Msg::Corrected(key_of(&rec), result)).await;
+        });
+    }
+
+    async fn corrected(
+        &mut self,
+        key: LiveKey,
+        result: Result<(), String>,
+        by_key: &HashMap<LiveKey, &ObjectRecord>,
+    ) {
+        self.in_flight.remove(&key);
+        let Some(rec) = by_key.get(&key) else { return };
+        let name = format!("{}/{}", rec.kind, rec.name);
+        let attempts = self.attempts.get(&key).copied().unwrap_or(0);
+        let drift = self.state.get(&key).cloned();
+        match result {
+            Ok(()) => {
+                self.metrics.corrected("success");
+                self.line(
+                    "corrected",
+                    &name,
+                    &format!("restored to the recorded state (attempt {attempts})"),
+                );
+                if let Some(d) = drift {
+                    self.announce(d, Kind::Corrected).await;
+                }
+            }
+            Err(e) => {
+                self.metrics.corrected("failure");
+                if attempts < MAX_ATTEMPTS {
+                    self.line(
+                        "retry",
+                        &name,
+                        &format!("correction attempt {attempts} failed: {e}"),
+                    );
+                    self.schedule(rec, attempts);
+                    return;
+                }
+                self.gave_up.insert(key);
+                let message =
+                    format!("DriftCorrectionFailed: gave up after {attempts} attempts: {e}");
+                self.line("failed", &name, &message);
+                if let Some(d) = drift {
+                    let mut report = Report {
+                        release: self.rel.name.clone(),
+                        namespace: self.rel.namespace.clone(),
+                        revision: self.rel.revision,
+                        method: "recorded-fields".into(),
+                        checked: 1,
+                        severity: None,
+                        drifted: vec![d],
+                        info: Vec::new(),
+                        ignored: 0,
+                        duration_ms: 0,
+                    };
+                    report.finish();
+                    let mut event = Event::from_report(Kind::Failed, "auto-sync", &report);
+                    event.message = message.clone();
+                    if let Err(err) = self.history.record(event.clone()).await {
+                        shared::output::warn(&format!(
+                            "drift event not recorded: {}",
+                            shared::error::one_line(&err.to_string())
+                        ));
+                    }
+                    self.notifier.send(&event).await;
+                }
+                self.kube_event(rec, &message).await;
+            }
+        }
+    }
+
+    /// A Warning Event on the object, so `kubectl describe` shows it (best effort).
+    async fn kube_event(&self, rec: &ObjectRecord, message: &str) {
+        let ns = rec.namespace.clone().unwrap_or_else(|| "default".into());
+        let now = shared::release::now();
+        let ev = json!({
+            "metadata": {"generateName": format!("{}.", rec.name), "namespace": ns},
+            "involvedObject": {"apiVersion": rec.api_version, "kind": rec.kind, "name": rec.name, "namespace": rec.namespace},
+            "reason": "DriftCorrectionFailed", "type": "Warning", "message": message,
+            "source": {"component": "kubectl-pack-drift"},
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        });
+        let api: Api<k8s_openapi::api::core::v1::Event> =
+            Api::namespaced(self.k.client.clone(), &ns);
+        if let Ok(ev) = serde_json::from_value(ev) {
+            let _ = api.create(&Default::default(), &ev).await;
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Showing objects side by side: cut the fields that say nothing about
+//! desired state (server bookkeeping, status), mask Secret values, and print
+//! a unified line diff of their YAML (waves `diff`, drift `sync`, drift
+//! `--helm`).
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use crate::output::Paint;
+
+/// The object without server bookkeeping and status; Secret values replaced
+/// by a short digest so a change is visible but the value is not.
+pub fn clean(mut v: Value) -> Value {
+    if let Some(m) = v["metadata"].as_object_mut() {
+        for k in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "selfLink",
+        ] {
+            m.remove(k);
+        }
+        if let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            a.remove("deployment.kubernetes.io/revision");
+            if a.is_empty() {
+                m.remove("annotations");
+            }
+        }
+    }
+    if let Some(m) = v.as_object_mut() {
+        m.remove("status");
+    }
+    if v["kind"] == "Secret" {
+        for field in ["data", "stringData"] {
+            if let Some(d) = v[field].as_object_mut() {
+                for (k, val) in d.iter_mut() {
+                    *val = Value::String(format!("(secret value {k}: sha256 {}…)", digest(val)));
+                }
+            }
+        }
+    }
+    v
+}
+
+fn digest(v: &Value) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(v.to_string().as_bytes());
+    format!("{:02x}{:02x}{:02x}{:02x}", h[0], h[1], h[2], h[3])
+}
+
+/// Writes the unified diff of two texts (3 lines of context), coloured by `paint`.
+pub fn write_unified(
+    out: &mut impl Write,
+    before: &str,
+    after: &str,
+    paint: &Paint,
+) -> std::io::Result<()> {
+    let diff = similar::TextDiff::from_lines(before, after);
+    for group in diff.grouped_ops(3) {
+        for op in group {
+            for change in diff.iter_changes(&op) {
+                let line = change.to_string_lossy();
+                let line = line.trim_end_matches('\n');
+                match change.tag() {
+                    similar::ChangeTag::Delete => {
+                        writeln!(out, "{}", paint.red(&format!("-{line}")))?
+                    }
+                    similar::ChangeTag::Insert => {
+                        writeln!(out, "{}", paint.green(&format!("+{line}")))?
+                    }
+                    similar::ChangeTag::Equal => writeln!(out, " {line}")?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
