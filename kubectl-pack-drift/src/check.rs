@@ -33,14 +33,67 @@ pub fn key_of(r: &ObjectRecord) -> LiveKey {
 
 /// The revision to check against: the latest deployed one, else the latest.
 pub async fn load_release(store: &Store, name: &str, namespace: &str) -> Result<Release> {
-    if let Some(r) = store.latest(name, &[Status::Deployed]).await? {
-        return Ok(r);
+    let mut rel = match store.latest(name, &[Status::Deployed]).await? {
+        Some(r) => r,
+        None => match store.latest(name, &[]).await? {
+            Some(r) => r,
+            None => bail!(
+                "release {name} not found in namespace {namespace}; list releases with `kubectl pack-waves list -A`"
+            ),
+        },
+    };
+    secret_string_data_as_data(&mut rel);
+    Ok(rel)
+}
+
+/// A Secret applied with `stringData` is stored with `data` only, so the
+/// record holds no value for those keys: take them from the manifest,
+/// base64-encoded, as `data` (what the server stores and a drift changes).
+fn secret_string_data_as_data(rel: &mut Release) {
+    use base64::Engine as _;
+    if !rel
+        .objects
+        .iter()
+        .any(|r| r.kind == "Secret" && r.fields.get("f:stringData").is_some())
+    {
+        return;
     }
-    match store.latest(name, &[]).await? {
-        Some(r) => Ok(r),
-        None => bail!(
-            "release {name} not found in namespace {namespace}; list releases with `kubectl pack-waves list -A`"
-        ),
+    let Ok(inputs) = shared::stream::parse_stream(&rel.manifest, shared::stream::Origin::Stdin)
+    else {
+        return;
+    };
+    for rec in rel.objects.iter_mut().filter(|r| r.kind == "Secret") {
+        let Some(owned) = rec.fields.get("f:stringData").cloned() else {
+            continue;
+        };
+        let Some(input) = inputs
+            .iter()
+            .find(|o| o.kind() == "Secret" && o.name() == rec.name)
+        else {
+            continue;
+        };
+        if let Some(fields) = rec.fields.as_object_mut() {
+            fields.remove("f:stringData");
+            let data = fields
+                .entry("f:data")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let (Some(d), Some(o)) = (data.as_object_mut(), owned.as_object()) {
+                for k in o.keys() {
+                    d.insert(k.clone(), Value::Object(Default::default()));
+                }
+            }
+        }
+        if let Some(sd) = input.object["stringData"].as_object() {
+            for (k, v) in sd {
+                let text = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
+                rec.applied["data"][k] = Value::String(
+                    base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
+                );
+            }
+        }
     }
 }
 

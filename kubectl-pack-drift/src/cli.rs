@@ -16,21 +16,36 @@ use crate::settings::Flags;
 ///
 /// `kubectl pack-drift RELEASE` is `kubectl pack-drift status RELEASE`.
 #[derive(Debug, Parser)]
-#[command(
-    name = "kubectl pack-drift",
-    bin_name = "kubectl pack-drift",
-    version,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "kubectl pack-drift", bin_name = "kubectl pack-drift", version)]
 pub struct Cli {
     #[command(flatten)]
     pub kube: KubeArgs,
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
 
-    #[command(flatten)]
-    pub status: StatusArgs,
+impl Cli {
+    /// Parses the process arguments; without a subcommand, `status` is meant
+    /// (`kubectl pack-drift RELEASE`, `kubectl pack-drift -A`).
+    pub fn parse_with_default() -> Cli {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        match Cli::try_parse_from(&args) {
+            Ok(cli) => cli,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    clap::error::ErrorKind::InvalidSubcommand
+                        | clap::error::ErrorKind::UnknownArgument
+                ) =>
+            {
+                let mut with_status = args.clone();
+                with_status.insert(1.min(args.len()), "status".into());
+                Cli::try_parse_from(&with_status).unwrap_or_else(|e| e.exit())
+            }
+            Err(e) => e.exit(),
+        }
+    }
 }
 
 /// The subcommands.

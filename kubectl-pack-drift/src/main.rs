@@ -20,17 +20,15 @@ mod watch;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use shared::cli::ErrorCode;
 
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let command = match cli.command {
-        Some(c) => c,
-        None if cli.status.release.is_some() || cli.status.all => Command::Status(cli.status),
-        None => return shared::cli::usage_without_command(Cli::command()),
+    let cli = Cli::parse_with_default();
+    let Some(command) = cli.command else {
+        return shared::cli::usage_without_command(Cli::command());
     };
     let kube = cli.kube;
     shared::cli::run(ErrorCode::DiffLike, async move {

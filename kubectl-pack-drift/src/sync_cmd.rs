@@ -99,11 +99,9 @@ pub async fn run(kube: &KubeArgs, args: &SyncArgs) -> Result<u8> {
                 writeln!(out, "restored {}", o.key())?;
                 done.drifted.push(o);
             }
-            Err(e) => failed.push(format!(
-                "{}: {}",
-                o.key(),
-                shared::error::one_line(&e.to_string())
-            )),
+            Err(e) => {
+                failed.push(shared::Error::api(format!("restore {}", o.key()), e).to_string())
+            }
         }
     }
     if !done.drifted.is_empty() {

@@ -33,6 +33,7 @@ pub fn clean(mut v: Value) -> Value {
     }
     if let Some(m) = v.as_object_mut() {
         m.remove("status");
+        m.retain(|_, val| !val.is_null());
     }
     if v["kind"] == "Secret" {
         for field in ["data", "stringData"] {

@@ -30,8 +30,12 @@ use crate::events::{Event, History, Kind};
 use crate::report::{ObjectDrift, Report, State};
 use crate::settings::{Detection, Settings};
 
-/// Attempts per object before giving up.
+/// Corrections per object within [`WINDOW`] before giving up.
 const MAX_ATTEMPTS: u32 = 3;
+/// The window in which corrections of one object are counted: an object
+/// that keeps drifting back after three corrections is someone else's
+/// fight, not ours.
+const WINDOW: Duration = Duration::from_secs(600);
 
 /// What the watcher tasks and correction tasks tell the main loop.
 enum Msg {
@@ -43,8 +47,8 @@ enum Msg {
     ListDone(usize),
     /// Group `g`'s watch failed; it retries with backoff.
     Lost(usize, String),
-    /// A correction of `key` ended.
-    Corrected(LiveKey, Result<(), String>),
+    /// Correction attempt `n` of `key` ended.
+    Corrected(LiveKey, u32, Result<(), String>),
 }
 
 /// One kind in one namespace.
@@ -66,7 +70,7 @@ struct Watch<'a> {
     hpa: HpaTargets,
     live: HashMap<LiveKey, Value>,
     state: HashMap<LiveKey, ObjectDrift>,
-    attempts: HashMap<LiveKey, u32>,
+    attempts: HashMap<LiveKey, Vec<Instant>>,
     in_flight: HashSet<LiveKey>,
     gave_up: HashSet<LiveKey>,
     unexpected: HashSet<(String, Option<String>, String)>,
@@ -221,11 +225,27 @@ pub async fn run(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
                         w.line("watch", "", &format!("watch of {} lost ({why}); reconnecting with backoff", describe(gr)));
                     }
                 }
-                Msg::Corrected(key, result) => w.corrected(key, result, &by_key).await,
+                Msg::Corrected(key, n, result) => w.corrected(key, n, result, &by_key).await,
             }
         }
     }
     Ok(exit::OK)
+}
+
+/// A report about one object.
+fn single(rel: &Release, d: ObjectDrift) -> Report {
+    Report {
+        release: rel.name.clone(),
+        namespace: rel.namespace.clone(),
+        revision: rel.revision,
+        method: "recorded-fields".into(),
+        checked: 1,
+        severity: None,
+        drifted: vec![d],
+        info: Vec::new(),
+        ignored: 0,
+        duration_ms: 0,
+    }
 }
 
 fn describe(g: &Group) -> String {
@@ -321,6 +341,9 @@ impl Watch<'_> {
     }
 
     async fn maybe_unexpected(&mut self, res: &ApiResource, o: &Value) {
+        if self.args.check.no_unexpected {
+            return;
+        }
         let labelled =
             o["metadata"]["labels"][shared::release::RELEASE_LABEL] == self.rel.name.as_str();
         let owned = o["metadata"]["ownerReferences"]
@@ -391,7 +414,6 @@ impl Watch<'_> {
         match now {
             None => {
                 self.state.remove(&key);
-                self.attempts.remove(&key);
                 self.gave_up.remove(&key);
                 self.line(
                     "resolved",
@@ -406,7 +428,23 @@ impl Watch<'_> {
                     && !self.gave_up.contains(&key)
                     && !self.in_flight.contains(&key)
                 {
-                    self.schedule(rec, 0);
+                    let recent = self.attempts.entry(key.clone()).or_default();
+                    recent.retain(|t| t.elapsed() < WINDOW);
+                    if recent.len() as u32 >= MAX_ATTEMPTS {
+                        let who = self
+                            .state
+                            .get(&key)
+                            .and_then(|d| d.fields.first())
+                            .map(|f| f.manager.clone())
+                            .unwrap_or_else(|| "unknown".into());
+                        let message = format!(
+                            "DriftCorrectionFailed: drifted again after {MAX_ATTEMPTS} corrections within {} minutes (last change by {who}); not fighting",
+                            WINDOW.as_secs() / 60
+                        );
+                        self.give_up(rec, &message).await;
+                    } else {
+                        self.schedule(rec, 1);
+                    }
                 }
             }
         }
@@ -414,18 +452,7 @@ impl Watch<'_> {
 
     /// Prints, records and notifies one object's event.
     async fn announce(&self, d: ObjectDrift, kind: Kind) {
-        let mut report = Report {
-            release: self.rel.name.clone(),
-            namespace: self.rel.namespace.clone(),
-            revision: self.rel.revision,
-            method: "recorded-fields".into(),
-            checked: 1,
-            severity: None,
-            drifted: vec![d.clone()],
-            info: Vec::new(),
-            ignored: 0,
-            duration_ms: 0,
-        };
+        let mut report = single(self.rel, d.clone());
         report.finish();
         if kind == Kind::Detected {
             self.metrics.detected(d.severity);
@@ -478,14 +505,14 @@ impl Watch<'_> {
     fn schedule(&mut self, rec: &ObjectRecord, attempt: u32) {
         let key = key_of(rec);
         self.in_flight.insert(key.clone());
-        *self.attempts.entry(key.clone()).or_default() += 1;
+        self.attempts.entry(key).or_default().push(Instant::now());
         let client = self.k.client.clone();
         let rec = rec.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            // 0 s, then 1 s and 2 s, with up to 25% jitter.
-            if attempt > 0 {
-                let base = Duration::from_secs(1 << (attempt - 1));
+            // Attempt 1 at once, then after 1 s and 2 s, with up to 25% jitter.
+            if attempt > 1 {
+                let base = Duration::from_secs(1 << (attempt - 2));
                 let jitter = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.subsec_nanos() % 250)
@@ -495,76 +522,76 @@ impl Watch<'_> {
             let result = crate::restore::restore(&client, &rec, false)
                 .await
                 .map(|_| ())
-                .map_err(|e| shared::error::one_line(&e.to_string()));
-            let _ = tx.send(Msg::Corrected(key_of(&rec), result)).await;
+                .map_err(|e| {
+                    shared::Error::api(format!("restore {}/{}", rec.kind, rec.name), e).to_string()
+                });
+            let _ = tx.send(Msg::Corrected(key_of(&rec), attempt, result)).await;
         });
     }
 
     async fn corrected(
         &mut self,
         key: LiveKey,
+        attempt: u32,
         result: Result<(), String>,
         by_key: &HashMap<LiveKey, &ObjectRecord>,
     ) {
         self.in_flight.remove(&key);
         let Some(rec) = by_key.get(&key) else { return };
         let name = format!("{}/{}", rec.kind, rec.name);
-        let attempts = self.attempts.get(&key).copied().unwrap_or(0);
-        let drift = self.state.get(&key).cloned();
         match result {
             Ok(()) => {
                 self.metrics.corrected("success");
                 self.line(
                     "corrected",
                     &name,
-                    &format!("restored to the recorded state (attempt {attempts})"),
+                    &format!("restored to the recorded state (attempt {attempt})"),
                 );
-                if let Some(d) = drift {
+                if let Some(d) = self.state.get(&key).cloned() {
                     self.announce(d, Kind::Corrected).await;
                 }
             }
             Err(e) => {
                 self.metrics.corrected("failure");
-                if attempts < MAX_ATTEMPTS {
+                if !self.state.contains_key(&key) {
+                    return;
+                }
+                if attempt < MAX_ATTEMPTS {
                     self.line(
                         "retry",
                         &name,
-                        &format!("correction attempt {attempts} failed: {e}"),
+                        &format!("correction attempt {attempt} failed: {e}"),
                     );
-                    self.schedule(rec, attempts);
+                    self.schedule(rec, attempt + 1);
                     return;
                 }
-                self.gave_up.insert(key);
                 let message =
-                    format!("DriftCorrectionFailed: gave up after {attempts} attempts: {e}");
-                self.line("failed", &name, &message);
-                if let Some(d) = drift {
-                    let mut report = Report {
-                        release: self.rel.name.clone(),
-                        namespace: self.rel.namespace.clone(),
-                        revision: self.rel.revision,
-                        method: "recorded-fields".into(),
-                        checked: 1,
-                        severity: None,
-                        drifted: vec![d],
-                        info: Vec::new(),
-                        ignored: 0,
-                        duration_ms: 0,
-                    };
-                    report.finish();
-                    let mut event = Event::from_report(Kind::Failed, "auto-sync", &report);
-                    event.message = message.clone();
-                    if let Err(err) = self.history.record(event.clone()).await {
-                        shared::output::warn(&format!(
-                            "drift event not recorded: {}",
-                            shared::error::one_line(&err.to_string())
-                        ));
-                    }
-                    self.notifier.send(&event).await;
-                }
-                self.kube_event(rec, &message).await;
+                    format!("DriftCorrectionFailed: gave up after {attempt} attempts: {e}");
+                self.give_up(rec, &message).await;
             }
         }
+    }
+
+    /// Stops correcting an object: prints, records, notifies, and leaves a
+    /// Warning Event on it.
+    async fn give_up(&mut self, rec: &ObjectRecord, message: &str) {
+        let key = key_of(rec);
+        self.gave_up.insert(key.clone());
+        self.line("failed", &format!("{}/{}", rec.kind, rec.name), message);
+        if let Some(d) = self.state.get(&key).cloned() {
+            let mut report = single(self.rel, d);
+            report.finish();
+            let mut event = Event::from_report(Kind::Failed, "auto-sync", &report);
+            event.message = message.to_string();
+            if let Err(err) = self.history.record(event.clone()).await {
+                shared::output::warn(&format!(
+                    "drift event not recorded: {}",
+                    shared::error::one_line(&err.to_string())
+                ));
+            }
+            self.notifier.send(&event).await;
+        }
+        self.kube_event(rec, message).await;
     }
 
     /// A Warning Event on the object, so `kubectl describe` shows it (best effort).
