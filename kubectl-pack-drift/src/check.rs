@@ -13,7 +13,9 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use serde_json::Value;
 use shared::kubeconfig::Kube;
 use shared::release::store::Store;
-use shared::release::{APPLYSET_ID_LABEL, ObjectRecord, RELEASE_LABEL, Release, Status};
+use shared::release::{
+    APPLYSET_ID_LABEL, ObjectRecord, PART_OF_LABEL, RELEASE_LABEL, Release, Status,
+};
 
 use crate::compare;
 use crate::path::Path;
@@ -247,6 +249,7 @@ pub async fn unexpected(
         .map(|r| (r.kind.clone(), r.namespace.clone(), r.name.clone()))
         .collect();
     let selector = format!("{RELEASE_LABEL}={},!{APPLYSET_ID_LABEL}", rel.name);
+    let own_id = shared::release::applyset_id(&rel.name, &rel.namespace);
     let lists = futures::stream::iter(
         resources
             .into_iter()
@@ -287,6 +290,15 @@ pub async fn unexpected(
                 .as_ref()
                 .is_some_and(|o| !o.is_empty())
             {
+                continue;
+            }
+            // Same release name in another namespace: another release.
+            let part_of = meta.labels.as_ref().and_then(|l| l.get(PART_OF_LABEL));
+            let ours = match part_of {
+                Some(id) => *id == own_id,
+                None => meta.namespace.as_ref().is_none_or(|n| *n == rel.namespace),
+            };
+            if !ours {
                 continue;
             }
             let name = meta.name.unwrap_or_default();

@@ -18,7 +18,7 @@ use crate::plan::{Item, Plan};
 use crate::progress::Progress;
 use crate::readiness::{self, State};
 
-pub use shared::release::{PART_OF_LABEL, RELEASE_LABEL};
+pub use shared::release::{PART_OF_LABEL, RELEASE_LABEL, applyset_id, parent_name};
 
 /// The server's answer, the object's resource, and whether it is namespaced.
 type AppliedObject = (Value, kube::discovery::ApiResource, bool);
@@ -373,23 +373,6 @@ impl Engine<'_> {
         }
         None
     }
-}
-
-/// The ApplySet id of a release's parent Secret (KEP-3659).
-pub fn applyset_id(release: &str, namespace: &str) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    let parent = format!("{}.{namespace}.Secret.", parent_name(release));
-    let hash = sha2::Sha256::digest(parent.as_bytes());
-    format!(
-        "applyset-{}-v1",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash)
-    )
-}
-
-/// The ApplySet parent Secret's name.
-pub fn parent_name(release: &str) -> String {
-    format!("sh.sherpack.applyset.{release}")
 }
 
 /// Creates/updates the ApplySet parent Secret with the group-kinds it contains.

@@ -333,3 +333,14 @@ impl Drop for PrivateCluster {
         self.ctl("down");
     }
 }
+
+/// The Helm binary (a peer), fetched once into the cache by `scripts/helm.py`.
+pub fn helm() -> PathBuf {
+    let out = Command::new("python3")
+        .arg(workspace_root().join("scripts/helm.py"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/helm.py");
+    assert!(out.status.success(), "scripts/helm.py failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}

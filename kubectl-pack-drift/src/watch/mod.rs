@@ -71,7 +71,8 @@ struct Watch<'a> {
     live: HashMap<LiveKey, Value>,
     state: HashMap<LiveKey, ObjectDrift>,
     attempts: HashMap<LiveKey, Vec<Instant>>,
-    in_flight: HashSet<LiveKey>,
+    /// Objects being corrected, with the drift being corrected.
+    in_flight: HashMap<LiveKey, ObjectDrift>,
     gave_up: HashSet<LiveKey>,
     unexpected: HashSet<(String, Option<String>, String)>,
     history: History,
@@ -143,7 +144,7 @@ pub async fn run(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
         live: HashMap::new(),
         state: HashMap::new(),
         attempts: HashMap::new(),
-        in_flight: HashSet::new(),
+        in_flight: HashMap::new(),
         gave_up: HashSet::new(),
         unexpected: HashSet::new(),
         history: History::new(k.client.clone(), &rel.namespace, &rel.name),
@@ -352,6 +353,11 @@ impl Watch<'_> {
         let parent = o["metadata"]["labels"]
             .get(shared::release::APPLYSET_ID_LABEL)
             .is_some();
+        let other_release = o["metadata"]["labels"]
+            .get(shared::release::PART_OF_LABEL)
+            .is_some_and(|id| {
+                *id != shared::release::applyset_id(&self.rel.name, &self.rel.namespace).as_str()
+            });
         let name = o["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -362,7 +368,7 @@ impl Watch<'_> {
             .hooks
             .iter()
             .any(|h| h.kind == res.kind && h.name == name);
-        if !labelled || owned || parent || hook {
+        if !labelled || owned || parent || hook || other_release {
             return;
         }
         if self
@@ -426,7 +432,7 @@ impl Watch<'_> {
                 self.announce(d, Kind::Detected).await;
                 if self.args.auto_sync
                     && !self.gave_up.contains(&key)
-                    && !self.in_flight.contains(&key)
+                    && !self.in_flight.contains_key(&key)
                 {
                     let recent = self.attempts.entry(key.clone()).or_default();
                     recent.retain(|t| t.elapsed() < WINDOW);
@@ -504,7 +510,10 @@ impl Watch<'_> {
 
     fn schedule(&mut self, rec: &ObjectRecord, attempt: u32) {
         let key = key_of(rec);
-        self.in_flight.insert(key.clone());
+        let drift = self.state.get(&key).cloned();
+        if let Some(d) = drift {
+            self.in_flight.insert(key.clone(), d);
+        }
         self.attempts.entry(key).or_default().push(Instant::now());
         let client = self.k.client.clone();
         let rec = rec.clone();
@@ -536,7 +545,7 @@ impl Watch<'_> {
         result: Result<(), String>,
         by_key: &HashMap<LiveKey, &ObjectRecord>,
     ) {
-        self.in_flight.remove(&key);
+        let corrected = self.in_flight.remove(&key);
         let Some(rec) = by_key.get(&key) else { return };
         let name = format!("{}/{}", rec.kind, rec.name);
         match result {
@@ -547,7 +556,7 @@ impl Watch<'_> {
                     &name,
                     &format!("restored to the recorded state (attempt {attempt})"),
                 );
-                if let Some(d) = self.state.get(&key).cloned() {
+                if let Some(d) = corrected {
                     self.announce(d, Kind::Corrected).await;
                 }
             }

@@ -19,6 +19,24 @@ pub const PART_OF_LABEL: &str = "applyset.kubernetes.io/part-of";
 /// Label of a release's ApplySet parent Secret.
 pub const APPLYSET_ID_LABEL: &str = "applyset.kubernetes.io/id";
 
+/// The ApplySet id of a release's parent Secret (KEP-3659): the value of
+/// every release object's [`PART_OF_LABEL`], unique per release and namespace.
+pub fn applyset_id(release: &str, namespace: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let parent = format!("{}.{namespace}.Secret.", parent_name(release));
+    let hash = sha2::Sha256::digest(parent.as_bytes());
+    format!(
+        "applyset-{}-v1",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash)
+    )
+}
+
+/// The ApplySet parent Secret's name.
+pub fn parent_name(release: &str) -> String {
+    format!("sh.sherpack.applyset.{release}")
+}
+
 /// Where a revision stands (Helm's and Sherpack's vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
