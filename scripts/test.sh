@@ -12,6 +12,7 @@ step() { echo "==> $*" >&2; }
 step "installing test dependencies (cached after the first run)"
 bash tests/cluster/install.sh >/dev/null
 bash tests/providers/install.sh >/dev/null
+python3 scripts/helm.py >/dev/null   # the Helm peer for the pack-drift --helm test
 
 for component in rustfmt clippy; do
   if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then

@@ -644,10 +644,8 @@ async fn watch_detects_notifies_serves_metrics_and_auto_sync_gives_up_without_pe
     let ns = namespace("drift-watch").await;
     apply(&ns, "app", APP);
     // The developer may read and record history, but not patch Deployments.
-    let rbac = format!(
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: drift-watcher}}\nrules:\n- apiGroups: [\"\", apps, autoscaling]\n  resources: [configmaps, secrets, services, deployments, statefulsets, horizontalpodautoscalers]\n  verbs: [get, list, watch]\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [create, update, patch]\n- apiGroups: [\"\"]\n  resources: [events]\n  verbs: [create]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: drift-watcher}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: drift-watcher}}\nsubjects: [{{kind: User, name: developer, apiGroup: rbac.authorization.k8s.io}}]\n"
-    );
-    let (code, o, e) = kctl_stdin(&ns, &["apply", "-f", "-"], &rbac);
+    let rbac = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: drift-watcher}\nrules:\n- apiGroups: [\"\", apps, autoscaling]\n  resources: [configmaps, secrets, services, deployments, statefulsets, horizontalpodautoscalers]\n  verbs: [get, list, watch]\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [create, update, patch]\n- apiGroups: [\"\"]\n  resources: [events]\n  verbs: [create]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: drift-watcher}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: drift-watcher}\nsubjects: [{kind: User, name: developer, apiGroup: rbac.authorization.k8s.io}]\n";
+    let (code, o, e) = kctl_stdin(&ns, &["apply", "-f", "-"], rbac);
     assert_eq!(code, 0, "{o}{e}");
     let hook = hook();
     let metrics = free_port();

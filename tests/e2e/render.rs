@@ -117,8 +117,14 @@ fn output_is_a_clean_stream_with_source_comments_and_yaml_scalars() {
     let pack = write_tree(MINI_PACK);
     let (code, out, err) = render(&["rel", pack.path().to_str().unwrap(), "-n", "shop"]);
     assert_eq!(code, 0, "{err}");
+    // The pack header first (a comment for kubectl, the pack's metadata and
+    // settings for waves and drift), then the documents.
+    let (header, rest) = out.split_once('\n').unwrap();
+    let info: Value =
+        serde_json::from_str(header.strip_prefix("# kubectl-pack.io/pack: ").unwrap()).unwrap();
+    assert_eq!(info["name"], "mini");
     assert!(
-        out.starts_with("---\n# Source: mini/templates/cm.yaml\n"),
+        rest.starts_with("---\n# Source: mini/templates/cm.yaml\n"),
         "{out}"
     );
     assert_eq!(
