@@ -30,7 +30,13 @@ pub async fn fetch(
             Some(n) => Api::namespaced_with(client.clone(), n, res),
             None => Api::all_with(client.clone(), res),
         };
-        for obj in api.list(&ListParams::default()).await?.items {
+        let items = match api.list(&ListParams::default()).await {
+            Ok(list) => list.items,
+            // The kind is not served (its CRD is gone): none of them exist.
+            Err(kube::Error::Api(s)) if s.code == 404 => continue,
+            Err(e) => return Err(e),
+        };
+        for obj in items {
             let name = obj.metadata.name.clone().unwrap_or_default();
             let mut value = serde_json::to_value(obj).unwrap_or_default();
             // List items carry no apiVersion/kind; readiness rules need the kind.

@@ -360,7 +360,11 @@ async fn each_kind_of_change_is_found_with_path_manager_and_severity_and_sync_re
         "{text}"
     );
     assert!(!text.contains("SENTINEL"), "secret value printed");
-    // --fail-on: only Critical counts.
+    // --fail-on critical still fails (image, Secret data, deletion are Critical).
+    assert_eq!(
+        drift(&ns, &["app", "--read-only", "--fail-on", "critical"]).0,
+        1
+    );
     kctl(&ns, &["delete", "configmap/stray"]);
 
     // An env value change is drift.
@@ -550,7 +554,37 @@ async fn the_packs_drift_block_travels_from_render_through_waves() {
     );
     let (code, r) = json_report(&ns, &["tuned", "--read-only"]);
     assert_eq!(code, 1);
-    field(&r, "ConfigMap/tuned", "data.stable");
+    assert_eq!(
+        field(&r, "ConfigMap/tuned", "data.stable")["severity"],
+        "Medium"
+    );
+    // A Medium drift does not fail a check that only cares about High and up.
+    assert_eq!(
+        drift(&ns, &["tuned", "--read-only", "--fail-on", "high"]).0,
+        0
+    );
+    // Another manager puts the recorded value back and owns it now: information, not drift.
+    let (code, o, e) = kctl_stdin(
+        &ns,
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=operator",
+            "-f",
+            "-",
+        ],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: tuned}\ndata: {stable: x}\n",
+    );
+    assert_eq!(code, 0, "{o}{e}");
+    let (code, out, e) = drift(&ns, &["tuned", "--read-only"]);
+    assert_eq!(code, 0, "{out}{e}");
+    assert!(
+        out.contains(
+            "info: ConfigMap/tuned: data.stable is now owned by operator (value unchanged)"
+        ),
+        "{out}"
+    );
 }
 
 /// A local HTTP server recording (path, body) of every POST.
