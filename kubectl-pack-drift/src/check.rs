@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
 use shared::kubeconfig::Kube;
 use shared::release::store::Store;
@@ -30,7 +30,7 @@ pub type LiveKey = (String, Option<String>, String);
 
 /// The key of a recorded object.
 pub fn key_of(r: &ObjectRecord) -> LiveKey {
-    (r.resource.clone(), r.namespace.clone(), r.name.clone())
+    shared::live::record_key(r)
 }
 
 /// The revision to check against: the latest deployed one, else the latest.
@@ -131,6 +131,42 @@ fn masked(kind: &str, path: &Path) -> bool {
     kind == "Secret" && (path.starts_with(&["data"]) || path.starts_with(&["stringData"]))
 }
 
+/// The changes of one object worth reporting: ignored paths (the settings'
+/// and `skip`) and trusted managers' changes are counted in `ignored` and
+/// dropped; the rest name who changed them and never carry Secret values.
+pub fn judge(
+    kind: &str,
+    changes: Vec<compare::Change>,
+    live: &Value,
+    settings: &Settings,
+    skip: &dyn Fn(&Path) -> bool,
+    ignored: &mut usize,
+) -> Vec<FieldDrift> {
+    let mut out = Vec::new();
+    for c in changes {
+        let who = compare::owner(live, &c.fpath, shared::FIELD_MANAGER);
+        let trusted = who
+            .as_ref()
+            .is_some_and(|(m, _)| settings.trusts(m, &c.path));
+        if settings.ignored(&c.path) || skip(&c.path) || trusted {
+            *ignored += 1;
+            continue;
+        }
+        let secret = masked(kind, &c.path);
+        let (manager, time) = who.unwrap_or_else(|| ("unknown".into(), None));
+        out.push(FieldDrift {
+            path: c.path.to_string(),
+            recorded: if secret { None } else { c.recorded },
+            live: if secret { None } else { c.live },
+            masked: secret,
+            severity: classify(kind, &c.path),
+            manager,
+            time,
+        });
+    }
+    out
+}
+
 /// Compares one recorded object with its live state; None when clean.
 pub fn assess(
     rec: &ObjectRecord,
@@ -174,35 +210,12 @@ pub fn assess(
         .as_ref()
         .is_some_and(|ns| hpa.contains(&(ns.clone(), rec.kind.clone(), rec.name.clone())));
     let changes = compare::compare(&rec.fields, &rec.applied, live);
-    let changed: HashSet<&Vec<String>> = changes.iter().map(|c| &c.fpath).collect();
-    for c in &changes {
-        if settings.ignored(&c.path) || own_ignores.iter().any(|p| p.matches(&c.path)) {
-            *ignored += 1;
-            continue;
-        }
-        let who = compare::owner(live, &c.fpath, shared::FIELD_MANAGER);
-        if let Some((m, _)) = &who
-            && settings.trusts(m, &c.path)
-        {
-            *ignored += 1;
-            continue;
-        }
-        if settings.hpa_replicas && hpa_scaled && c.path.starts_with(&["spec", "replicas"]) {
-            *ignored += 1;
-            continue;
-        }
-        let secret = masked(&rec.kind, &c.path);
-        let (manager, time) = who.unwrap_or_else(|| ("unknown".into(), None));
-        drift.fields.push(FieldDrift {
-            path: c.path.to_string(),
-            recorded: if secret { None } else { c.recorded.clone() },
-            live: if secret { None } else { c.live.clone() },
-            masked: secret,
-            severity: classify(&rec.kind, &c.path),
-            manager,
-            time,
-        });
-    }
+    let changed: HashSet<Vec<String>> = changes.iter().map(|c| c.fpath.clone()).collect();
+    let skip = |path: &Path| {
+        own_ignores.iter().any(|p| p.matches(path))
+            || (settings.hpa_replicas && hpa_scaled && path.starts_with(&["spec", "replicas"]))
+    };
+    drift.fields = judge(&rec.kind, changes, live, settings, &skip, ignored);
     // Ownership moved without a value change: worth knowing, not drift.
     let ours_now =
         shared::release::fields::owned_fields(live, shared::FIELD_MANAGER).unwrap_or(Value::Null);
@@ -219,17 +232,7 @@ pub fn assess(
             ));
         }
     }
-    if drift.fields.is_empty() {
-        return None;
-    }
-    drift.state = State::Modified;
-    drift.severity = drift
-        .fields
-        .iter()
-        .map(|f| f.severity)
-        .max()
-        .unwrap_or(Severity::Low);
-    Some(drift)
+    drift.modified()
 }
 
 /// Kinds whose objects copy labels from their owners without an owner reference.
@@ -322,16 +325,11 @@ pub async fn unexpected(
 
 /// Reads the live objects of the release: one LIST per kind and namespace.
 pub async fn fetch_live(k: &Kube, rel: &Release) -> Result<HashMap<LiveKey, Value>> {
-    let resources: Vec<ApiResource> = rel.objects.iter().map(|r| r.api_resource()).collect();
-    let wanted: Vec<shared::live::Wanted<'_>> = rel
-        .objects
-        .iter()
-        .zip(&resources)
-        .map(|(r, res)| (res, r.namespace.as_deref(), r.name.as_str()))
-        .collect();
-    shared::live::fetch(&k.client, &wanted).await.map_err(|e| {
-        shared::Error::api(format!("read the objects of release {}", rel.name), e).into()
-    })
+    shared::live::fetch_records(&k.client, &rel.objects)
+        .await
+        .map_err(|e| {
+            shared::Error::api(format!("read the objects of release {}", rel.name), e).into()
+        })
 }
 
 /// Checks a release.

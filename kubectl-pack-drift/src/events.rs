@@ -37,6 +37,16 @@ pub struct EventPath {
     pub time: Option<String>,
 }
 
+impl EventPath {
+    /// `path (by manager at time)`.
+    pub fn describe(&self) -> String {
+        match &self.time {
+            Some(t) => format!("{} (by {} at {t})", self.path, self.manager),
+            None => format!("{} (by {})", self.path, self.manager),
+        }
+    }
+}
+
 /// One object in an event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventObject {

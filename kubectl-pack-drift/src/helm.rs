@@ -16,7 +16,7 @@ use shared::apply::{Applier, ApplyOptions};
 use shared::kubeconfig::Kube;
 
 use crate::cli::CheckArgs;
-use crate::report::{FieldDrift, ObjectDrift, Report, Severity, State, classify};
+use crate::report::{ObjectDrift, Report, Severity, State};
 use crate::settings::Settings;
 
 /// The manifest and namespace of Helm's latest deployed revision.
@@ -135,44 +135,19 @@ pub async fn check(k: &Kube, name: &str, args: &CheckArgs) -> Result<Report> {
                 },
             )
             .await?;
-        for c in crate::compare::diff_values(
+        let changes = crate::compare::diff_values(
             &shared::diff::clean(dry.object),
             &shared::diff::clean(live.clone()),
-        ) {
-            if settings.ignored(&c.path) {
-                report.ignored += 1;
-                continue;
-            }
-            let who = crate::compare::owner(&live, &c.fpath, shared::FIELD_MANAGER);
-            if let Some((m, _)) = &who
-                && settings.trusts(m, &c.path)
-            {
-                report.ignored += 1;
-                continue;
-            }
-            let secret = drift.kind == "Secret"
-                && (c.path.starts_with(&["data"]) || c.path.starts_with(&["stringData"]));
-            let (manager, time) = who.unwrap_or_else(|| ("unknown".into(), None));
-            drift.fields.push(FieldDrift {
-                path: c.path.to_string(),
-                recorded: if secret { None } else { c.recorded },
-                live: if secret { None } else { c.live },
-                masked: secret,
-                severity: classify(&drift.kind, &c.path),
-                manager,
-                time,
-            });
-        }
-        if !drift.fields.is_empty() {
-            drift.state = State::Modified;
-            drift.severity = drift
-                .fields
-                .iter()
-                .map(|f| f.severity)
-                .max()
-                .unwrap_or(Severity::Low);
-            report.drifted.push(drift);
-        }
+        );
+        drift.fields = crate::check::judge(
+            &drift.kind,
+            changes,
+            &live,
+            &settings,
+            &|_| false,
+            &mut report.ignored,
+        );
+        report.drifted.extend(drift.modified());
     }
     report.finish();
     report.duration_ms = started.elapsed().as_millis();

@@ -40,12 +40,7 @@ pub async fn run(kube: &KubeArgs, args: &HistoryArgs) -> Result<u8> {
                 for o in &e.objects {
                     writeln!(out, "    {} {} [{}]", o.state, o.object, o.severity)?;
                     for p in &o.paths {
-                        let when = p
-                            .time
-                            .as_deref()
-                            .map(|t| format!(" at {t}"))
-                            .unwrap_or_default();
-                        writeln!(out, "      {} (by {}{when})", p.path, p.manager)?;
+                        writeln!(out, "      {}", p.describe())?;
                     }
                 }
             }

@@ -124,6 +124,14 @@ pub struct ObjectDrift {
 }
 
 impl ObjectDrift {
+    /// The object as Modified with its fields' highest severity; None
+    /// when no field drifted.
+    pub fn modified(mut self) -> Option<ObjectDrift> {
+        self.severity = self.fields.iter().map(|f| f.severity).max()?;
+        self.state = State::Modified;
+        Some(self)
+    }
+
     /// `Kind/name`.
     pub fn key(&self) -> String {
         format!("{}/{}", self.kind, self.name)
@@ -212,20 +220,7 @@ pub fn write_text(out: &mut impl Write, r: &Report, paint: &Paint) -> std::io::R
                 writeln!(out, "  ~ {}: ({who}) [{}]", f.path, f.severity)?;
                 let a = show(&f.recorded);
                 let b = show(&f.live);
-                let diff = similar::TextDiff::from_lines(&a, &b);
-                for change in diff.iter_all_changes() {
-                    let line = change.to_string_lossy();
-                    let line = line.trim_end_matches('\n');
-                    match change.tag() {
-                        similar::ChangeTag::Delete => {
-                            writeln!(out, "      {}", paint.red(&format!("-{line}")))?
-                        }
-                        similar::ChangeTag::Insert => {
-                            writeln!(out, "      {}", paint.green(&format!("+{line}")))?
-                        }
-                        similar::ChangeTag::Equal => writeln!(out, "       {line}")?,
-                    }
-                }
+                shared::diff::write_unified_indented(out, &a, &b, paint, "      ")?;
             } else {
                 writeln!(
                     out,

@@ -63,18 +63,11 @@ pub async fn status(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
     let Some(rel) = store.latest(&args.release, &[]).await? else {
         bail!("release {} not found in {}", args.release, k.namespace);
     };
-    let resources: Vec<_> = rel.objects.iter().map(|r| r.api_resource()).collect();
-    let wanted: Vec<shared::live::Wanted<'_>> = rel
-        .objects
-        .iter()
-        .zip(&resources)
-        .map(|(r, res)| (res, r.namespace.as_deref(), r.name.as_str()))
-        .collect();
-    let live = shared::live::fetch(&k.client, &wanted).await?;
+    let live = shared::live::fetch_records(&k.client, &rel.objects).await?;
     let mut rows = Vec::new();
     let mut all_ready = true;
-    for (r, w) in rel.objects.iter().zip(&wanted) {
-        let state = match live.get(&shared::live::key(w)) {
+    for r in &rel.objects {
+        let state = match live.get(&shared::live::record_key(r)) {
             None => "missing".to_string(),
             Some(o) => match readiness::assess(o) {
                 State::Ready => "ready".into(),

@@ -60,6 +60,17 @@ pub fn write_unified(
     after: &str,
     paint: &Paint,
 ) -> std::io::Result<()> {
+    write_unified_indented(out, before, after, paint, "")
+}
+
+/// [`write_unified`] with every line indented by `indent`.
+pub fn write_unified_indented(
+    out: &mut impl Write,
+    before: &str,
+    after: &str,
+    paint: &Paint,
+    indent: &str,
+) -> std::io::Result<()> {
     let diff = similar::TextDiff::from_lines(before, after);
     for group in diff.grouped_ops(3) {
         for op in group {
@@ -68,12 +79,12 @@ pub fn write_unified(
                 let line = line.trim_end_matches('\n');
                 match change.tag() {
                     similar::ChangeTag::Delete => {
-                        writeln!(out, "{}", paint.red(&format!("-{line}")))?
+                        writeln!(out, "{indent}{}", paint.red(&format!("-{line}")))?
                     }
                     similar::ChangeTag::Insert => {
-                        writeln!(out, "{}", paint.green(&format!("+{line}")))?
+                        writeln!(out, "{indent}{}", paint.green(&format!("+{line}")))?
                     }
-                    similar::ChangeTag::Equal => writeln!(out, " {line}")?,
+                    similar::ChangeTag::Equal => writeln!(out, "{indent} {line}")?,
                 }
             }
         }

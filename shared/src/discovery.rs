@@ -37,6 +37,43 @@ impl ResolvedKind {
 
 type GroupVersionKinds = HashMap<String, ResolvedKind>;
 
+/// The top-level resources of one group-version's resource list, with
+/// whether each can be listed.
+fn resources_of(
+    api_version: &str,
+    list: &k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList,
+) -> Vec<(ResolvedKind, bool)> {
+    let (group, version) = split_api_version(api_version);
+    list.resources
+        .iter()
+        .filter(|r| !r.name.contains('/'))
+        .map(|r| {
+            let has_status = list
+                .resources
+                .iter()
+                .any(|s| s.name == format!("{}/status", r.name));
+            (
+                ResolvedKind {
+                    resource: ApiResource {
+                        group: group.to_string(),
+                        version: version.to_string(),
+                        api_version: api_version.to_string(),
+                        kind: r.kind.clone(),
+                        plural: r.name.clone(),
+                    },
+                    scope: if r.namespaced {
+                        Scope::Namespaced
+                    } else {
+                        Scope::Cluster
+                    },
+                    has_status,
+                },
+                r.verbs.iter().any(|v| v == "list"),
+            )
+        })
+        .collect()
+}
+
 /// Every resource the server serves that can be listed (preferred version
 /// of each group; subresources left out), fetched with one request per
 /// group-version, all at once.
@@ -69,27 +106,12 @@ pub async fn listable_resources(client: &Client) -> Result<Vec<ResolvedKind>> {
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 503 => continue,
             Err(e) => return Err(Error::api(format!("discover {gv}"), e)),
         };
-        let (group, version) = split_api_version(gv);
-        for r in &list.resources {
-            if r.name.contains('/') || !r.verbs.iter().any(|v| v == "list") {
-                continue;
-            }
-            out.push(ResolvedKind {
-                resource: ApiResource {
-                    group: group.to_string(),
-                    version: version.to_string(),
-                    api_version: gv.clone(),
-                    kind: r.kind.clone(),
-                    plural: r.name.clone(),
-                },
-                scope: if r.namespaced {
-                    Scope::Namespaced
-                } else {
-                    Scope::Cluster
-                },
-                has_status: false,
-            });
-        }
+        out.extend(
+            resources_of(gv, &list)
+                .into_iter()
+                .filter(|(_, listable)| *listable)
+                .map(|(kind, _)| kind),
+        );
     }
     Ok(out)
 }
@@ -164,34 +186,10 @@ impl Resolver {
             Err(kube::Error::Api(s)) if s.code == 404 => return Ok(HashMap::new()),
             Err(e) => return Err(Error::api(format!("discover {api_version}"), e)),
         };
-        let mut kinds = GroupVersionKinds::new();
-        for r in &list.resources {
-            if r.name.contains('/') {
-                continue;
-            }
-            let has_status = list
-                .resources
-                .iter()
-                .any(|s| s.name == format!("{}/status", r.name));
-            kinds.insert(
-                r.kind.clone(),
-                ResolvedKind {
-                    resource: ApiResource {
-                        group: group.to_string(),
-                        version: version.to_string(),
-                        api_version: api_version.to_string(),
-                        kind: r.kind.clone(),
-                        plural: r.name.clone(),
-                    },
-                    scope: if r.namespaced {
-                        Scope::Namespaced
-                    } else {
-                        Scope::Cluster
-                    },
-                    has_status,
-                },
-            );
-        }
+        let kinds = resources_of(api_version, &list)
+            .into_iter()
+            .map(|(kind, _)| (kind.resource.kind.clone(), kind))
+            .collect();
         Ok(kinds)
     }
 }

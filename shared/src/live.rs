@@ -52,3 +52,23 @@ pub async fn fetch(
 pub fn key(w: &Wanted<'_>) -> (String, Option<String>, String) {
     (w.0.plural.clone(), w.1.map(str::to_string), w.2.to_string())
 }
+
+/// The live objects of recorded release objects, keyed by (plural,
+/// namespace, name) as [`key`] and [`record_key`] make them.
+pub async fn fetch_records(
+    client: &kube::Client,
+    records: &[crate::release::ObjectRecord],
+) -> Result<HashMap<(String, Option<String>, String), Value>, kube::Error> {
+    let resources: Vec<ApiResource> = records.iter().map(|r| r.api_resource()).collect();
+    let wanted: Vec<Wanted<'_>> = records
+        .iter()
+        .zip(&resources)
+        .map(|(r, res)| (res, r.namespace.as_deref(), r.name.as_str()))
+        .collect();
+    fetch(client, &wanted).await
+}
+
+/// The map key of a recorded object.
+pub fn record_key(r: &crate::release::ObjectRecord) -> (String, Option<String>, String) {
+    (r.resource.clone(), r.namespace.clone(), r.name.clone())
+}

@@ -98,12 +98,7 @@ impl Notifier {
         for o in &event.objects {
             lines.push(format!("*{}* {} [{}]", o.object, o.state, o.severity));
             for p in &o.paths {
-                let when = p
-                    .time
-                    .as_deref()
-                    .map(|t| format!(" at {t}"))
-                    .unwrap_or_default();
-                lines.push(format!("• `{}` by {}{when}", p.path, p.manager));
+                lines.push(format!("• {}", p.describe()));
             }
         }
         if !event.message.is_empty() {
