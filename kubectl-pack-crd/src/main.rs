@@ -1,24 +1,41 @@
 //! `kubectl pack-crd`: upgrade CRDs safely.
 //!
-//! The binary only parses the command line and dispatches; the shared
-//! connection flags and output conventions come from the `shared` crate.
+//! The binary parses the command line and dispatches; classification lives
+//! in `classify`, object validation in `schema`, each command in its own
+//! module.
+
+mod apply_cmd;
+mod backup;
+mod classify;
+mod cli;
+mod crd;
+mod diff_cmd;
+mod migrate;
+mod schema;
+mod validate_cmd;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use shared::kubeconfig::KubeArgs;
+use shared::cli::ErrorCode;
 
-/// Upgrade CRDs safely.
-///
-/// Classifies CRD schema changes, validates live custom resources against a new schema, and backs up, restores, migrates and applies CRDs safely.
-#[derive(Debug, Parser)]
-#[command(name = "kubectl pack-crd", bin_name = "kubectl pack-crd", version)]
-struct Cli {
-    #[command(flatten)]
-    kube: KubeArgs,
-}
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    shared::cli::usage_without_command(Cli::command())
+    let cli = Cli::parse();
+    let Some(command) = cli.command else {
+        return shared::cli::usage_without_command(Cli::command());
+    };
+    let kube = cli.kube;
+    // diff and validate are diff-like (0 / 1 findings / 2 error); bad input is 2 everywhere.
+    shared::cli::run(ErrorCode::DiffLike, async move {
+        match command {
+            Command::Diff(a) => diff_cmd::run(&kube, &a).await,
+            Command::Validate(a) => validate_cmd::run(&kube, &a).await,
+            Command::Backup(a) => backup::run_backup(&kube, &a).await,
+            Command::Restore(a) => backup::run_restore(&kube, &a).await,
+            Command::Migrate(a) => migrate::run(&kube, &a).await,
+            Command::Apply(a) => apply_cmd::run(&kube, &a).await,
+        }
+    })
 }

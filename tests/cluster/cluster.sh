@@ -18,7 +18,7 @@
 # DIR defaults to ${TMPDIR:-/tmp}/kubectl-pack-cluster. Files in DIR:
 #   kubeconfig   contexts `admin` (current; system:masters) and `developer`
 #                (no RBAC bindings at all), both with namespace `default`
-#   env          ADMIN_TOKEN, DEVELOPER_TOKEN, SERVER (shell syntax)
+#   env          ADMIN_TOKEN, DEVELOPER_TOKEN, SERVER, ETCD (shell syntax)
 #   *.log        server logs, kept until `down`
 set -euo pipefail
 
@@ -183,6 +183,7 @@ cat > "$DIR/env" <<ENV
 SERVER=$SERVER
 ADMIN_TOKEN=$ADMIN_TOKEN
 DEVELOPER_TOKEN=$DEVELOPER_TOKEN
+ETCD=http://127.0.0.1:$ETCD_PORT
 ENV
 
 start kube-controller-manager "$BIN/kube-controller-manager" \
