@@ -288,7 +288,17 @@ fn release_script_output_installs_like_krew_and_runs() {
         std::fs::create_dir_all(&link_dir).unwrap();
         let link = link_dir.join(format!("kubectl-pack_{p}"));
         std::os::unix::fs::symlink(install.join(entry["bin"].as_str().unwrap()), &link).unwrap();
-        let out = Command::new(&link).arg("--help").output().unwrap();
+        // A file just written may be "busy" for a moment while another test
+        // thread forks (the write descriptor lives in the child until exec).
+        let out = (0..50)
+            .find_map(|_| match Command::new(&link).arg("--help").output() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    None
+                }
+                other => Some(other.unwrap()),
+            })
+            .expect("the binary stayed busy");
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Usage: kubectl pack-{p}")));
     }
