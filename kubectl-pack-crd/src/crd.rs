@@ -67,6 +67,15 @@ impl Crd {
             .filter_map(|v| v["name"].as_str().map(str::to_string))
             .collect()
     }
+    /// Names of every version marked `storage: true` (one in a valid CRD).
+    pub fn storage_versions(&self) -> Vec<String> {
+        self.versions()
+            .iter()
+            .filter(|v| v["storage"] == true)
+            .filter_map(|v| v["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
     /// The storage version's name.
     pub fn storage_version(&self) -> Option<String> {
         self.versions()
@@ -107,12 +116,7 @@ impl Crd {
         if self.name().is_empty() || self.group().is_empty() || self.plural().is_empty() {
             bail!("{at}: metadata.name, spec.group and spec.names.plural are required");
         }
-        let storage: Vec<String> = self
-            .versions()
-            .iter()
-            .filter(|v| v["storage"] == true)
-            .filter_map(|v| v["name"].as_str().map(str::to_string))
-            .collect();
+        let storage = self.storage_versions();
         if storage.len() != 1 {
             bail!(
                 "{at}: exactly one version must have storage: true, found {} ({}); pick one storage version",
