@@ -220,6 +220,9 @@ pub fn classify(old: &Crd, new: &Crd) -> Vec<Finding> {
             ),
         );
     }
+    if conv(new) == "None" {
+        served_pairs(new, &mut out);
+    }
     if o["preserveUnknownFields"] != n["preserveUnknownFields"] {
         out.add(
             Level::Breaking,
@@ -233,6 +236,52 @@ pub fn classify(old: &Crd, new: &Crd) -> Vec<Finding> {
         );
     }
     out.findings
+}
+
+/// Without conversion, an object written through one served version is
+/// read through the others unchanged: flag pairs whose schemas disagree in
+/// a way that would break (crdify's served-version check).
+fn served_pairs(new: &Crd, out: &mut Out<'_>) {
+    let served: Vec<&Value> = new
+        .versions()
+        .into_iter()
+        .filter(|v| v["served"] == true)
+        .collect();
+    for (i, a) in served.iter().enumerate() {
+        for b in &served[i + 1..] {
+            let mut pair = Out {
+                crd: out.crd,
+                version: None,
+                findings: Vec::new(),
+            };
+            let (sa, sb) = (
+                &a["schema"]["openAPIV3Schema"],
+                &b["schema"]["openAPIV3Schema"],
+            );
+            schema_rules::schema(sa, sb, "^", &mut pair);
+            schema_rules::schema(sb, sa, "^", &mut pair);
+            let breaking: Vec<&Finding> = pair
+                .findings
+                .iter()
+                .filter(|f| f.level == Level::Breaking)
+                .collect();
+            if let Some(first) = breaking.first() {
+                let (na, nb) = (s(&a["name"]), s(&b["name"]));
+                out.version = Some(format!("{na}<->{nb}"));
+                out.add(
+                    Level::Risky,
+                    "ServedVersionsIncompatible",
+                    first.field.as_deref(),
+                    format!(
+                        "served versions {na} and {nb} differ incompatibly with conversion None ({} difference(s), first: {})",
+                        breaking.len(),
+                        first.rule
+                    ),
+                );
+                out.version = None;
+            }
+        }
+    }
 }
 
 fn version_changes(o: &Value, n: &Value, out: &mut Out<'_>) {

@@ -151,8 +151,15 @@ async fn diff_classifies_a_real_world_pair_from_files_and_the_cluster() {
     ] {
         assert!(out.contains(&want), "missing '{want}' in:\n{out}");
     }
+    // v1beta1 keeps unknown fields, v1 prunes them, no conversion: risky.
     assert!(
-        out.contains("5 breaking, 2 risky, 1 safe change(s)"),
+        out.contains(&format!(
+            "RISKY ServedVersionsIncompatible crd/gadgets.{g} version/v1beta1<->v1"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("5 breaking, 3 risky, 1 safe change(s)"),
         "{out}"
     );
     assert_eq!(crd(&["diff", &p("old.yaml"), &p("same.yaml")]).0, 0);
@@ -646,4 +653,41 @@ async fn bad_input_is_one_clear_line_and_exit_2() {
     }
     let (code, _, err) = crd(&["apply", "--mode", "bogus"]);
     assert_eq!(code, 2, "{err}");
+}
+
+fn named_crd(group: &str, plural: &str, kind: &str, short: &str) -> String {
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: {plural}.{group}}}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: {plural}, singular: {s}, kind: {kind}, shortNames: [{short}]}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}\n",
+        s = kind.to_lowercase()
+    )
+}
+
+#[tokio::test]
+async fn a_crd_that_does_not_become_ready_gets_its_previous_spec_back() {
+    let g = "revert.crd.example.com";
+    let both = format!(
+        "---\n{}---\n{}",
+        named_crd(g, "alphas", "Alpha", "al"),
+        named_crd(g, "betas", "Beta", "be")
+    );
+    let (code, _, err) = crd_stdin(&["apply"], &both);
+    assert_eq!(code, 0, "{err}");
+    // Alpha's short name: the server never accepts Beta's names.
+    let clash = format!("---\n{}", named_crd(g, "betas", "Beta", "al"));
+    let (code, out, err) = crd_stdin(&["apply", "--timeout", "5s"], &clash);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("not Established")
+            && err.contains(&format!("put the previous spec of betas.{g} back")),
+        "{err}"
+    );
+    let (_, short, _) = kctl(&[
+        "get",
+        "crd",
+        &format!("betas.{g}"),
+        "-o",
+        "jsonpath={.spec.names.shortNames}",
+    ]);
+    assert_eq!(short, "[\"be\"]");
 }

@@ -361,3 +361,23 @@ fn finding_lines_have_the_checker_shape() {
         "BREAKING NoFieldRemoval crd/widgets.example.com version/v1 field/^.spec.size: field removed: the API server prunes it on the next write"
     );
 }
+
+#[test]
+fn served_versions_that_disagree_without_conversion_are_risky() {
+    let strict = json!({"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}});
+    let loose = json!({"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "string"}}}}}});
+    let old = crd_with(json!([{"name": "v1", "served": true, "storage": true, "schema": strict}]));
+    let new = crd_with(
+        json!([{"name": "v1", "served": true, "storage": true, "schema": strict},
+                               {"name": "v2", "served": true, "storage": false, "schema": loose}]),
+    );
+    let got = classify(&old, &new);
+    let f = got
+        .iter()
+        .find(|f| f.rule == "ServedVersionsIncompatible")
+        .expect("no served-pair finding");
+    assert_eq!(
+        (f.level, f.version.as_deref(), f.field.as_deref()),
+        (Level::Risky, Some("v1<->v2"), Some("^.spec.size"))
+    );
+}
