@@ -100,11 +100,22 @@ kubectl pack-secrets sync -n demo
 say "kubectl get secret webapp-db -n demo --show-labels"
 kubectl get secret webapp-db -n demo --show-labels
 
+# CRDs: the pipeline step that upgrades them safely.
+say "kubectl pack-crd apply -f examples/crds/widgets-v1.yaml   # CRD created, Established; other documents would pass through"
+kubectl pack-crd apply -f "$ROOT/examples/crds/widgets-v1.yaml" >/dev/null
+printf 'apiVersion: demo.example.com/v1\nkind: Widget\nmetadata: {name: big, namespace: demo}\nspec: {size: 42, color: purple}\n' | kubectl apply -f - >/dev/null
+say "kubectl pack-crd diff cluster:widgets.demo.example.com examples/crds/widgets-v2.yaml"
+kubectl pack-crd diff cluster:widgets.demo.example.com "$ROOT/examples/crds/widgets-v2.yaml" || echo "(exit $?)"
+say "kubectl pack-crd validate -f examples/crds/widgets-v2.yaml   # the stored objects against the new schema"
+kubectl pack-crd validate -f "$ROOT/examples/crds/widgets-v2.yaml" || echo "(exit $?)"
+say "kubectl pack-crd apply -f examples/crds/widgets-v2.yaml   # safe strategy: refused, nothing changed"
+kubectl pack-crd apply -f "$ROOT/examples/crds/widgets-v2.yaml" >/dev/null || echo "(exit $?)"
+
 # Drift: someone changes the release's objects by hand; pack-drift names who
 # changed what, and puts it back.
 say "kubectl pack-drift webapp -n demo   # right after the apply: clean"
 kubectl pack-drift webapp -n demo
-say "kubectl -n demo set image deploy/webapp web=ghcr.io/example/webapp:hotfix && kubectl -n demo patch cm webapp-config -p {"data":{"LOG_LEVEL":"debug"}}   # by hand"
+say "kubectl -n demo set image deploy/webapp web=ghcr.io/example/webapp:hotfix && kubectl -n demo patch cm webapp-config -p '{\"data\":{\"LOG_LEVEL\":\"debug\"}}'   # by hand"
 kubectl -n demo set image deploy/webapp web=ghcr.io/example/webapp:hotfix >/dev/null
 kubectl -n demo patch configmap webapp-config -p '{"data":{"LOG_LEVEL":"debug"}}' >/dev/null
 say "kubectl pack-drift webapp -n demo   # who changed what, and when (exit 1)"

@@ -96,6 +96,7 @@ fn s(v: &Value) -> String {
 
 /// Classifies the change from `old` to `new` (same CRD name).
 pub fn classify(old: &Crd, new: &Crd) -> Vec<Finding> {
+    let (old, new) = (&old.with_server_defaults(), &new.with_server_defaults());
     let mut out = Out {
         crd: new.name(),
         version: None,

@@ -110,6 +110,28 @@ impl Crd {
         }
     }
 
+    /// The CRD with the defaults the API server fills in (singular,
+    /// listKind, conversion, preserveUnknownFields), so a file and the live
+    /// object compare equal when they mean the same.
+    pub fn with_server_defaults(&self) -> Crd {
+        let mut c = self.clone();
+        let kind = self.kind().to_string();
+        let spec = &mut c.obj["spec"];
+        if spec["names"]["singular"].as_str().is_none_or(str::is_empty) {
+            spec["names"]["singular"] = Value::String(kind.to_lowercase());
+        }
+        if spec["names"]["listKind"].as_str().is_none_or(str::is_empty) {
+            spec["names"]["listKind"] = Value::String(format!("{kind}List"));
+        }
+        if spec["conversion"].is_null() {
+            spec["conversion"] = serde_json::json!({"strategy": "None"});
+        }
+        if spec["preserveUnknownFields"].is_null() {
+            spec["preserveUnknownFields"] = Value::Bool(false);
+        }
+        c
+    }
+
     /// What the API server would refuse, as one line, before we send it.
     pub fn check(&self) -> Result<()> {
         let at = format!("CRD {} ({})", self.name(), self.origin);

@@ -381,3 +381,14 @@ fn served_versions_that_disagree_without_conversion_are_risky() {
         (Level::Risky, Some("v1<->v2"), Some("^.spec.size"))
     );
 }
+
+#[test]
+fn server_defaults_are_not_changes() {
+    let file = with_spec(json!({"type": "object"}));
+    let mut live = file.clone();
+    live.obj["spec"]["names"]["listKind"] = json!("WidgetList");
+    live.obj["spec"]["conversion"] = json!({"strategy": "None"});
+    live.obj["spec"]["preserveUnknownFields"] = json!(false);
+    assert_eq!(rules(&live, &file), vec![]);
+    assert_eq!(rules(&file, &live), vec![]);
+}
