@@ -73,7 +73,7 @@ pub async fn run_backup(kube: &KubeArgs, args: &BackupArgs) -> Result<u8> {
             name: name.clone(),
             namespace: k.namespace.clone(),
             revision,
-            status: Status::Deployed,
+            status: Status::Backup,
             first_deployed: now.clone(),
             last_deployed: now,
             description: format!("backup of CRDs {}: {count} object(s)", args.crds.join(", ")),

@@ -346,6 +346,11 @@ async fn backup_then_deleting_the_namespace_then_restore_gives_back_specs_and_st
         &store_ns,
     ]);
     assert_eq!(code, 0, "{err}");
+    // A backup record is not a release.
+    let mut list = plugin("waves");
+    list.args(["-n", &store_ns, "list"]);
+    let (_, releases, _) = run(list);
+    assert!(!releases.contains("crd-backup"), "{releases}");
 
     let (code, _, e) = kctl(&["delete", "namespace", &ns, "--wait=true", "--timeout=60s"]);
     assert_eq!(code, 0, "{e}");

@@ -57,6 +57,8 @@ pub enum Status {
     Uninstalling,
     /// Uninstalled (kept with --keep-history).
     Uninstalled,
+    /// Not a release: a `kubectl pack-crd backup --store` record (never listed as a release).
+    Backup,
 }
 
 impl std::fmt::Display for Status {

@@ -524,6 +524,9 @@ impl Store {
             };
             let ns = m.metadata.namespace.unwrap_or_default();
             let status = labels.get(STATUS_LABEL).cloned().unwrap_or_default();
+            if status == super::Status::Backup.to_string() {
+                continue;
+            }
             let e = latest.entry((ns, n.clone())).or_insert((0, String::new()));
             if v > e.0 {
                 *e = (v, status);
