@@ -323,7 +323,11 @@ pub async fn wait_established(k: &Kube, name: &str, timeout: std::time::Duration
                     .as_array()
                     .is_some_and(|a| a.iter().any(|x| x["type"] == t && x["status"] == "True"))
             };
-            if cond("Established") && cond("NamesAccepted") {
+            if cond("Established")
+                && cond("NamesAccepted")
+                && names_current(&c)
+                && discoverable(k, &c).await
+            {
                 return Ok(());
             }
             if start.elapsed() > timeout {
@@ -342,6 +346,43 @@ pub async fn wait_established(k: &Kube, name: &str, timeout: std::time::Duration
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+/// The conditions may still describe the previous spec right after an
+/// update: the names the server accepted must be the ones asked for.
+fn names_current(c: &Crd) -> bool {
+    let (want, got) = (&c.obj["spec"]["names"], &c.obj["status"]["acceptedNames"]);
+    let list = |v: &Value| {
+        let mut l: Vec<String> = v
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        l.sort();
+        l
+    };
+    ["plural", "singular", "kind", "listKind"]
+        .iter()
+        .all(|k| want[*k].as_str().unwrap_or_default() == got[*k].as_str().unwrap_or_default())
+        && ["shortNames", "categories"]
+            .iter()
+            .all(|k| list(&want[*k]) == list(&got[*k]))
+}
+
+/// Discovery can lag behind Established: true once every served version
+/// lists the kind, so the next step of a pipe finds it.
+async fn discoverable(k: &Kube, c: &Crd) -> bool {
+    for v in c.versions().iter().filter(|v| v["served"] == true) {
+        let gv = format!("{}/{}", c.group(), v["name"].as_str().unwrap_or_default());
+        match k.client.list_api_group_resources(&gv).await {
+            Ok(list) if list.resources.iter().any(|r| r.name == c.plural()) => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Server-side applies a CRD (status left out) as our field manager.
