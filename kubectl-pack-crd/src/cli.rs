@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use shared::kubeconfig::KubeArgs;
+pub use shared::output::Format;
 use shared::release::args::StorageArgs;
 
 /// Upgrade CRDs safely.
@@ -37,17 +38,6 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Pipeline step: apply the stream's CRDs safely, pass every other document through.
     Apply(ApplyArgs),
-}
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Format {
-    /// One line per finding.
-    Text,
-    /// JSON.
-    Json,
-    /// YAML.
-    Yaml,
 }
 
 /// `diff`.

@@ -84,11 +84,7 @@ pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
                 "findings": found,
                 "summary": {"breaking": breaking, "risky": risky, "safe": safe},
             });
-            if args.output == Format::Json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
-            } else {
-                write!(out, "{}", shared::yaml::to_string(&report)?)?;
-            }
+            shared::output::write_structured(&mut out, args.output, &report)?;
         }
     }
     Ok(if breaking > 0 || (args.strict && risky > 0) {

@@ -170,8 +170,9 @@ pub async fn run(kube: &KubeArgs, args: &ValidateArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     match args.output {
         Format::Text => write_text(&mut out, &results)?,
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&results)?)?,
-        Format::Yaml => write!(out, "{}", shared::yaml::to_string(&results)?)?,
+        Format::Json | Format::Yaml => {
+            shared::output::write_structured(&mut out, args.output, &results)?
+        }
     }
     Ok(if results.iter().any(|r| r.broken() > 0) {
         exit::DIFFERENCES

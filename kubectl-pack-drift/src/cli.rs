@@ -1,7 +1,8 @@
 //! Every flag of `kubectl pack-drift`, defined once.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use shared::kubeconfig::KubeArgs;
+pub use shared::output::Format;
 use shared::release::args::StorageArgs;
 
 use crate::report::Severity;
@@ -59,17 +60,6 @@ pub enum Command {
     Sync(SyncArgs),
     /// Show the release's drift events (detected, corrected, failed).
     History(HistoryArgs),
-}
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Format {
-    /// Human-readable, coloured on a terminal.
-    Text,
-    /// JSON report.
-    Json,
-    /// YAML report.
-    Yaml,
 }
 
 /// What every check takes.

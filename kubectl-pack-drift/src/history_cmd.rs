@@ -20,8 +20,9 @@ pub async fn run(kube: &KubeArgs, args: &HistoryArgs) -> Result<u8> {
     }
     let mut out = std::io::stdout().lock();
     match args.output {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&events)?)?,
-        Format::Yaml => write!(out, "{}", shared::yaml::to_string(&events)?)?,
+        Format::Json | Format::Yaml => {
+            shared::output::write_structured(&mut out, args.output, &events)?
+        }
         Format::Text => {
             if events.is_empty() {
                 writeln!(out, "no drift events recorded for release {}", args.release)?;

@@ -18,14 +18,12 @@ use crate::settings::{Detection, Settings};
 pub fn print(format: Format, reports: &[Report]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
-        Format::Json if reports.len() == 1 => {
-            writeln!(out, "{}", serde_json::to_string_pretty(&reports[0])?)?
+        Format::Json | Format::Yaml if reports.len() == 1 => {
+            shared::output::write_structured(&mut out, format, &reports[0])?
         }
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(reports)?)?,
-        Format::Yaml if reports.len() == 1 => {
-            write!(out, "{}", shared::yaml::to_string(&reports[0])?)?
+        Format::Json | Format::Yaml => {
+            shared::output::write_structured(&mut out, format, &reports)?
         }
-        Format::Yaml => write!(out, "{}", shared::yaml::to_string(&reports)?)?,
         Format::Text => {
             let paint = Paint::for_stream(Stream::Stdout);
             for r in reports {

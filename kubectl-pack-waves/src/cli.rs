@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use shared::kubeconfig::KubeArgs;
+pub use shared::output::Format;
 pub use shared::release::args::{StorageArgs, storage, store};
 
 /// Apply YAML streams in ordered waves.
@@ -74,17 +75,6 @@ impl InputArgs {
             self.filename.clone()
         }
     }
-}
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Format {
-    /// Human-readable.
-    Text,
-    /// YAML.
-    Yaml,
-    /// JSON.
-    Json,
 }
 
 /// `plan`.

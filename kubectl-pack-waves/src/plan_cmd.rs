@@ -15,8 +15,9 @@ pub fn run(args: &PlanArgs) -> Result<u8> {
     let objects = shared::stream::read_inputs(&args.input.inputs(), true)?;
     let plan = plan::build(objects)?;
     match args.output {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&plan.view())?)?,
-        Format::Yaml => write!(out, "{}", shared::yaml::to_string(&plan.view())?)?,
+        Format::Json | Format::Yaml => {
+            shared::output::write_structured(&mut out, args.output, &plan.view())?
+        }
         Format::Text => {
             for (wave, idx) in plan.waves() {
                 writeln!(out, "wave {wave}:")?;

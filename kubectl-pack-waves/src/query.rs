@@ -11,12 +11,7 @@ use crate::cli::{Format, ListArgs, ReleaseArgs};
 use crate::readiness::{self, State};
 
 fn print<T: serde::Serialize>(format: Format, v: &T) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(v)?)?,
-        _ => write!(out, "{}", shared::yaml::to_string(v)?)?,
-    }
-    Ok(())
+    shared::output::write_structured(&mut std::io::stdout().lock(), format, v)
 }
 
 /// Runs `history`.

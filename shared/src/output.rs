@@ -24,6 +24,32 @@ pub mod exit {
     pub const USAGE: u8 = 2;
 }
 
+/// The `-o` formats of the reporting commands (status, history, diff, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Human-readable (coloured on a terminal).
+    Text,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// Writes `value` as pretty JSON or YAML; `Text` writes nothing (the
+/// caller prints its own text).
+pub fn write_structured<T: serde::Serialize>(
+    out: &mut impl Write,
+    format: Format,
+    value: &T,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(value)?)?,
+        Format::Yaml => write!(out, "{}", crate::yaml::to_string(value)?)?,
+        Format::Text => {}
+    }
+    Ok(())
+}
+
 /// Which standard stream a decision is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
