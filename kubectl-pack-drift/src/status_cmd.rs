@@ -14,11 +14,11 @@ use crate::events::{Event, History, Kind};
 use crate::report::{self, Report};
 use crate::settings::{Detection, Settings};
 
-/// Prints reports in the chosen format.
-pub fn print(format: Format, reports: &[Report]) -> Result<()> {
+/// Prints reports in the chosen format (one report as an object, `-A` as a list).
+pub fn print(format: Format, reports: &[Report], list: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
-        Format::Json | Format::Yaml if reports.len() == 1 => {
+        Format::Json | Format::Yaml if reports.len() == 1 && !list => {
             shared::output::write_structured(&mut out, format, &reports[0])?
         }
         Format::Json | Format::Yaml => {
@@ -60,7 +60,7 @@ pub async fn run(kube: &KubeArgs, args: &StatusArgs) -> Result<u8> {
             bail!("--helm needs a release name");
         };
         let report = crate::helm::check(&k, release, &args.check).await?;
-        print(args.output, std::slice::from_ref(&report))?;
+        print(args.output, std::slice::from_ref(&report), false)?;
         return Ok(if report.fails(args.fail_on) {
             exit::DIFFERENCES
         } else {
@@ -84,26 +84,52 @@ pub async fn run(kube: &KubeArgs, args: &StatusArgs) -> Result<u8> {
     };
     let mut reports = Vec::new();
     let mut failing = false;
+    let mut errors = 0;
     for (ns, name) in &targets {
-        let store = Store::new(Some(k.client.clone()), ns, storage.clone());
-        let rel = crate::check::load_release(&store, name, ns).await?;
-        let settings = Settings::new(&rel.pack.settings, &args.check.flags())?;
-        if settings.detection == Detection::Disabled {
-            shared::output::info(&format!(
-                "release {name}: drift detection is disabled by the pack (drift.detection: disabled)"
-            ));
-            continue;
+        let checked = async {
+            let store = Store::new(Some(k.client.clone()), ns, storage.clone());
+            let rel = crate::check::load_release(&store, name, ns).await?;
+            let settings = Settings::new(&rel.pack.settings, &args.check.flags())?;
+            if settings.detection == Detection::Disabled {
+                shared::output::info(&format!(
+                    "release {name}: drift detection is disabled by the pack (drift.detection: disabled)"
+                ));
+                return Ok(None);
+            }
+            let report =
+                crate::check::check(&k, &rel, &settings, !args.check.no_unexpected).await?;
+            anyhow::Ok(Some((settings.detection, report)))
         }
-        let report = crate::check::check(&k, &rel, &settings, !args.check.no_unexpected).await?;
+        .await;
+        let (detection, report) = match checked {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            // With -A one broken release does not hide the others.
+            Err(e) if args.all => {
+                errors += 1;
+                shared::output::warn(&format!(
+                    "release {name} in {ns}: {}",
+                    shared::error::one_line(&e.to_string())
+                ));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if !args.read_only {
             record_detected(&k, ns, &report, "status").await;
         }
-        failing |= settings.detection == Detection::Enabled && report.fails(args.fail_on);
+        failing |= detection == Detection::Enabled && report.fails(args.fail_on);
         reports.push(report);
     }
     if args.all && targets.is_empty() {
         shared::output::info("no releases found");
     }
-    print(args.output, &reports)?;
-    Ok(if failing { exit::DIFFERENCES } else { exit::OK })
+    print(args.output, &reports, args.all)?;
+    Ok(if errors > 0 {
+        exit::DIFF_ERROR
+    } else if failing {
+        exit::DIFFERENCES
+    } else {
+        exit::OK
+    })
 }

@@ -514,6 +514,13 @@ async fn apply_in_the_pipe_refuses_breaking_changes_forces_them_and_passes_other
         err.contains("BREAKING NoFieldRemoval") && err.contains("nothing was applied"),
         "{err}"
     );
+    // interactive needs a terminal; there is none here.
+    let (code, out, err) = crd_stdin(
+        &["apply", "--strategy", "interactive"],
+        &stream(&gadget_crd(g, SPEC_NEW, "v1")),
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("asks on a terminal"), "{err}");
     let (_, props, _) = kctl(&[
         "get",
         "crd",

@@ -446,6 +446,11 @@ async fn each_kind_of_change_is_found_with_path_manager_and_severity_and_sync_re
         .collect();
     assert_eq!(kinds.first(), Some(&"detected"));
     assert_eq!(kinds.last(), Some(&"corrected"));
+    let (_, last, _) = drift(&ns, &["history", "app", "--limit", "1", "-o", "json"]);
+    let last: Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(last.as_array().unwrap().len(), 1);
+    assert_eq!(last[0]["kind"], "corrected");
+    assert_eq!(last[0]["by"], "sync");
 }
 
 #[tokio::test]
@@ -583,6 +588,19 @@ async fn the_packs_drift_block_travels_from_render_through_waves() {
         out.contains(
             "info: ConfigMap/tuned: data.stable is now owned by operator (value unchanged)"
         ),
+        "{out}"
+    );
+    // -A: every release of the cluster, this one among them (others may be mid-test).
+    let (code, out, err) = drift(&ns, &["-A", "-o", "json", "--read-only"]);
+    assert!((0..=2).contains(&code), "{err}");
+    let all: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("not JSON: {out}{err}"));
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["release"] == "tuned"
+                && r["namespace"] == ns.as_str()
+                && r["drifted"] == serde_json::json!([])),
         "{out}"
     );
 }
