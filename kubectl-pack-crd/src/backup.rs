@@ -26,7 +26,7 @@ pub async fn backup_text(k: &Kube, names: &[String]) -> Result<(String, usize)> 
         let live = crd::live(k, name).await?.with_context(|| {
             format!("CRD {name} does not exist in the cluster (kubectl get crd lists them)")
         })?;
-        let mut c = crd::strip(live.obj.clone());
+        let mut c = shared::diff::without_server_metadata(live.obj.clone());
         if let Some(m) = c.as_object_mut() {
             m.remove("status");
         }
@@ -34,7 +34,7 @@ pub async fn backup_text(k: &Kube, names: &[String]) -> Result<(String, usize)> 
         let version = crd::read_version(&live, None)
             .with_context(|| format!("CRD {name} serves no version: its objects cannot be read"))?;
         for o in crd::list_all(k, &live, &version).await? {
-            objects.push(crd::strip(o));
+            objects.push(shared::diff::without_server_metadata(o));
         }
     }
     let count = objects.len();
@@ -86,7 +86,7 @@ pub async fn run_backup(kube: &KubeArgs, args: &BackupArgs) -> Result<u8> {
             partial_wave: None,
         };
         store.save(&rel).await?;
-        println!("{name}:{revision}");
+        writeln!(std::io::stdout().lock(), "{name}:{revision}")?;
         shared::output::info(&format!(
             "backed up {} CRD(s) and {count} object(s) into the release store in {}; restore with `kubectl pack-crd restore --from-store {name}:{revision}`",
             args.crds.len(),
@@ -167,7 +167,7 @@ pub async fn run_restore(kube: &KubeArgs, args: &RestoreArgs) -> Result<u8> {
         c.check()?;
         crd::apply(&k, &c, true).await?;
         crd::wait_established(&k, c.name(), std::time::Duration::from_secs(60)).await?;
-        println!("CRD {} applied", c.name());
+        writeln!(std::io::stdout().lock(), "CRD {} applied", c.name())?;
     }
     for o in objects.iter_mut() {
         if let Some(ns) = o.namespace().map(str::to_string)

@@ -294,25 +294,6 @@ pub fn object_name(o: &Value) -> String {
     }
 }
 
-/// The object without what the server fills in (for backups and restores).
-pub fn strip(mut o: Value) -> Value {
-    if let Some(m) = o["metadata"].as_object_mut() {
-        for k in [
-            "uid",
-            "resourceVersion",
-            "creationTimestamp",
-            "generation",
-            "managedFields",
-            "selfLink",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-        ] {
-            m.remove(k);
-        }
-    }
-    o
-}
-
 /// Waits until CRD `name` is Established and its names accepted.
 pub async fn wait_established(k: &Kube, name: &str, timeout: std::time::Duration) -> Result<()> {
     let start = std::time::Instant::now();
@@ -388,7 +369,7 @@ async fn discoverable(k: &Kube, c: &Crd) -> bool {
 /// Server-side applies a CRD (status left out) as our field manager.
 pub async fn apply(k: &Kube, crd: &Crd, force: bool) -> Result<()> {
     let api: Api<DynamicObject> = Api::all_with(k.client.clone(), &crd_resource());
-    let mut obj = strip(crd.obj.clone());
+    let mut obj = shared::diff::without_server_metadata(crd.obj.clone());
     if let Some(m) = obj.as_object_mut() {
         m.remove("status");
     }

@@ -5,6 +5,7 @@
 //! `status.storedVersions` to VERSION, optionally stop serving the others.
 //! Safe to interrupt and run again.
 
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -132,9 +133,12 @@ pub async fn run(kube: &KubeArgs, args: &MigrateArgs) -> Result<u8> {
             dropped = "; other versions no longer served".to_string();
         }
     }
-    println!(
+    writeln!(
+        std::io::stdout().lock(),
         "CRD {}: rewrote {rewritten} of {total} object(s) as {}; status.storedVersions = [{}]{dropped}",
-        args.crd, args.to, args.to
-    );
+        args.crd,
+        args.to,
+        args.to
+    )?;
     Ok(exit::OK)
 }

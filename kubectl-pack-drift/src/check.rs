@@ -332,16 +332,33 @@ pub async fn fetch_live(k: &Kube, rel: &Release) -> Result<HashMap<LiveKey, Valu
         })
 }
 
-/// Checks a release.
+/// What one check reads from the cluster: the release's live objects (one
+/// LIST per kind and namespace) and the HPA targets.
+pub struct Snapshot {
+    /// Live objects by [`key_of`].
+    pub live: HashMap<LiveKey, Value>,
+    /// Objects an HPA scales.
+    pub hpa: HpaTargets,
+}
+
+impl Snapshot {
+    /// Reads both at once.
+    pub async fn read(k: &Kube, rel: &Release) -> Result<Snapshot> {
+        let (live, hpa) = futures::join!(fetch_live(k, rel), hpa_targets(k, rel));
+        Ok(Snapshot { live: live?, hpa })
+    }
+}
+
+/// Checks a release; the snapshot it read comes back for callers that
+/// act on the live objects (sync).
 pub async fn check(
     k: &Kube,
     rel: &Release,
     settings: &Settings,
     scan_unexpected: bool,
-) -> Result<Report> {
+) -> Result<(Report, Snapshot)> {
     let started = Instant::now();
-    let (live, hpa) = futures::join!(fetch_live(k, rel), hpa_targets(k, rel));
-    let live = live?;
+    let snap = Snapshot::read(k, rel).await?;
     let mut report = Report {
         release: rel.name.clone(),
         namespace: rel.namespace.clone(),
@@ -357,9 +374,9 @@ pub async fn check(
     for rec in &rel.objects {
         if let Some(d) = assess(
             rec,
-            live.get(&key_of(rec)),
+            snap.live.get(&key_of(rec)),
             settings,
-            &hpa,
+            &snap.hpa,
             &mut report.ignored,
             &mut report.info,
         ) {
@@ -372,7 +389,7 @@ pub async fn check(
     }
     report.finish();
     report.duration_ms = started.elapsed().as_millis();
-    Ok(report)
+    Ok((report, snap))
 }
 
 /// A `Kind/name` selector (`--only`) matches an object.
@@ -381,18 +398,4 @@ pub fn selects(selector: &str, kind: &str, name: &str) -> bool {
         Some((k, n)) => k.eq_ignore_ascii_case(kind) && n == name,
         None => selector == name,
     }
-}
-
-/// Reads one recorded object (None when it is gone).
-pub async fn fetch_one(k: &Kube, rec: &ObjectRecord) -> Result<Option<Value>> {
-    let res = rec.api_resource();
-    let api: Api<DynamicObject> = match &rec.namespace {
-        Some(ns) => Api::namespaced_with(k.client.clone(), ns, &res),
-        None => Api::all_with(k.client.clone(), &res),
-    };
-    let got = api
-        .get_opt(&rec.name)
-        .await
-        .map_err(|e| shared::Error::api(format!("read {}/{}", rec.kind, rec.name), e))?;
-    Ok(got.map(|o| serde_json::to_value(o).unwrap_or_default()))
 }

@@ -96,7 +96,7 @@ pub async fn run(kube: &KubeArgs, args: &StatusArgs) -> Result<u8> {
                 ));
                 return Ok(None);
             }
-            let report =
+            let (report, _) =
                 crate::check::check(&k, &rel, &settings, !args.check.no_unexpected).await?;
             anyhow::Ok(Some((settings.detection, report)))
         }

@@ -20,7 +20,8 @@ pub async fn run(kube: &KubeArgs, args: &SyncArgs) -> Result<u8> {
     let store = shared::release::args::store(&k, &args.check.storage)?;
     let rel = crate::check::load_release(&store, &args.release, &k.namespace).await?;
     let settings = Settings::new(&rel.pack.settings, &args.check.flags())?;
-    let mut report = crate::check::check(&k, &rel, &settings, !args.check.no_unexpected).await?;
+    let (mut report, snap) =
+        crate::check::check(&k, &rel, &settings, !args.check.no_unexpected).await?;
     for sel in &args.only {
         if !rel
             .objects
@@ -64,15 +65,12 @@ pub async fn run(kube: &KubeArgs, args: &SyncArgs) -> Result<u8> {
             .await
             .map_err(|e| shared::Error::api(format!("dry-run restore of {}", o.key()), e))?;
         let after = shared::yaml::to_string(&shared::diff::clean(dry))?;
-        let before = match o.state {
-            State::Deleted => String::new(),
-            _ => {
-                let live = crate::check::fetch_one(&k, rec).await?;
-                live.map(|v| shared::yaml::to_string(&shared::diff::clean(v)))
-                    .transpose()?
-                    .unwrap_or_default()
-            }
-        };
+        let before = snap
+            .live
+            .get(&crate::check::key_of(rec))
+            .map(|v| shared::yaml::to_string(&shared::diff::clean(v.clone())))
+            .transpose()?
+            .unwrap_or_default();
         let verb = if o.state == State::Deleted {
             "re-create"
         } else {

@@ -9,26 +9,40 @@ use serde_json::Value;
 
 use crate::output::Paint;
 
+/// Metadata the server fills in and keeps for itself.
+const SERVER_METADATA: &[&str] = &[
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
+
+/// The object without the metadata the server fills in (status kept):
+/// what a backup stores and a restore sends.
+pub fn without_server_metadata(mut v: Value) -> Value {
+    if let Some(m) = v["metadata"].as_object_mut() {
+        for k in SERVER_METADATA {
+            m.remove(*k);
+        }
+    }
+    v
+}
+
 /// The object without server bookkeeping and status; Secret values replaced
 /// by a short digest so a change is visible but the value is not.
-pub fn clean(mut v: Value) -> Value {
-    if let Some(m) = v["metadata"].as_object_mut() {
-        for k in [
-            "managedFields",
-            "resourceVersion",
-            "uid",
-            "creationTimestamp",
-            "generation",
-            "selfLink",
-        ] {
-            m.remove(k);
-        }
-        if let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut) {
-            a.remove("kubectl.kubernetes.io/last-applied-configuration");
-            a.remove("deployment.kubernetes.io/revision");
-            if a.is_empty() {
-                m.remove("annotations");
-            }
+pub fn clean(v: Value) -> Value {
+    let mut v = without_server_metadata(v);
+    if let Some(m) = v["metadata"].as_object_mut()
+        && let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut)
+    {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        a.remove("deployment.kubernetes.io/revision");
+        if a.is_empty() {
+            m.remove("annotations");
         }
     }
     if let Some(m) = v.as_object_mut() {

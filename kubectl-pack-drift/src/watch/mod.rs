@@ -319,24 +319,20 @@ impl Watch<'_> {
 
     async fn full_check(&mut self) -> Result<()> {
         let started = Instant::now();
-        let settings = self.settings.clone();
-        let report =
-            crate::check::check(self.k, self.rel, &settings, !self.args.check.no_unexpected)
-                .await?;
-        self.metrics.checked(started.elapsed().as_secs_f64());
-        self.hpa = crate::check::hpa_targets(self.k, self.rel).await;
-        self.live = crate::check::fetch_live(self.k, self.rel).await?;
+        let snap = crate::check::Snapshot::read(self.k, self.rel).await?;
+        self.live = snap.live;
+        self.hpa = snap.hpa;
         for rec in &self.rel.objects {
             self.evaluate(rec).await;
         }
-        for o in report
-            .drifted
-            .iter()
-            .filter(|o| o.state == State::Unexpected)
-        {
-            let key = (o.kind.clone(), o.namespace.clone(), o.name.clone());
-            if self.unexpected.insert(key) {
-                self.announce(o.clone(), Kind::Detected).await;
+        self.metrics.checked(started.elapsed().as_secs_f64());
+        if !self.args.check.no_unexpected {
+            let mut info = Vec::new();
+            for o in crate::check::unexpected(self.k, self.rel, &mut info).await? {
+                let key = (o.kind.clone(), o.namespace.clone(), o.name.clone());
+                if self.unexpected.insert(key) {
+                    self.announce(o, Kind::Detected).await;
+                }
             }
         }
         Ok(())
