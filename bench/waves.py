@@ -26,7 +26,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("PACK_CACHE_DIR", os.path.expanduser("~/.cache/kubectl-pack"))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from helm import helm_binary  # noqa: E402
+from peers import helm_binary, kubectl_binary  # noqa: E402
 
 
 def timed(cmd, env, stdin=None):

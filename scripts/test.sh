@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # The test command: on a fresh machine installs what is missing (apt
-# packages; kube-apiserver and kube-controller-manager built once from
-# Debian's source package and cached), then runs the format check, clippy
-# with -D warnings, the unit tests and the end-to-end tests against a real
-# local API server (started and stopped by the test harness itself).
+# packages; kube-apiserver and kube-controller-manager of the newest and the
+# oldest supported Kubernetes built once from Go modules and cached; Helm 4,
+# Helm 3 and kubectl 1.35 as peers), then runs the format check, clippy with
+# -D warnings, the unit tests and the end-to-end tests against a real local
+# API server of the newest version (started and stopped by the test harness
+# itself), then the end-to-end tests again on the oldest supported version.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { echo "==> $*" >&2; }
 
 step "installing test dependencies (cached after the first run)"
-bash tests/cluster/install.sh >/dev/null
+NEWEST=$(bash tests/cluster/install.sh --versions | head -n 1)
+OLDEST=$(bash tests/cluster/install.sh --versions | tail -n 1)
 bash tests/providers/install.sh >/dev/null
-python3 scripts/helm.py >/dev/null   # the Helm peer for the pack-drift --helm test
+python3 scripts/peers.py all >/dev/null   # Helm 4, kubectl 1.35, Helm 3
+bash tests/cluster/install.sh "$NEWEST" >/dev/null
+bash tests/cluster/install.sh "$OLDEST" >/dev/null
 
 for component in rustfmt clippy; do
   if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
@@ -29,10 +34,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "building the plugins"
 cargo build --workspace --bins --locked
 
-step "unit and end-to-end tests"
+step "unit and end-to-end tests (Kubernetes $NEWEST)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
+PACK_KUBE_VERSION=$NEWEST cargo test --workspace --locked 2>&1 | tee "$log"
+
+step "end-to-end tests on the oldest supported Kubernetes ($OLDEST)"
+PACK_KUBE_VERSION=$OLDEST cargo test -p kubectl-pack-e2e --locked 2>&1 | tee -a "$log"
 
 # Provider tests use values starting with SENTINEL-: none may reach any output.
 step "checking test output for leaked secret values"

@@ -354,12 +354,14 @@ fn names_current(c: &Crd) -> bool {
 }
 
 /// Discovery can lag behind Established: true once every served version
-/// lists the kind, so the next step of a pipe finds it.
+/// lists the kind (asked the way the next step of a pipe will ask, through
+/// [`shared::discovery::Resolver`]), so that step finds it.
 async fn discoverable(k: &Kube, c: &Crd) -> bool {
+    let resolver = shared::discovery::Resolver::new(k.client.clone());
     for v in c.versions().iter().filter(|v| v["served"] == true) {
         let gv = format!("{}/{}", c.group(), v["name"].as_str().unwrap_or_default());
-        match k.client.list_api_group_resources(&gv).await {
-            Ok(list) if list.resources.iter().any(|r| r.name == c.plural()) => {}
+        match resolver.resolve(&gv, c.kind()).await {
+            Ok(Some(found)) if found.resource.plural == c.plural() => {}
             _ => return false,
         }
     }

@@ -147,21 +147,26 @@ pub fn judge(
         let who = compare::owner(live, &c.fpath, shared::FIELD_MANAGER);
         let trusted = who
             .as_ref()
-            .is_some_and(|(m, _)| settings.trusts(m, &c.path));
+            .is_some_and(|o| settings.trusts(&o.manager, &c.path));
         if settings.ignored(&c.path) || skip(&c.path) || trusted {
             *ignored += 1;
             continue;
         }
         let secret = masked(kind, &c.path);
-        let (manager, time) = who.unwrap_or_else(|| ("unknown".into(), None));
+        let who = who.unwrap_or_else(|| compare::Owner {
+            manager: "unknown".into(),
+            time: None,
+            subresource: None,
+        });
         out.push(FieldDrift {
             path: c.path.to_string(),
             recorded: if secret { None } else { c.recorded },
             live: if secret { None } else { c.live },
             masked: secret,
             severity: classify(kind, &c.path),
-            manager,
-            time,
+            manager: who.manager,
+            time: who.time,
+            subresource: who.subresource,
         });
     }
     out
@@ -223,12 +228,13 @@ pub fn assess(
         if changed.contains(&leaf) || compare::owns(&ours_now, &leaf) {
             continue;
         }
-        if let Some((m, _)) = compare::owner(live, &leaf, shared::FIELD_MANAGER) {
+        if let Some(o) = compare::owner(live, &leaf, shared::FIELD_MANAGER) {
             info.push(format!(
-                "{}/{}: {} is now owned by {m} (value unchanged)",
+                "{}/{}: {} is now owned by {} (value unchanged)",
                 rec.kind,
                 rec.name,
-                Path::from_fpath(&leaf)
+                Path::from_fpath(&leaf),
+                o.manager
             ));
         }
     }

@@ -236,19 +236,33 @@ pub fn owns(fields: &Value, fpath: &[String]) -> bool {
     true
 }
 
-/// Who else owns `fpath` now: (manager, time) of the most recent
-/// managedFields entry of another manager that holds it.
-pub fn owner(live: &Value, fpath: &[String], ours: &str) -> Option<(String, Option<String>)> {
+/// Another field manager holding a path: who, when, and through which
+/// subresource (`kubectl scale` writes `spec.replicas` through `scale`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The field manager (`kubectl-edit`, `kubectl`...).
+    pub manager: String,
+    /// When it wrote (managedFields `time`).
+    pub time: Option<String>,
+    /// The subresource it wrote through, if any (`scale`).
+    pub subresource: Option<String>,
+}
+
+/// Who else owns `fpath` now: the most recent managedFields entry of
+/// another manager that holds it.
+pub fn owner(live: &Value, fpath: &[String], ours: &str) -> Option<Owner> {
     live["metadata"]["managedFields"]
         .as_array()?
         .iter()
         .filter(|e| e["manager"] != ours && owns(&e["fieldsV1"], fpath))
         .max_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()))
-        .map(|e| {
-            (
-                e["manager"].as_str().unwrap_or("unknown").to_string(),
-                e["time"].as_str().map(str::to_string),
-            )
+        .map(|e| Owner {
+            manager: e["manager"].as_str().unwrap_or("unknown").to_string(),
+            time: e["time"].as_str().map(str::to_string),
+            subresource: e["subresource"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
         })
 }
 
@@ -327,13 +341,18 @@ mod tests {
             {"manager": "kubectl-pack", "operation": "Apply", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
             {"manager": "kubectl-edit", "operation": "Update", "time": "2026-01-02T00:00:00Z", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
             {"manager": "kubectl-patch", "operation": "Update", "time": "2026-01-03T00:00:00Z", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+            {"manager": "kubectl", "operation": "Update", "subresource": "scale", "time": "2026-01-04T00:00:00Z", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
         ]}});
         let who = owner(
             &live,
             &["f:spec".into(), "f:replicas".into()],
             "kubectl-pack",
+        )
+        .unwrap();
+        assert_eq!(
+            (who.manager.as_str(), who.subresource.as_deref()),
+            ("kubectl", Some("scale"))
         );
-        assert_eq!(who.unwrap().0, "kubectl-patch");
         assert_eq!(owner(&live, &["f:data".into()], "kubectl-pack"), None);
         assert_eq!(leaves(&fields()).len(), 9);
     }

@@ -100,6 +100,9 @@ pub struct FieldDrift {
     /// When that manager wrote it (managedFields time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
+    /// The subresource it wrote through (`scale` for `kubectl scale`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subresource: Option<String>,
 }
 
 /// One drifted object.
@@ -205,9 +208,14 @@ pub fn write_text(out: &mut impl Write, r: &Report, paint: &Paint) -> std::io::R
             severity_paint(paint, o.severity)
         )?;
         for f in &o.fields {
+            let via = f
+                .subresource
+                .as_ref()
+                .map(|s| format!(" through the {s} subresource"))
+                .unwrap_or_default();
             let who = match &f.time {
-                Some(t) => format!("by {} at {t}", f.manager),
-                None => format!("by {}", f.manager),
+                Some(t) => format!("by {}{via} at {t}", f.manager),
+                None => format!("by {}{via}", f.manager),
             };
             let multi = |v: &Option<Value>| matches!(v, Some(Value::String(s)) if s.contains('\n'));
             if f.masked {

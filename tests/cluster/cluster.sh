@@ -3,6 +3,9 @@
 # kube-apiserver + kube-controller-manager on free loopback ports, with a
 # fresh data directory, an admin user and an unprivileged user.
 #
+# The Kubernetes version is $PACK_KUBE_VERSION, default the newest one
+# install.sh builds (`tests/cluster/install.sh --versions` lists them).
+#
 #   tests/cluster/cluster.sh up   [--dir DIR] [--watch-pid PID]
 #       builds the binaries once (install.sh), starts everything, waits for
 #       /readyz and prints `export KUBECONFIG=DIR/kubeconfig` on stdout.
@@ -91,7 +94,7 @@ if [ -f "$DIR/kube-apiserver.pid" ] && kill -0 "$(cat "$DIR/kube-apiserver.pid")
   exit 0
 fi
 
-BIN=$("$HERE/install.sh")
+BIN=$("$HERE/install.sh" "${PACK_KUBE_VERSION:-}")
 rm -rf "$DIR"
 mkdir -p "$DIR/certs"
 DIR=$(cd "$DIR" && pwd)
@@ -134,7 +137,7 @@ start kube-apiserver "$BIN/kube-apiserver" \
   --service-account-signing-key-file="$DIR/sa.key" \
   --token-auth-file="$DIR/tokens.csv" \
   --authorization-mode=RBAC \
-  --service-cluster-ip-range=10.96.0.0/16 \
+  --service-cluster-ip-range=10.96.0.0/16 --endpoint-reconciler-type=none \
   --disable-admission-plugins=ServiceAccount \
   --allow-privileged=true
 
@@ -184,14 +187,15 @@ SERVER=$SERVER
 ADMIN_TOKEN=$ADMIN_TOKEN
 DEVELOPER_TOKEN=$DEVELOPER_TOKEN
 ETCD=http://127.0.0.1:$ETCD_PORT
+KUBE_VERSION=$("$BIN/kube-apiserver" --version | sed 's/^Kubernetes v//')
 ENV
 
 start kube-controller-manager "$BIN/kube-controller-manager" \
   --kubeconfig="$DIR/kubeconfig" \
-  --leader-elect=false --port=0 --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
+  --leader-elect=false --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
   --service-account-private-key-file="$DIR/sa.key" \
   --use-service-account-credentials=false \
-  --controllers='*,-serviceaccount-token'
+  --controllers='*,-serviceaccount-token-controller'
 
 trap - ERR
 if [ -n "$WATCH_PID" ]; then

@@ -285,8 +285,9 @@ async fn each_kind_of_change_is_found_with_path_manager_and_severity_and_sync_re
         (Some(2), Some(5))
     );
     assert_eq!(
-        f["manager"], "unknown",
-        "v1.20's scale leaves no managedFields entry"
+        (f["manager"].as_str(), f["subresource"].as_str()),
+        (Some("kubectl"), Some("scale")),
+        "kubectl scale is named: the server records its managedFields entry (without a time)"
     );
     assert_eq!(f["severity"], "High");
     let f = field(&r, "Deployment/web", "metadata.labels.tier");
@@ -353,6 +354,10 @@ async fn each_kind_of_change_is_found_with_path_manager_and_severity_and_sync_re
     assert_eq!(code, 1);
     assert!(
         text.contains("data.mode: fast -> slow  (by kubectl-edit at "),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.replicas: 2 -> 5  (by kubectl through the scale subresource)"),
         "{text}"
     );
     assert!(
@@ -906,7 +911,7 @@ async fn watch_reconnects_with_backoff_when_the_api_server_comes_back() {
     std::thread::sleep(Duration::from_secs(3));
     private.start_apiserver();
     wait_line(&rx, "resumed", Duration::from_secs(60));
-    let mut p = Command::new("kubectl");
+    let mut p = Command::new(harness::kubectl_bin());
     p.env("KUBECONFIG", &kc).args([
         "-n",
         "default",

@@ -29,7 +29,7 @@ fn plugin_path() -> (tempfile::TempDir, String) {
 #[test]
 fn kubectl_plugin_list_shows_all_five() {
     let (dir, path) = plugin_path();
-    let out = Command::new("kubectl")
+    let out = Command::new(harness::kubectl_bin())
         .args(["plugin", "list"])
         .env("PATH", &path)
         .output()
@@ -48,7 +48,7 @@ fn kubectl_plugin_list_shows_all_five() {
 fn kubectl_runs_each_plugin_by_its_dashed_name() {
     let (_dir, path) = plugin_path();
     for p in PLUGINS {
-        let out = Command::new("kubectl")
+        let out = Command::new(harness::kubectl_bin())
             .args([&format!("pack-{p}"), "--help"])
             .env("PATH", &path)
             .output()
@@ -72,7 +72,7 @@ fn kubectl_runs_each_plugin_by_its_dashed_name() {
                 "kubectl pack-{p} --help lacks {flag}"
             );
         }
-        let out = Command::new("kubectl")
+        let out = Command::new(harness::kubectl_bin())
             .args([&format!("pack-{p}"), "--version"])
             .env("PATH", &path)
             .output()

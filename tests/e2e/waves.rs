@@ -610,7 +610,7 @@ async fn hooks_run_before_and_after_in_weight_order_and_a_failing_hook_stops_the
             Api::namespaced(cluster().client().await, &ns2);
         for _ in 0..200 {
             if api.get_opt("migrate").await.unwrap().is_some() {
-                patch_status("batch/v1", "Job", Some(&ns2), "migrate", json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]})).await;
+                harness::finish_job(&ns2, "migrate", harness::JobEnd::Failed).await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

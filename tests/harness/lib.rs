@@ -35,6 +35,8 @@ pub struct Cluster {
     pub admin_token: String,
     /// Bearer token of the `developer` user (no RBAC bindings).
     pub developer_token: String,
+    /// The Kubernetes version it runs (`1.37.2`).
+    pub kube_version: String,
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -80,12 +82,27 @@ pub fn cluster() -> &'static Cluster {
             server: get("SERVER"),
             admin_token: get("ADMIN_TOKEN"),
             developer_token: get("DEVELOPER_TOKEN"),
+            kube_version: get("KUBE_VERSION"),
             dir,
         }
     })
 }
 
 impl Cluster {
+    /// The Kubernetes version it runs (`1.37.2`).
+    pub fn kube_version(&self) -> &str {
+        &self.kube_version
+    }
+
+    /// The Kubernetes minor version it runs (37 for 1.37.2).
+    pub fn minor(&self) -> u32 {
+        self.kube_version
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .expect("KUBE_VERSION is 1.MINOR.PATCH")
+    }
+
     /// The kubeconfig with contexts `admin` (current) and `developer`.
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.join("kubeconfig")
@@ -186,6 +203,52 @@ pub async fn patch_status(
     .unwrap_or_else(|e| panic!("patch status of {kind}/{name}: {e}"));
 }
 
+/// How [`finish_job`] ends a Job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobEnd {
+    /// `Complete`, after `SuccessCriteriaMet`, with one pod succeeded.
+    Complete,
+    /// `Failed` (reason `BackoffLimitExceeded`), after `FailureTarget`.
+    Failed,
+}
+
+/// Ends a Job the way the Job controller does on a current server (there is
+/// no kubelet to run its Pod): the server only accepts a finished Job with
+/// its interim condition first (`SuccessCriteriaMet` / `FailureTarget`),
+/// `startTime`, no active pods, and for Complete a `completionTime`.
+pub async fn finish_job(namespace: &str, name: &str, end: JobEnd) {
+    let client = cluster().client().await;
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client,
+        namespace,
+        &kube::discovery::ApiResource::erase::<k8s_openapi::api::batch::v1::Job>(&()),
+    );
+    let live = api
+        .get(name)
+        .await
+        .unwrap_or_else(|e| panic!("get Job/{name}: {e}"));
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let start = live.data["status"]["startTime"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| now.clone());
+    let cond = |t: &str, reason: &str| {
+        json!({"type": t, "status": "True", "reason": reason, "message": reason,
+               "lastProbeTime": now, "lastTransitionTime": now})
+    };
+    let status = match end {
+        JobEnd::Complete => json!({
+            "active": 0, "ready": 0, "succeeded": 1, "startTime": start, "completionTime": now,
+            "conditions": [cond("SuccessCriteriaMet", "CompletionsReached"), cond("Complete", "CompletionsReached")]}),
+        JobEnd::Failed => json!({
+            "active": 0, "ready": 0, "failed": 1, "startTime": start,
+            "conditions": [cond("FailureTarget", "BackoffLimitExceeded"), cond("Failed", "BackoffLimitExceeded")]}),
+    };
+    patch_status("batch/v1", "Job", Some(namespace), name, status).await;
+}
+
 /// Path of a built plugin binary (`render` -> `target/debug/kubectl-pack_render`).
 pub fn bin(plugin: &str) -> PathBuf {
     let path = bin_dir().join(format!("kubectl-pack_{plugin}"));
@@ -241,7 +304,7 @@ pub fn texts(out: &Output) -> (String, String) {
 
 /// A kubectl command against the test cluster.
 pub fn kubectl() -> Command {
-    let mut cmd = Command::new("kubectl");
+    let mut cmd = Command::new(kubectl_bin());
     cmd.env("KUBECONFIG", cluster().kubeconfig());
     cmd
 }
@@ -334,13 +397,37 @@ impl Drop for PrivateCluster {
     }
 }
 
-/// The Helm binary (a peer), fetched once into the cache by `scripts/helm.py`.
-pub fn helm() -> PathBuf {
+/// A peer binary (`helm` = Helm 4, `helm3`, `kubectl` = kubectl 1.35),
+/// fetched once into the cache by `scripts/peers.py` and then remembered.
+pub fn peer(name: &str) -> PathBuf {
+    static PEERS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut peers = PEERS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = peers.iter().find(|(n, _)| n == name) {
+        return path.clone();
+    }
     let out = Command::new("python3")
-        .arg(workspace_root().join("scripts/helm.py"))
+        .arg(workspace_root().join("scripts/peers.py"))
+        .arg(name)
         .stderr(Stdio::inherit())
         .output()
-        .expect("run scripts/helm.py");
-    assert!(out.status.success(), "scripts/helm.py failed");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        .expect("run scripts/peers.py");
+    assert!(out.status.success(), "scripts/peers.py {name} failed");
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    peers.push((name.to_string(), path.clone()));
+    path
+}
+
+/// Helm 4 (the peer).
+pub fn helm() -> PathBuf {
+    peer("helm")
+}
+
+/// Helm 3 (its release records must keep working).
+pub fn helm3() -> PathBuf {
+    peer("helm3")
+}
+
+/// kubectl 1.35 (the peer), for plugin discovery and interop checks.
+pub fn kubectl_bin() -> PathBuf {
+    peer("kubectl")
 }
