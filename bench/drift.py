@@ -5,21 +5,30 @@
 by `kubectl patch`; then, alternating, N runs of
   kubectl diff --server-side --force-conflicts -f STREAM   (the peer)
   kubectl pack-drift bench                                  (ours)
+  kubectl pack-drift bench  with KUBECTL_PACK_DISCOVERY=classic
+                            (the scan for unexpected objects discovering the
+                            server the pre-1.26 way, one request per
+                            group-version, instead of aggregated discovery)
 Prints medians and the ratio (goal <= 0.1), checks both report exactly the
-drifted ConfigMap. Then `kubectl pack-drift watch bench` on the same 1,000
+drifted ConfigMap. The peer is kubectl 1.35.2 and the server Kubernetes
+1.37 (both as the project's scripts install them). Then `kubectl pack-drift watch bench` on the same 1,000
 objects: time from a `kubectl patch` to the DRIFT line (goal <= 2 s) and the
 watcher's RSS (goal <= 60 MB).
 
 Usage: python3 bench/drift.py [--runs 5] [--objects 1000]
 """
 import argparse
+import json
 import os
 import statistics
+import sys
 import subprocess
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from peers import kubectl_binary  # noqa: E402
 
 
 def timed(cmd, env, ok=(0,)):
@@ -46,6 +55,7 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "kubectl-pack-waves", "-p", "kubectl-pack-drift"], cwd=ROOT, check=True)
     waves = os.path.join(ROOT, "target/release/kubectl-pack_waves")
     drift = os.path.join(ROOT, "target/release/kubectl-pack_drift")
+    kubectl = kubectl_binary()
     work = tempfile.mkdtemp()
     cdir = os.path.join(work, "cluster")
     subprocess.run(["bash", os.path.join(ROOT, "tests/cluster/cluster.sh"), "up", "--dir", cdir, "--watch-pid", str(os.getpid())], check=True, capture_output=True)
@@ -56,22 +66,30 @@ def main():
             f"data:\n  index: \"{i}\"\n  payload: \"{i:064d}\"\n" for i in range(args.objects))
         path = os.path.join(work, "stream.yaml")
         open(path, "w").write(stream)
-        subprocess.run(["kubectl", "create", "namespace", "bench"], env=env, check=True, capture_output=True)
+        subprocess.run([kubectl, "create", "namespace", "bench"], env=env, check=True, capture_output=True)
         subprocess.run([waves, "apply", "bench", "-n", "bench", "-f", path], env=env, check=True, capture_output=True)
-        subprocess.run(["kubectl", "patch", "-n", "bench", "configmap", "cm-7", "-p", '{"data":{"index":"changed"}}'], env=env, check=True, capture_output=True)
-        peer, ours = [], []
+        subprocess.run([kubectl, "patch", "-n", "bench", "configmap", "cm-7", "-p", '{"data":{"index":"changed"}}'], env=env, check=True, capture_output=True)
+        peer, ours, classic = [], [], []
+        env_classic = dict(env, KUBECTL_PACK_DISCOVERY="classic")
         for _ in range(args.runs):
-            t, out = timed(["kubectl", "diff", "--server-side", "--force-conflicts", "-f", path], env, ok=(1,))
+            t, out = timed([kubectl, "diff", "--server-side", "--force-conflicts", "-f", path], env, ok=(1,))
             assert "cm-7" in out and out.count("kind: ConfigMap") <= 2, "kubectl diff must report cm-7 only"
             peer.append(t)
             t, out = timed([drift, "bench", "-n", "bench", "--read-only"], env, ok=(1,))
             assert "ConfigMap/cm-7" in out and "1 object(s) drifted" in out, out
             ours.append(t)
-        p, o = statistics.median(peer), statistics.median(ours)
+            t, out = timed([drift, "bench", "-n", "bench", "--read-only"], env_classic, ok=(1,))
+            assert "ConfigMap/cm-7" in out and "1 object(s) drifted" in out, out
+            classic.append(t)
+        p, o, c = statistics.median(peer), statistics.median(ours), statistics.median(classic)
+        server = subprocess.run([kubectl, "version", "-o", "json"], env=env, capture_output=True, text=True).stdout
+        print(f"server {json.loads(server)['serverVersion']['gitVersion']}, peer kubectl "
+              f"{json.loads(server)['clientVersion']['gitVersion']}")
         print(f"{args.objects} ConfigMaps, one drifted, median of {args.runs} alternating runs:")
         print(f"  kubectl diff --server-side --force-conflicts  {p:6.3f} s")
         print(f"  kubectl pack-drift                            {o:6.3f} s")
         print(f"  ratio {o / p:.3f} (goal <= 0.1)")
+        print(f"  kubectl pack-drift, classic discovery walk    {c:6.3f} s  (aggregated saves {(c - o) * 1000:.0f} ms)")
 
         # watch: detection latency and memory.
         w = subprocess.Popen([drift, "watch", "bench", "-n", "bench", "--interval", "10m"], env=env,
@@ -85,7 +103,7 @@ def main():
         for i in range(5):
             name = f"cm-{100 + i}"
             t = time.perf_counter()
-            subprocess.run(["kubectl", "patch", "-n", "bench", "configmap", name, "-p", '{"data":{"index":"w"}}'], env=env, check=True, capture_output=True)
+            subprocess.run([kubectl, "patch", "-n", "bench", "configmap", name, "-p", '{"data":{"index":"w"}}'], env=env, check=True, capture_output=True)
             while True:
                 line = w.stdout.readline()
                 if f"ConfigMap/{name}" in line and "DRIFT" in line:

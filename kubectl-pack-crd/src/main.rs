@@ -6,6 +6,7 @@
 
 mod apply_cmd;
 mod backup;
+mod cel;
 mod classify;
 mod cli;
 mod crd;

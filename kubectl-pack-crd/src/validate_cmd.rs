@@ -34,8 +34,12 @@ pub struct CrdResult {
     pub checked: usize,
     /// Objects with findings.
     pub objects: Vec<ObjectResult>,
+    /// CEL rule evaluations (per object visit).
+    pub cel_checked: usize,
     /// CEL rules not evaluated (per object visit).
     pub cel_not_checked: usize,
+    /// Why, one line per distinct rule and reason.
+    pub cel_not_checked_reasons: Vec<String>,
     /// Notes (CRD not in the cluster, no ratcheting on this server).
     pub notes: Vec<String>,
 }
@@ -58,7 +62,9 @@ pub async fn check_crd(k: &Kube, new: &Crd) -> Result<CrdResult> {
         version: storage.clone(),
         checked: 0,
         objects: Vec::new(),
+        cel_checked: 0,
         cel_not_checked: 0,
+        cel_not_checked_reasons: Vec::new(),
         notes: Vec::new(),
     };
     let Some(live) = crd::live(k, new.name()).await? else {
@@ -89,7 +95,13 @@ pub async fn check_crd(k: &Kube, new: &Crd) -> Result<CrdResult> {
     for o in crd::list_all(k, &live, &version).await? {
         result.checked += 1;
         let outcome = schema::validate(schema, &o);
+        result.cel_checked += outcome.cel_checked;
         result.cel_not_checked += outcome.cel_not_checked;
+        for why in &outcome.cel_not_checked_reasons {
+            if !result.cel_not_checked_reasons.contains(why) {
+                result.cel_not_checked_reasons.push(why.clone());
+            }
+        }
         if !outcome.violations.is_empty() || !outcome.pruned.is_empty() {
             result.objects.push(ObjectResult {
                 object: crd::object_name(&o),
@@ -130,7 +142,7 @@ pub fn write_text(out: &mut impl Write, results: &[CrdResult]) -> std::io::Resul
                     v.path,
                     v.message,
                     v.rule,
-                    v.blocks.words()
+                    v.blocks_words()
                 )?;
             }
             for p in &o.outcome.pruned {
@@ -141,12 +153,22 @@ pub fn write_text(out: &mut impl Write, results: &[CrdResult]) -> std::io::Resul
                 )?;
             }
         }
+        if r.cel_checked > 0 {
+            writeln!(
+                out,
+                "  {} CEL rule evaluation(s) (x-kubernetes-validations)",
+                r.cel_checked
+            )?;
+        }
         if r.cel_not_checked > 0 {
             writeln!(
                 out,
-                "  not checked: {} CEL rule evaluation(s) (x-kubernetes-validations)",
+                "  not checked: {} CEL rule evaluation(s) this interpreter cannot do:",
                 r.cel_not_checked
             )?;
+            for why in &r.cel_not_checked_reasons {
+                writeln!(out, "    {why}")?;
+            }
         }
         for n in &r.notes {
             writeln!(out, "  note: {n}")?;

@@ -26,6 +26,18 @@ use crate::error::{Error, Result};
 use crate::identity::split_api_version;
 use crate::stream::SourcedObject;
 
+/// Set to `classic` to skip aggregated discovery (to measure or test the
+/// fallback that servers before 1.26 get).
+pub const DISCOVERY_ENV: &str = "KUBECTL_PACK_DISCOVERY";
+
+/// The mode forced by [`DISCOVERY_ENV`], if any.
+fn forced_mode() -> Option<Mode> {
+    match std::env::var(DISCOVERY_ENV).as_deref() {
+        Ok("classic") => Some(Mode::Classic),
+        _ => None,
+    }
+}
+
 /// The Accept header of aggregated discovery: v2, then v2beta1 (1.26-1.29),
 /// then plain JSON, which a server without it answers with the classic list.
 pub const ACCEPT_AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
@@ -225,13 +237,17 @@ async fn fetch_classic(client: &Client, api_version: &str) -> Result<Vec<Discove
 /// out): two requests with aggregated discovery, else the classic walk with
 /// one request per group-version, all at once.
 pub async fn listable_resources(client: &Client) -> Result<Vec<ResolvedKind>> {
-    let (core, groups) = futures::join!(
-        fetch_aggregated(client, "/api"),
-        fetch_aggregated(client, "/apis")
-    );
-    let versions = match (core?, groups?) {
-        (Some(core), Some(groups)) => core.into_iter().chain(groups).collect(),
-        _ => classic_listing(client).await?,
+    let versions = if forced_mode() == Some(Mode::Classic) {
+        classic_listing(client).await?
+    } else {
+        let (core, groups) = futures::join!(
+            fetch_aggregated(client, "/api"),
+            fetch_aggregated(client, "/apis")
+        );
+        match (core?, groups?) {
+            (Some(core), Some(groups)) => core.into_iter().chain(groups).collect(),
+            _ => classic_listing(client).await?,
+        }
     };
     Ok(versions
         .into_iter()
@@ -297,7 +313,10 @@ impl Resolver {
     pub fn new(client: Client) -> Self {
         Resolver {
             client,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                mode: forced_mode(),
+                cache: HashMap::new(),
+            }),
             fetching: tokio::sync::Mutex::new(()),
         }
     }

@@ -217,6 +217,70 @@ fn gadget(group: &str, version: &str, ns: &str, name: &str, spec: &str) -> Strin
     )
 }
 
+/// The stored gadgets of the validate test: name, spec, and an update that
+/// changes the node each of its violations is anchored at.
+const VALIDATE_OBJECTS: &[(&str, &str, &str)] = &[
+    ("ok", "{size: 3, mode: fast, name: abc}", ""),
+    (
+        "big",
+        "{size: 30, mode: fast, name: abc}",
+        r#"{"spec":{"size":31}}"#,
+    ),
+    (
+        "badmode",
+        "{size: 3, mode: turbo, name: abc}",
+        r#"{"spec":{"mode":"turbo2"}}"#,
+    ),
+    (
+        "noname",
+        "{size: 3, mode: fast}",
+        r#"{"spec":{"mode":"slow"}}"#,
+    ),
+    (
+        "upper",
+        "{size: 3, mode: fast, name: ABC}",
+        r#"{"spec":{"name":"ABCD"}}"#,
+    ),
+    (
+        "strsize",
+        "{size: \"3\", mode: fast, name: abc, legacy: 1}",
+        r#"{"spec":{"size":"4"}}"#,
+    ),
+    (
+        "manyrules",
+        "{size: 3, mode: fast, name: abc, rules: [a, b, c, d, e, f]}",
+        r#"{"spec":{"rules":["a","b","c","d","e","f","g"]}}"#,
+    ),
+    (
+        "celbig",
+        "{size: 3, mode: fast, name: abc, weight: 8}",
+        r#"{"spec":{"weight":9}}"#,
+    ),
+    ("tiered", "{size: 3, mode: fast, name: abc, tier: gold}", ""),
+    (
+        "frozen",
+        "{size: 3, mode: fast, name: abc, state: frozen}",
+        "",
+    ),
+];
+
+/// The new schema: OpenAPI keywords and CEL rules (ratcheted, transition,
+/// and one that errors on objects without `owner`).
+const VALIDATE_STRICT: &str = r#"type: object
+required: [name]
+x-kubernetes-validations:
+- {rule: "!has(self.weight) || self.weight <= 5 || self.mode == 'slow'", message: heavy gadgets must be slow}
+- {rule: "!has(self.tier) || self.owner != ''", message: tiered gadgets need an owner}
+properties:
+  size: {type: integer, maximum: 10}
+  mode: {type: string, enum: [fast, slow]}
+  name: {type: string, pattern: '^[a-z]+$'}
+  weight: {type: integer}
+  tier: {type: string}
+  owner: {type: string}
+  state: {type: string, x-kubernetes-validations: [{rule: "oldSelf != 'frozen'", message: frozen gadgets cannot change}]}
+  rules: {type: array, items: {type: string}, x-kubernetes-validations: [{rule: 'size(self) < 5'}]}"#;
+
 #[tokio::test]
 async fn validate_reports_each_stored_object_with_path_and_ratcheting_class() {
     let g = "validate.crd.example.com";
@@ -225,23 +289,17 @@ async fn validate_reports_each_stored_object_with_path_and_ratcheting_class() {
     let (code, _, e) = kctl_stdin(&["apply", "-f", "-"], &gadget_crd(g, loose, "v1"));
     assert_eq!(code, 0, "{e}");
     wait_established(&format!("gadgets.{g}")).await;
-    for (name, spec) in [
-        ("ok", "{size: 3, mode: fast, name: abc}"),
-        ("big", "{size: 30, mode: fast, name: abc}"),
-        ("badmode", "{size: 3, mode: turbo, name: abc}"),
-        ("noname", "{size: 3, mode: fast}"),
-        ("upper", "{size: 3, mode: fast, name: ABC}"),
-        ("strsize", "{size: \"3\", mode: fast, name: abc, legacy: 1}"),
-    ] {
+    for (name, spec, _) in VALIDATE_OBJECTS {
         let (code, _, e) = kctl_stdin(&["apply", "-f", "-"], &gadget(g, "v1", &ns, name, spec));
         assert_eq!(code, 0, "{name}: {e}");
     }
-    let strict = "type: object\nrequired: [name]\nproperties:\n  size: {type: integer, maximum: 10}\n  mode: {type: string, enum: [fast, slow]}\n  name: {type: string, pattern: '^[a-z]+$'}\n  rules: {type: array, items: {type: string}, x-kubernetes-validations: [{rule: 'size(self) < 5'}]}";
-    let (code, out, err) = crd_stdin(&["validate", "-o", "json"], &gadget_crd(g, strict, "v1"));
+    let strict = gadget_crd(g, VALIDATE_STRICT, "v1");
+    let (code, out, err) = crd_stdin(&["validate", "-o", "json"], &strict);
     assert_eq!(code, 1, "{out}{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     let r = &v[0];
-    assert_eq!(r["checked"], 6);
+    assert_eq!(r["checked"], VALIDATE_OBJECTS.len());
+    assert_eq!(r["cel_not_checked"], 0, "{r}");
     let find = |obj: &str| {
         r["objects"]
             .as_array()
@@ -252,32 +310,165 @@ async fn validate_reports_each_stored_object_with_path_and_ratcheting_class() {
             .unwrap_or(Value::Null)
     };
     assert_eq!(find("ok"), Value::Null, "a valid object was reported");
-    let check = |obj: &str, path: &str, rule: &str, blocks: &str| {
+    let check = |obj: &str, path: &str, rule: &str, blocks: &str, field: Option<&str>| {
         let o = find(obj);
         assert!(
-            o["violations"].as_array().is_some_and(|a| a
-                .iter()
-                .any(|x| x["path"] == path && x["rule"] == rule && x["blocks"] == blocks)),
-            "{obj}: no {rule} at {path} ({blocks}) in {o}"
+            o["violations"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["path"] == path
+                    && x["rule"] == rule
+                    && x["blocks"] == blocks
+                    && x["field"].as_str() == field)),
+            "{obj}: no {rule} at {path} ({blocks} {field:?}) in {o}"
         );
     };
-    check("big", ".spec.size", "maximum", "field-update");
-    check("badmode", ".spec.mode", "enum", "field-update");
-    check("noname", ".spec.name", "required", "every-update");
-    check("upper", ".spec.name", "pattern", "field-update");
-    check("strsize", ".spec.size", "type", "field-update");
+    let cel = "x-kubernetes-validations";
+    check(
+        "big",
+        ".spec.size",
+        "maximum",
+        "field-update",
+        Some(".spec.size"),
+    );
+    check(
+        "badmode",
+        ".spec.mode",
+        "enum",
+        "field-update",
+        Some(".spec.mode"),
+    );
+    check(
+        "noname",
+        ".spec.name",
+        "required",
+        "field-update",
+        Some(".spec"),
+    );
+    check(
+        "upper",
+        ".spec.name",
+        "pattern",
+        "field-update",
+        Some(".spec.name"),
+    );
+    check(
+        "strsize",
+        ".spec.size",
+        "type",
+        "field-update",
+        Some(".spec.size"),
+    );
+    check(
+        "manyrules",
+        ".spec.rules",
+        cel,
+        "field-update",
+        Some(".spec.rules"),
+    );
+    check("celbig", ".spec", cel, "field-update", Some(".spec"));
+    check("tiered", ".spec", cel, "every-update", None);
+    check("frozen", ".spec.state", cel, "every-update", None);
     assert_eq!(
         find("strsize")["pruned"],
         serde_json::json!([".spec.legacy"])
     );
-    // Text: the same, plus the server's lack of ratcheting.
-    let (_, text, _) = crd_stdin(&["validate"], &gadget_crd(g, strict, "v1"));
-    assert!(text.contains(&format!("{ns}/big: .spec.size: 30 is above the maximum 10 [maximum; blocks only updates touching this field]")), "{text}");
+    // Text: the same in words, CEL rules counted as evaluated.
+    let (_, text, _) = crd_stdin(&["validate"], &strict);
+    for want in [
+        format!(
+            "{ns}/big: .spec.size: 30 is above the maximum 10 [maximum; blocks only updates touching this field]"
+        ),
+        format!(
+            "{ns}/noname: .spec.name: required field is missing [required; blocks only updates touching .spec]"
+        ),
+        format!(
+            "{ns}/celbig: .spec: heavy gadgets must be slow [x-kubernetes-validations; blocks only updates touching this field]"
+        ),
+        format!(
+            "{ns}/frozen: .spec.state: frozen gadgets cannot change [x-kubernetes-validations; blocks every update of this object]"
+        ),
+        format!(
+            "{ns}/tiered: .spec: no such key: owner evaluating rule: !has(self.tier) || self.owner != '' [x-kubernetes-validations; blocks every update of this object]"
+        ),
+        "9 object(s) would fail validation".to_string(),
+    ] {
+        assert!(text.contains(&want), "missing '{want}' in:\n{text}");
+    }
     assert!(
-        !text.contains("predates validation ratcheting"),
-        "every supported server ratchets: {text}"
+        !text.contains("predates validation ratcheting") && !text.contains("not checked"),
+        "{text}"
     );
-    assert!(text.contains("5 object(s) would fail validation"), "{text}");
+
+    // What the server itself does once the new schema is in place: an update
+    // that leaves every anchor alone (a label) fails exactly for the objects
+    // with an every-update violation; an update that changes the anchor fails.
+    let (code, _, e) = kctl_stdin(&["apply", "-f", "-"], &strict);
+    assert_eq!(code, 0, "{e}");
+    let gadget_ref = format!("gadgets.{g}");
+    harness::wait_until(
+        "the new schema to be enforced",
+        Duration::from_secs(30),
+        || async {
+            let (code, _, _) = kctl(&[
+                "patch",
+                &gadget_ref,
+                "ok",
+                "-n",
+                &ns,
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"size":99}}"#,
+                "--dry-run=server",
+            ]);
+            code != 0
+        },
+    )
+    .await;
+    let mut mismatches = Vec::new();
+    for (name, _, touch) in VALIDATE_OBJECTS {
+        let o = find(name);
+        let every = o["violations"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["blocks"] == "every-update"));
+        let (code, _, err) = kctl(&[
+            "label",
+            &gadget_ref,
+            name,
+            "-n",
+            &ns,
+            "probe=1",
+            "--dry-run=server",
+        ]);
+        if (code != 0) != every {
+            mismatches.push(format!(
+                "{name}: label update exit {code} but every-update={every}: {err}"
+            ));
+        }
+        if !touch.is_empty() {
+            let (code, _, _) = kctl(&[
+                "patch",
+                &gadget_ref,
+                name,
+                "-n",
+                &ns,
+                "--type=merge",
+                "-p",
+                touch,
+                "--dry-run=server",
+            ]);
+            if code == 0 {
+                mismatches.push(format!(
+                    "{name}: the server accepted {touch}, which touches the reported field"
+                ));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "verdicts disagree with the server:\n{}",
+        mismatches.join("\n")
+    );
+
     // Removing a field under preserve-unknown-fields: kept, not pruned.
     let keeps = "type: object\nx-kubernetes-preserve-unknown-fields: true\nproperties:\n  size: {x-kubernetes-int-or-string: true}";
     let (code, out, _) = crd_stdin(&["validate"], &gadget_crd(g, keeps, "v1"));

@@ -127,6 +127,23 @@ impl Cluster {
     }
 }
 
+/// Polls `cond` every 100 ms until it holds; panics naming `what` once
+/// `timeout` has passed. Tests wait with this, never with a bare sleep.
+pub async fn wait_until<F, Fut>(what: &str, timeout: std::time::Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !cond().await {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// A fresh namespace for one test, named after it.
 pub async fn namespace(test: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
