@@ -168,6 +168,8 @@ async fn apply_locked(
             opts.release
         ));
     }
+    let resolver = shared::discovery::Resolver::new(k.client.clone());
+    crate::preflight::immutable_fields(&k.client, &resolver, ns, plan, opts.concurrency).await?;
     let mut history = store.history(&opts.release).await?;
     // We hold the lock: a revision still pending was interrupted (process or API server gone).
     for r in history.iter_mut().filter(|r| {
@@ -214,7 +216,6 @@ async fn apply_locked(
         partial_wave: opts.wave,
     };
     store.save(&rel).await?;
-    let resolver = shared::discovery::Resolver::new(k.client.clone());
     let engine = Engine {
         concurrency: opts.concurrency,
         force: opts.force,

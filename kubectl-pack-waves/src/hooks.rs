@@ -1,10 +1,16 @@
 //! Hooks: objects annotated `sherpack.io/hook` (or Helm's `helm.sh/hook`)
 //! with `pre-install`, `post-install`, `pre-upgrade`, `post-upgrade`,
 //! `pre-rollback`, `post-rollback`, `pre-delete`, `post-delete`. They run
-//! in the release namespace in `hook-weight` order, are waited for (Jobs
-//! must complete), follow `hook-delete-policy` (`before-hook-creation`, the
+//! (namespaced ones in the release namespace) one at a time in
+//! `hook-weight`, then kind, then name order, are waited for (Jobs must
+//! complete), follow `hook-delete-policy` (`before-hook-creation`, the
 //! default, `hook-succeeded`, `hook-failed`), and are never pruned as
 //! release objects.
+//!
+//! As in Helm, `hook-succeeded` hooks are deleted once every hook of the
+//! phase has succeeded, in reverse order: a Job hook can use the
+//! ServiceAccount and RBAC hooks of its phase (kube-prometheus-stack's
+//! admission Jobs do).
 
 use kube::api::{Api, DeleteParams, DynamicObject, PropagationPolicy};
 use shared::stream::SourcedObject;
@@ -62,64 +68,105 @@ fn policies(o: &SourcedObject) -> Vec<String> {
     }
 }
 
+/// One hook of a phase, ready to run: its object (namespace set), its API
+/// and its delete policies.
+struct Prepared {
+    obj: SourcedObject,
+    key: String,
+    api: Api<DynamicObject>,
+    policies: Vec<String>,
+}
+
+impl Prepared {
+    async fn new(engine: &Engine<'_>, hook: &SourcedObject) -> Result<Prepared, String> {
+        let key = format!("{}/{}", hook.kind(), hook.name());
+        let mut obj = hook.clone();
+        let kind = engine
+            .resolver
+            .resolve_object(&obj)
+            .await
+            .map_err(|e| format!("hook {key}: {e}"))?;
+        let api = if kind.namespaced() {
+            // Namespaced hooks always run in the release namespace.
+            obj.object["metadata"]["namespace"] =
+                serde_json::Value::String(engine.namespace.clone());
+            Api::namespaced_with(engine.client.clone(), &engine.namespace, &kind.resource)
+        } else {
+            Api::all_with(engine.client.clone(), &kind.resource)
+        };
+        Ok(Prepared {
+            policies: policies(hook),
+            obj,
+            key,
+            api,
+        })
+    }
+
+    fn has(&self, policy: &str) -> bool {
+        self.policies.iter().any(|p| p == policy)
+    }
+
+    /// Deletes the hook for `why`, reporting (not failing on) an error.
+    async fn delete(&self, engine: &Engine<'_>, why: &str) {
+        match self.api.delete(self.obj.name(), &background()).await {
+            Ok(_) => engine
+                .progress
+                .note(&format!("hook {} deleted ({why})", self.key)),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => engine.progress.note(&format!(
+                "warning: hook {} was not deleted ({why}): {}",
+                self.key,
+                shared::Error::api("delete", e)
+            )),
+        }
+    }
+}
+
 /// Runs the hooks of a phase one by one; returns the records, or the failure.
 pub async fn run(
     engine: &Engine<'_>,
     hooks: &[SourcedObject],
     phase: &str,
 ) -> Result<Vec<shared::release::ObjectRecord>, String> {
-    let list = for_phase(hooks, phase)?;
     let mut records = Vec::new();
-    for hook in list {
-        let key = format!("{}/{}", hook.kind(), hook.name());
-        let mut obj = hook.clone();
-        // Hooks always run in the release namespace.
-        obj.object["metadata"]["namespace"] = serde_json::Value::String(engine.namespace.clone());
-        let kind = engine
-            .resolver
-            .resolve_object(&obj)
-            .await
-            .map_err(|e| format!("hook {key}: {e}"))?;
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(engine.client.clone(), &engine.namespace, &kind.resource);
-        let pol = policies(&hook);
-        if pol.iter().any(|p| p == "before-hook-creation") {
-            delete_and_wait(&api, hook.name()).await;
+    let mut succeeded = Vec::new();
+    for hook in for_phase(hooks, phase)? {
+        let hook = Prepared::new(engine, &hook).await?;
+        if hook.has("before-hook-creation") {
+            delete_and_wait(&hook.api, hook.obj.name()).await;
         }
-        engine.progress.note(&format!("hook {phase}: {key}"));
-        let plan = Plan {
-            items: vec![Item {
-                obj,
-                wave: 0,
-                step: 0,
-                key: key.clone(),
-                deps: Vec::new(),
-                wait: true,
-                timeout: None,
-                keep: false,
-            }],
-            warnings: Vec::new(),
-        };
-        let result = engine.run(&plan, None).await;
+        engine.progress.note(&format!("hook {phase}: {}", hook.key));
+        let result = engine.run(&single(&hook), None).await;
         records.extend(result.objects);
-        match result.failure {
-            Some(f) => {
-                if pol.iter().any(|p| p == "hook-failed") {
-                    let _ = api.delete(hook.name(), &background()).await;
-                }
-                return Err(format!("{phase} hook {key} failed: {f}"));
+        if let Some(f) = result.failure {
+            if hook.has("hook-failed") {
+                hook.delete(engine, "hook-failed").await;
             }
-            None => {
-                if pol.iter().any(|p| p == "hook-succeeded") {
-                    let _ = api.delete(hook.name(), &background()).await;
-                    engine.progress.note(&format!(
-                        "hook {key} succeeded and was deleted (hook-succeeded)"
-                    ));
-                }
-            }
+            return Err(format!("{phase} hook {} failed: {f}", hook.key));
         }
+        succeeded.push(hook);
+    }
+    for hook in succeeded.iter().rev().filter(|h| h.has("hook-succeeded")) {
+        hook.delete(engine, "hook-succeeded").await;
     }
     Ok(records)
+}
+
+/// A plan of one object, waited for.
+fn single(hook: &Prepared) -> Plan {
+    Plan {
+        items: vec![Item {
+            obj: hook.obj.clone(),
+            wave: 0,
+            step: 0,
+            key: hook.key.clone(),
+            deps: Vec::new(),
+            wait: true,
+            timeout: None,
+            keep: false,
+        }],
+        warnings: Vec::new(),
+    }
 }
 
 fn background() -> DeleteParams {
@@ -129,6 +176,8 @@ fn background() -> DeleteParams {
     }
 }
 
+/// Deletes a previous run of a hook and waits until it is gone (a Job with
+/// the same name cannot be created while the old one is terminating).
 async fn delete_and_wait(api: &Api<DynamicObject>, name: &str) {
     if api.delete(name, &background()).await.is_err() {
         return;

@@ -13,6 +13,7 @@ mod hooks;
 mod migrate;
 mod plan;
 mod plan_cmd;
+mod preflight;
 mod progress;
 mod query;
 mod readiness;

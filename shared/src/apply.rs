@@ -2,10 +2,9 @@
 //!
 //! [`Applier`] resolves each object's kind (see [`crate::discovery`]), puts
 //! namespaced objects without a namespace into the default namespace, strips
-//! the namespace from cluster-scoped ones, fills in the `protocol: TCP`
-//! default of ports that v1.20 servers require for server-side apply (newer
-//! servers default it themselves; sending it is harmless), and turns a 409
-//! conflict into an error naming the other field managers and the fields.
+//! the namespace from cluster-scoped ones, and turns a 409 conflict into an
+//! error naming the other field managers and the fields. Ports may omit
+//! `protocol`: every supported server (1.30+) defaults it before merging.
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::Status;
@@ -70,7 +69,6 @@ impl<'a> Applier<'a> {
                 meta.remove("namespace");
             }
         }
-        fill_port_protocols(&mut value);
         let id = ObjectId::of(&value);
         Ok((kind, id, value))
     }
@@ -151,59 +149,9 @@ pub fn parse_conflict(status: &Status) -> (String, String) {
     (or_unknown(managers), or_unknown(fields))
 }
 
-/// Sets `protocol: TCP` on Service ports and container ports that omit it
-/// (v1.20 servers reject server-side apply of such lists; it is the default
-/// every server would fill in anyway).
-pub fn fill_port_protocols(object: &mut Value) {
-    fn fill(ports: Option<&mut Value>) {
-        if let Some(Value::Array(ports)) = ports {
-            for port in ports {
-                if let Some(map) = port.as_object_mut() {
-                    map.entry("protocol")
-                        .or_insert_with(|| Value::String("TCP".into()));
-                }
-            }
-        }
-    }
-    fn fill_pod_spec(spec: Option<&mut Value>) {
-        let Some(spec) = spec else { return };
-        for list in ["containers", "initContainers"] {
-            if let Some(Value::Array(containers)) = spec.get_mut(list) {
-                for c in containers {
-                    fill(c.get_mut("ports"));
-                }
-            }
-        }
-    }
-    let kind = object["kind"].as_str().unwrap_or_default().to_string();
-    let Some(spec) = object.get_mut("spec") else {
-        return;
-    };
-    match kind.as_str() {
-        "Service" => fill(spec.get_mut("ports")),
-        "Pod" => fill_pod_spec(Some(spec)),
-        "Deployment"
-        | "StatefulSet"
-        | "DaemonSet"
-        | "ReplicaSet"
-        | "Job"
-        | "ReplicationController" => {
-            fill_pod_spec(spec.get_mut("template").and_then(|t| t.get_mut("spec")))
-        }
-        "CronJob" => fill_pod_spec(
-            spec.get_mut("jobTemplate")
-                .and_then(|j| j.get_mut("spec"))
-                .and_then(|s| s.get_mut("template"))
-                .and_then(|t| t.get_mut("spec")),
-        ),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn conflict_message_names_manager_and_fields() {
@@ -217,20 +165,6 @@ mod tests {
         assert_eq!(
             f,
             ".spec.replicas, .spec.template.spec.containers[name=\"web\"].image"
-        );
-    }
-
-    #[test]
-    fn missing_port_protocols_default_to_tcp() {
-        let mut svc = json!({"kind": "Service", "spec": {"ports": [{"port": 80}, {"port": 53, "protocol": "UDP"}]}});
-        fill_port_protocols(&mut svc);
-        assert_eq!(svc["spec"]["ports"][0]["protocol"], "TCP");
-        assert_eq!(svc["spec"]["ports"][1]["protocol"], "UDP");
-        let mut dep = json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 8080}]}]}}}});
-        fill_port_protocols(&mut dep);
-        assert_eq!(
-            dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"],
-            "TCP"
         );
     }
 }

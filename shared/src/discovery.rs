@@ -237,7 +237,15 @@ async fn fetch_classic(client: &Client, api_version: &str) -> Result<Vec<Discove
 /// out): two requests with aggregated discovery, else the classic walk with
 /// one request per group-version, all at once.
 pub async fn listable_resources(client: &Client) -> Result<Vec<ResolvedKind>> {
-    let versions = if forced_mode() == Some(Mode::Classic) {
+    listable_resources_in(client, forced_mode()).await
+}
+
+/// [`listable_resources`] in a given mode (`None`: as the server offers).
+pub async fn listable_resources_in(
+    client: &Client,
+    mode: Option<Mode>,
+) -> Result<Vec<ResolvedKind>> {
+    let versions = if mode == Some(Mode::Classic) {
         classic_listing(client).await?
     } else {
         let (core, groups) = futures::join!(
@@ -311,10 +319,15 @@ enum Cached {
 impl Resolver {
     /// A resolver with an empty cache.
     pub fn new(client: Client) -> Self {
+        Self::with_mode(client, forced_mode())
+    }
+
+    /// A resolver that uses `mode` (`None`: whatever the server offers).
+    pub fn with_mode(client: Client, mode: Option<Mode>) -> Self {
         Resolver {
             client,
             state: Mutex::new(State {
-                mode: forced_mode(),
+                mode,
                 cache: HashMap::new(),
             }),
             fetching: tokio::sync::Mutex::new(()),

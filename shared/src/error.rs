@@ -119,6 +119,10 @@ impl Error {
     /// server's one-line message and status code.
     pub fn api(context: impl Into<String>, err: kube::Error) -> Self {
         let (message, code) = match &err {
+            // 422: the causes name the fields (and lose embedded Go dumps).
+            kube::Error::Api(status) if status.code == 422 && !status_causes(status).is_empty() => {
+                (status_causes(status).join("; "), Some(status.code))
+            }
             kube::Error::Api(status) => (status.message.clone(), Some(status.code)),
             other => (crate::error::one_line(&chain(other)), None),
         };
@@ -128,6 +132,43 @@ impl Error {
             code,
         }
     }
+}
+
+/// The causes of an API error (422 Invalid and the like) as
+/// `field: message` lines, with the Go struct dumps some messages embed
+/// (`Invalid value: core.PodTemplateSpec{...}: field is immutable`) elided.
+pub fn status_causes(status: &kube::core::Status) -> Vec<String> {
+    let Some(details) = &status.details else {
+        return Vec::new();
+    };
+    details
+        .causes
+        .iter()
+        .map(|c| {
+            let message = elide_dump(&one_line(&c.message));
+            if c.field.is_empty() {
+                message
+            } else {
+                format!("{}: {message}", c.field)
+            }
+        })
+        .collect()
+}
+
+/// `Invalid value: <anything longer than 80 characters>: rest` -> `rest`.
+fn elide_dump(message: &str) -> String {
+    const MARK: &str = "Invalid value: ";
+    if let Some(start) = message.find(MARK) {
+        let value_at = start + MARK.len();
+        if let Some(end) = message[value_at..].rfind(": ") {
+            let value = &message[value_at..value_at + end];
+            if value.len() > 80 {
+                let rest = &message[value_at + end + 2..];
+                return format!("{}{rest}", &message[..start]);
+            }
+        }
+    }
+    message.to_string()
 }
 
 /// An error and its causes, joined with ": " (skipping causes whose text the
@@ -149,4 +190,32 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 /// Collapses a multi-line message into one line.
 pub fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_struct_dumps_are_elided_from_causes() {
+        let dump = format!(
+            "core.PodTemplateSpec{{ObjectMeta:v1.ObjectMeta{{{}}}}}",
+            "x".repeat(200)
+        );
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": 422, "reason": "Invalid", "message": "too long",
+            "details": {"causes": [
+                {"field": "spec.template", "reason": "FieldValueInvalid",
+                 "message": format!("Invalid value: {dump}: field is immutable")},
+                {"field": "spec.size", "reason": "FieldValueInvalid",
+                 "message": "Invalid value: 30: must be at most 10"}]}}))
+        .expect("a Status");
+        assert_eq!(
+            status_causes(&status),
+            [
+                "spec.template: field is immutable",
+                "spec.size: Invalid value: 30: must be at most 10"
+            ]
+        );
+    }
 }

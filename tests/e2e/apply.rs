@@ -130,7 +130,7 @@ async fn crd_then_multi_document_stream_applies_and_reads_back_through_discovery
     let svc = &applied[1].object;
     assert_eq!(
         svc["spec"]["ports"][0]["protocol"], "TCP",
-        "port protocol defaulted for v1.20"
+        "a port without protocol is applied and the server defaults it"
     );
     assert_eq!(applied[3].object["spec"]["size"], 3);
 
@@ -265,4 +265,58 @@ async fn conflict_names_the_other_manager_and_the_field() {
         .await
         .unwrap();
     assert_eq!(forced.object["data"]["color"], Value::from("green"));
+}
+
+#[tokio::test]
+async fn aggregated_and_classic_discovery_resolve_the_same_kinds() {
+    use shared::discovery::{Mode, listable_resources_in};
+    let ns = harness::namespace("discovery-modes").await;
+    let client = harness::cluster().client().await;
+    let group = format!("{ns}.example.com");
+    harness::apply_yaml(&ns, &CRD.replace("<group>", &group)).await;
+    wait_established(&format!("widgets.{group}")).await;
+
+    let aggregated = Resolver::with_mode(client.clone(), None);
+    let classic = Resolver::with_mode(client.clone(), Some(Mode::Classic));
+    let widget_version = format!("{group}/v1");
+    for (api_version, kind) in [
+        ("v1", "ConfigMap"),
+        ("apps/v1", "Deployment"),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+        (widget_version.as_str(), "Widget"),
+        ("apps/v1", "NoSuchKind"),
+        ("nosuch.example.com/v1", "Thing"),
+    ] {
+        let a = aggregated.resolve(api_version, kind).await.unwrap();
+        let c = classic.resolve(api_version, kind).await.unwrap();
+        assert_eq!(a, c, "{api_version} {kind}");
+    }
+    // Every supported server offers aggregated discovery, and it was used.
+    assert_eq!(aggregated.mode(), Some(Mode::Aggregated));
+    assert_eq!(classic.mode(), Some(Mode::Classic));
+    let widget = aggregated
+        .resolve(&widget_version, "Widget")
+        .await
+        .unwrap()
+        .expect("Widget resolved");
+    assert!(widget.namespaced() && widget.has_status, "{widget:?}");
+
+    // The listing drift scans for unexpected objects: the same in both modes.
+    let names = |kinds: Vec<shared::discovery::ResolvedKind>| {
+        let mut n: Vec<String> = kinds
+            .into_iter()
+            .map(|k| format!("{}/{}", k.resource.api_version, k.resource.plural))
+            .collect();
+        n.sort();
+        n
+    };
+    let a = names(listable_resources_in(&client, None).await.unwrap());
+    let c = names(
+        listable_resources_in(&client, Some(Mode::Classic))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(a, c);
+    assert!(a.contains(&format!("{group}/v1/widgets")), "{a:?}");
+    assert!(a.contains(&"apps/v1/deployments".to_string()), "{a:?}");
 }

@@ -11,6 +11,7 @@ mod golden;
 mod krew;
 mod kubeconfig;
 mod plugins;
+mod real_charts;
 mod render;
 mod secrets;
 mod secrets_providers;

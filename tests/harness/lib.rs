@@ -11,7 +11,10 @@
 //! Set `KUBECTL_PACK_TEST_CLUSTER=DIR` to reuse a cluster started by hand
 //! with `tests/cluster/cluster.sh up --dir DIR` (faster when iterating).
 
+pub mod kubelet;
 pub mod providers;
+
+pub use kubelet::Kubelet;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
