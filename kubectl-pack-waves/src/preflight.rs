@@ -84,6 +84,10 @@ pub async fn immutable_fields(
         .iter()
         .zip(&wanted)
         .filter_map(|(c, w)| live.get(&shared::live::key(w)).map(|l| (c, l)))
+        // ConfigMaps and Secrets are only immutable when they say so.
+        .filter(|(c, l)| {
+            !matches!(c.0.obj.kind(), "ConfigMap" | "Secret") || l["immutable"] == true
+        })
         .collect();
     let refusals: Vec<String> = futures::stream::iter(existing)
         .map(|((item, _, id, value), live)| {

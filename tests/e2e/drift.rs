@@ -927,9 +927,22 @@ async fn watch_reconnects_with_backoff_when_the_api_server_comes_back() {
 }
 
 #[tokio::test]
-async fn a_helm_release_is_checked_by_server_side_dry_run() {
-    let ns = namespace("drift-helm").await;
-    let helm = harness::helm();
+async fn a_helm4_release_is_checked_by_server_side_dry_run() {
+    helm_release_is_checked(harness::helm(), "v4.", "drift-helm4").await;
+}
+
+/// Helm 3's release records (still on most clusters) read the same way.
+#[tokio::test]
+async fn a_helm3_release_is_checked_by_server_side_dry_run() {
+    helm_release_is_checked(harness::helm3(), "v3.", "drift-helm3").await;
+}
+
+async fn helm_release_is_checked(helm: std::path::PathBuf, version: &str, test: &str) {
+    let ns = namespace(test).await;
+    let mut v = Command::new(&helm);
+    v.args(["version", "--short"]);
+    let (_, got, _) = run(v);
+    assert!(got.starts_with(version), "{got}");
     let chart = harness::write_tree(&[
         (
             "Chart.yaml",
