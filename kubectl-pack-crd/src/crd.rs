@@ -294,78 +294,28 @@ pub fn object_name(o: &Value) -> String {
     }
 }
 
-/// Waits until CRD `name` is Established and its names accepted.
+/// Waits until CRD `name` is ready to use ([`shared::crd`]: Established,
+/// names accepted and current, served by discovery).
 pub async fn wait_established(k: &Kube, name: &str, timeout: std::time::Duration) -> Result<()> {
+    use shared::crd::CrdState;
     let start = std::time::Instant::now();
     loop {
-        if let Some(c) = live(k, name).await? {
-            let cond = |t: &str| {
-                c.obj["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|x| x["type"] == t && x["status"] == "True"))
-            };
-            if cond("Established")
-                && cond("NamesAccepted")
-                && names_current(&c)
-                && discoverable(k, &c).await
-            {
-                return Ok(());
-            }
-            if start.elapsed() > timeout {
-                let why = c.obj["status"]["conditions"]
-                    .as_array()
-                    .and_then(|a| a.iter().find(|x| x["status"] != "True"))
-                    .map(|x| format!("{}: {}", x["type"], x["message"]))
-                    .unwrap_or_default();
-                bail!(
-                    "CRD {name} not Established after {}s {why}",
-                    timeout.as_secs()
-                );
-            }
-        } else if start.elapsed() > timeout {
-            bail!("CRD {name} did not appear within {}s", timeout.as_secs());
+        let why = match live(k, name).await? {
+            Some(c) => match shared::crd::state(&c.obj) {
+                CrdState::Established if shared::crd::discoverable(&k.client, &c.obj).await => {
+                    return Ok(());
+                }
+                CrdState::Established => "discovery does not serve it yet".to_string(),
+                CrdState::Failed(why) => bail!("CRD {name} will not become ready: {why}"),
+                CrdState::Pending(why) => why,
+            },
+            None => "it does not exist".to_string(),
+        };
+        if start.elapsed() > timeout {
+            bail!("CRD {name} not ready after {}s: {why}", timeout.as_secs());
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-}
-
-/// The conditions may still describe the previous spec right after an
-/// update: the names the server accepted must be the ones asked for.
-fn names_current(c: &Crd) -> bool {
-    let (want, got) = (&c.obj["spec"]["names"], &c.obj["status"]["acceptedNames"]);
-    let list = |v: &Value| {
-        let mut l: Vec<String> = v
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        l.sort();
-        l
-    };
-    ["plural", "singular", "kind", "listKind"]
-        .iter()
-        .all(|k| want[*k].as_str().unwrap_or_default() == got[*k].as_str().unwrap_or_default())
-        && ["shortNames", "categories"]
-            .iter()
-            .all(|k| list(&want[*k]) == list(&got[*k]))
-}
-
-/// Discovery can lag behind Established: true once every served version
-/// lists the kind (asked the way the next step of a pipe will ask, through
-/// [`shared::discovery::Resolver`]), so that step finds it.
-async fn discoverable(k: &Kube, c: &Crd) -> bool {
-    let resolver = shared::discovery::Resolver::new(k.client.clone());
-    for v in c.versions().iter().filter(|v| v["served"] == true) {
-        let gv = format!("{}/{}", c.group(), v["name"].as_str().unwrap_or_default());
-        match resolver.resolve(&gv, c.kind()).await {
-            Ok(Some(found)) if found.resource.plural == c.plural() => {}
-            _ => return false,
-        }
-    }
-    true
 }
 
 /// Server-side applies a CRD (status left out) as our field manager.

@@ -204,13 +204,15 @@ impl Engine<'_> {
         applied.sort_by_key(|(i, _)| *i);
         let mut first_error = None;
         let mut pending = Vec::new();
-        let mut crds = false;
+        let mut crds = Vec::new();
         for (i, r) in applied {
             let item = &plan.items[i];
             match r {
                 Ok((obj, resource, namespaced)) => {
                     self.progress.applied(&item.key);
-                    crds |= item.obj.kind() == "CustomResourceDefinition";
+                    if item.obj.kind() == "CustomResourceDefinition" {
+                        crds.push((item.key.clone(), obj.clone()));
+                    }
                     let owned =
                         fields::owned_fields(&obj, shared::FIELD_MANAGER).unwrap_or(Value::Null);
                     records.push(ObjectRecord {
@@ -250,9 +252,26 @@ impl Engine<'_> {
             return Err(e);
         }
         self.wait_ready(plan, pending).await?;
-        if crds {
+        if !crds.is_empty() {
             // New kinds: the next steps must see them.
+            self.wait_discoverable(&crds).await?;
             self.resolver.invalidate();
+        }
+        Ok(())
+    }
+
+    /// Waits until discovery serves the kinds of CRDs applied in this step
+    /// (it can lag a moment behind Established).
+    async fn wait_discoverable(&self, crds: &[(String, Value)]) -> Result<(), String> {
+        for (key, crd) in crds {
+            while !shared::crd::discoverable(&self.client, crd).await {
+                if Instant::now() >= self.deadline {
+                    return Err(format!(
+                        "{key}: Established, but discovery does not serve it"
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
         Ok(())
     }

@@ -213,16 +213,11 @@ pub fn assess(obj: &Value) -> State {
                 InProgress("no load balancer ingress yet".into())
             }
         }
-        "CustomResourceDefinition" => {
-            if cond_is(obj, "NamesAccepted", "False") {
-                return Failed("NamesAccepted=False".into());
-            }
-            if cond_is(obj, "Established", "True") {
-                Ready
-            } else {
-                InProgress("not Established".into())
-            }
-        }
+        "CustomResourceDefinition" => match shared::crd::state(obj) {
+            shared::crd::CrdState::Established => Ready,
+            shared::crd::CrdState::Pending(why) => InProgress(why),
+            shared::crd::CrdState::Failed(why) => Failed(why),
+        },
         _ => match condition(obj, "Ready") {
             Some(c) if c["status"] == "True" => Ready,
             Some(c) => InProgress(format!(

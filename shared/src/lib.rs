@@ -3,13 +3,15 @@
 //! Everything that more than one plugin needs lives here, and nothing that
 //! only one plugin needs: the standard kubectl flags and the client they
 //! build ([`kubeconfig`]), YAML streams in and out ([`yaml`], [`stream`]),
-//! object identity and kind resolution ([`identity`], [`discovery`]),
+//! object identity and kind resolution ([`identity`], [`discovery`]), when
+//! a CRD is ready ([`crd`]),
 //! server-side apply ([`apply`]), terminal output and exit codes
 //! ([`output`]), the process entry point every `main` calls ([`cli`]) and the
 //! typed errors they share ([`error`]).
 
 pub mod apply;
 pub mod cli;
+pub mod crd;
 pub mod diff;
 pub mod discovery;
 pub mod error;

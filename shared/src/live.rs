@@ -38,14 +38,27 @@ pub async fn fetch(
         };
         for obj in items {
             let name = obj.metadata.name.clone().unwrap_or_default();
-            let mut value = serde_json::to_value(obj).unwrap_or_default();
-            // List items carry no apiVersion/kind; readiness rules need the kind.
-            value["apiVersion"] = Value::String(res.api_version.clone());
-            value["kind"] = Value::String(res.kind.clone());
-            out.insert((res.plural.clone(), ns.clone(), name), value);
+            out.insert((res.plural.clone(), ns.clone(), name), with_type(obj, res));
         }
     }
     Ok(out)
+}
+
+/// A list item as an object: list items carry no apiVersion/kind (readiness
+/// rules need the kind), and they go first, where a GET puts them, so that
+/// diffs against other answers do not move them.
+fn with_type(obj: DynamicObject, res: &ApiResource) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("apiVersion".into(), Value::String(res.api_version.clone()));
+    out.insert("kind".into(), Value::String(res.kind.clone()));
+    if let Ok(Value::Object(fields)) = serde_json::to_value(obj) {
+        for (k, v) in fields {
+            if k != "apiVersion" && k != "kind" {
+                out.insert(k, v);
+            }
+        }
+    }
+    Value::Object(out)
 }
 
 /// The map key of a wanted object.

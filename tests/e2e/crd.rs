@@ -884,8 +884,9 @@ async fn a_crd_that_does_not_become_ready_gets_its_previous_spec_back() {
     assert_eq!(code, 2, "{out}{err}");
     assert!(out.is_empty(), "{out}");
     assert!(
-        err.contains("not Established")
-            && err.contains(&format!("put the previous spec of betas.{g} back")),
+        err.contains(&format!(
+            "CRD betas.{g} will not become ready: NamesAccepted=False"
+        )) && err.contains(&format!("put the previous spec of betas.{g} back")),
         "{err}"
     );
     let (_, short, _) = kctl(&[
