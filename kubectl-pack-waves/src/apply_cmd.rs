@@ -160,7 +160,64 @@ async fn apply_locked(
     store: &Store,
     progress: &Progress,
 ) -> Result<u8> {
-    let ns = &k.namespace;
+    let resolver = shared::discovery::Resolver::new(k.client.clone());
+    crate::preflight::immutable_fields(&k.client, &resolver, &k.namespace, plan, opts.concurrency)
+        .await?;
+    let (mut rel, mut history, previous) = begin(k, manifest, opts, store, progress).await?;
+    let engine = Engine {
+        concurrency: opts.concurrency,
+        force: opts.force,
+        wait: opts.wait,
+        deadline: Instant::now() + opts.timeout,
+        keep_going: opts.on_failure == OnFailure::Continue,
+        fail_on: opts.fail_on.clone(),
+        pause: opts.pause,
+        ..Engine::new(k.client.clone(), &resolver, &k.namespace, &opts.release)
+    };
+    let started = Instant::now();
+    let run = run_phases(&engine, plan, hooks, opts, previous.as_ref(), &mut rel).await;
+    write_parent(&k.client, &k.namespace, &opts.release, &rel.objects).await?;
+    if let Some(failure) = run.failure {
+        fail(k, rel, previous, &failure, opts, store, progress).await?;
+        return Ok(exit::ERROR);
+    }
+    let pruned = prune(k, &rel, previous.as_ref(), opts, progress).await;
+    rel.status = Status::Deployed;
+    rel.description = match opts.rollback_of {
+        Some(r) => format!("rollback to {r}"),
+        None if previous.is_some() => "upgrade complete".into(),
+        None => "install complete".into(),
+    };
+    rel.last_deployed = now();
+    store.save(&rel).await?;
+    // The revisions loaded at the start are still current: we hold the lock.
+    for old in history.iter_mut().filter(|r| r.status == Status::Deployed) {
+        old.status = Status::Superseded;
+        store.save(old).await?;
+    }
+    prune_history(store, &opts.release, &history, opts.max_history).await?;
+    summary(&rel);
+    progress.note(&format!(
+        "release {} revision {} deployed in {}: {} objects in {} waves, {pruned} pruned, {:.1}s",
+        opts.release,
+        rel.revision,
+        k.namespace,
+        rel.objects.len(),
+        rel.plan.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(exit::OK)
+}
+
+/// Store housekeeping, then the new revision recorded as pending: returns
+/// it, the history as loaded and the previous deployed revision.
+async fn begin(
+    k: &Kube,
+    manifest: String,
+    opts: &Options,
+    store: &Store,
+    progress: &Progress,
+) -> Result<(Release, Vec<Release>, Option<Release>)> {
     let cleaned = store.cleanup_partial(&opts.release).await?;
     if cleaned > 0 {
         progress.note(&format!(
@@ -168,8 +225,6 @@ async fn apply_locked(
             opts.release
         ));
     }
-    let resolver = shared::discovery::Resolver::new(k.client.clone());
-    crate::preflight::immutable_fields(&k.client, &resolver, ns, plan, opts.concurrency).await?;
     let mut history = store.history(&opts.release).await?;
     // We hold the lock: a revision still pending was interrupted (process or API server gone).
     for r in history.iter_mut().filter(|r| {
@@ -191,20 +246,18 @@ async fn apply_locked(
         .rev()
         .find(|r| r.status == Status::Deployed)
         .cloned();
-    let revision = history.last().map_or(1, |r| r.revision + 1);
-    let first_deployed = history
-        .first()
-        .map_or_else(now, |r| r.first_deployed.clone());
-    let mut rel = Release {
+    let rel = Release {
         name: opts.release.clone(),
-        namespace: ns.clone(),
-        revision,
+        namespace: k.namespace.clone(),
+        revision: history.last().map_or(1, |r| r.revision + 1),
         status: match (opts.rollback_of, previous.is_some()) {
             (Some(_), _) => Status::PendingRollback,
             (None, true) => Status::PendingUpgrade,
             (None, false) => Status::PendingInstall,
         },
-        first_deployed,
+        first_deployed: history
+            .first()
+            .map_or_else(now, |r| r.first_deployed.clone()),
         last_deployed: now(),
         description: String::new(),
         pack: opts.pack.clone(),
@@ -216,23 +269,24 @@ async fn apply_locked(
         partial_wave: opts.wave,
     };
     store.save(&rel).await?;
-    let engine = Engine {
-        concurrency: opts.concurrency,
-        force: opts.force,
-        wait: opts.wait,
-        deadline: Instant::now() + opts.timeout,
-        keep_going: opts.on_failure == OnFailure::Continue,
-        fail_on: opts.fail_on.clone(),
-        pause: opts.pause,
-        ..Engine::new(k.client.clone(), &resolver, ns, &opts.release)
-    };
-    let started = Instant::now();
+    Ok((rel, history, previous))
+}
+
+/// Pre hooks, the waves, post hooks; the records land in `rel`.
+async fn run_phases(
+    engine: &Engine<'_>,
+    plan: &plan::Plan,
+    hooks: &[SourcedObject],
+    opts: &Options,
+    previous: Option<&Release>,
+    rel: &mut Release,
+) -> crate::engine::RunResult {
     let op = match (opts.rollback_of, previous.is_some()) {
         (Some(_), _) => "rollback",
         (None, true) => "upgrade",
         (None, false) => "install",
     };
-    let mut run = match crate::hooks::run(&engine, hooks, &format!("pre-{op}")).await {
+    let mut run = match crate::hooks::run(engine, hooks, &format!("pre-{op}")).await {
         Ok(records) => {
             rel.hooks.extend(records);
             engine.run(plan, opts.wave).await
@@ -244,15 +298,15 @@ async fn apply_locked(
         },
     };
     if run.failure.is_none() {
-        match crate::hooks::run(&engine, hooks, &format!("post-{op}")).await {
+        match crate::hooks::run(engine, hooks, &format!("post-{op}")).await {
             Ok(records) => rel.hooks.extend(records),
             Err(failure) => run.failure = Some(failure),
         }
     }
-    let mut objects = run.objects;
+    let mut objects = std::mem::take(&mut run.objects);
     // A partial apply keeps the previous records of the waves it did not touch.
     if opts.wave.is_some()
-        && let Some(prev) = &previous
+        && let Some(prev) = previous
     {
         for r in &prev.objects {
             if !objects.iter().any(|o| same(o, r)) && opts.wave != Some(r.wave) {
@@ -261,88 +315,81 @@ async fn apply_locked(
         }
     }
     rel.objects = objects;
-    rel.plan = run.plan;
-    write_parent(&k.client, ns, &opts.release, &rel.objects).await?;
-    if let Some(failure) = run.failure {
-        rel.status = Status::Failed;
-        rel.description = format!("failed: {failure}");
-        store.save(&rel).await?;
-        progress.note(&format!(
-            "revision {revision} of {} failed: {failure}",
-            opts.release
-        ));
-        if opts.on_failure == OnFailure::Rollback
-            && let Some(prev) = previous
-        {
-            progress.note(&format!("rolling back to revision {}", prev.revision));
-            let objects =
-                shared::stream::parse_stream(&prev.manifest, shared::stream::Origin::Stdin)?;
-            let o = Options {
-                create_namespace: false,
-                wave: None,
-                rollback_of: Some(prev.revision),
-                on_failure: OnFailure::Stop,
-                fail_on: Vec::new(),
-                pause: false,
-                pack: prev.pack.clone(),
-                ..opts.clone()
-            };
-            let (objects, prev_hooks) = crate::hooks::partition(objects);
-            Box::pin(apply_locked(
-                k,
-                &plan::build(objects)?,
-                &prev_hooks,
-                prev.manifest.clone(),
-                &o,
-                store,
-                progress,
-            ))
-            .await?;
-        }
-        return Ok(exit::ERROR);
-    }
-    // Prune what the previous deployed revision had and this one does not.
-    let mut pruned = 0;
-    if !opts.no_prune
-        && opts.wave.is_none()
-        && let Some(prev) = &previous
-    {
-        let gone: Vec<ObjectRecord> = prev
-            .objects
-            .iter()
-            .filter(|r| !rel.objects.iter().any(|o| same(o, r)))
-            .cloned()
-            .collect();
-        let (deleted, _, errors) =
-            crate::delete::delete_all(&k.client, &gone, opts.prune_crds, progress).await;
-        pruned = deleted;
-        for e in errors {
-            shared::output::warn(&format!("prune: {e}"));
-        }
-    }
-    rel.status = Status::Deployed;
-    rel.description = match opts.rollback_of {
-        Some(r) => format!("rollback to {r}"),
-        None if previous.is_some() => "upgrade complete".into(),
-        None => "install complete".into(),
-    };
-    rel.last_deployed = now();
+    rel.plan = std::mem::take(&mut run.plan);
+    run
+}
+
+/// Records the failed revision and, with `--on-failure rollback`, applies
+/// the previous deployed one again.
+async fn fail(
+    k: &Kube,
+    mut rel: Release,
+    previous: Option<Release>,
+    failure: &str,
+    opts: &Options,
+    store: &Store,
+    progress: &Progress,
+) -> Result<()> {
+    rel.status = Status::Failed;
+    rel.description = format!("failed: {failure}");
     store.save(&rel).await?;
-    // The revisions loaded at the start are still current: we hold the lock.
-    for old in history.iter_mut().filter(|r| r.status == Status::Deployed) {
-        old.status = Status::Superseded;
-        store.save(old).await?;
-    }
-    prune_history(store, &opts.release, &history, opts.max_history).await?;
-    summary(&rel);
     progress.note(&format!(
-        "release {} revision {revision} deployed in {ns}: {} objects in {} waves, {pruned} pruned, {:.1}s",
-        opts.release,
-        rel.objects.len(),
-        rel.plan.len(),
-        started.elapsed().as_secs_f64()
+        "revision {} of {} failed: {failure}",
+        rel.revision, opts.release
     ));
-    Ok(exit::OK)
+    let Some(prev) = previous.filter(|_| opts.on_failure == OnFailure::Rollback) else {
+        return Ok(());
+    };
+    progress.note(&format!("rolling back to revision {}", prev.revision));
+    let objects = shared::stream::parse_stream(&prev.manifest, shared::stream::Origin::Stdin)?;
+    let o = Options {
+        create_namespace: false,
+        wave: None,
+        rollback_of: Some(prev.revision),
+        on_failure: OnFailure::Stop,
+        fail_on: Vec::new(),
+        pause: false,
+        pack: prev.pack.clone(),
+        ..opts.clone()
+    };
+    let (objects, prev_hooks) = crate::hooks::partition(objects);
+    Box::pin(apply_locked(
+        k,
+        &plan::build(objects)?,
+        &prev_hooks,
+        prev.manifest.clone(),
+        &o,
+        store,
+        progress,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Deletes what the previous deployed revision had and this one does not;
+/// returns how many were deleted.
+async fn prune(
+    k: &Kube,
+    rel: &Release,
+    previous: Option<&Release>,
+    opts: &Options,
+    progress: &Progress,
+) -> usize {
+    let Some(prev) = previous.filter(|_| !opts.no_prune && opts.wave.is_none()) else {
+        return 0;
+    };
+    let gone: Vec<ObjectRecord> = prev
+        .objects
+        .iter()
+        .filter(|r| !rel.objects.iter().any(|o| same(o, r)))
+        .cloned()
+        .collect();
+    let (deleted, _, errors) =
+        crate::delete::delete_all(&k.client, &gone, opts.prune_crds, progress).await;
+    for e in errors {
+        shared::output::warn(&format!("prune: {e}"));
+    }
+    deleted
 }
 
 /// The final table: per wave, its objects by kind.

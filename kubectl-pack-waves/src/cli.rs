@@ -113,9 +113,8 @@ pub struct ApplyArgs {
     /// Take over fields owned by other managers.
     #[arg(long)]
     pub force_conflicts: bool,
-    /// Objects applied at once within a wave (1-1024; 64 keeps a 2-core API
-    /// server busy without queueing behind itself).
-    #[arg(long, default_value_t = 64, value_name = "N",
+    /// Objects applied at once within a wave (1-1024).
+    #[arg(long, default_value_t = crate::engine::DEFAULT_CONCURRENCY, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub concurrency: usize,
     /// Wait for each wave to be ready before the next (--wait=false: apply all waves at once).

@@ -107,7 +107,7 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
         storage,
         create_namespace: false,
         force: true,
-        concurrency: 32,
+        concurrency: crate::engine::DEFAULT_CONCURRENCY,
         wait: true,
         timeout: apply_cmd::parse_timeout(&args.timeout)?,
         on_failure: OnFailure::Stop,

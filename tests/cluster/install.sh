@@ -62,7 +62,16 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need_apt[@]}" >&2
 fi
 
-if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ]; then
+built() { [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ]; }
+if built; then
+  echo "$BIN"
+  exit 0
+fi
+# One build per version at a time (parallel test runs on a fresh machine).
+mkdir -p "$CACHE"
+exec 9>"$CACHE/kube-$KUBE_VERSION.lock"
+flock 9
+if built; then
   echo "$BIN"
   exit 0
 fi

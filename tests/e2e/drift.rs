@@ -93,8 +93,8 @@ fn field<'a>(report: &'a Value, object: &str, path: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{path} not reported for {object}: {o}"))
 }
 
-/// Ports name their protocol: v1.20's server-side apply (and so
-/// `kubectl diff --server-side`) refuses ports without it.
+/// A release as users write it: a Deployment, a StatefulSet, a Service,
+/// a ConfigMap and a Secret.
 const APP: &str = r#"
 apiVersion: apps/v1
 kind: Deployment

@@ -15,10 +15,31 @@ use std::time::Duration;
 use harness::{Kubelet, cluster, kubectl, run, workspace_root};
 use serde_json::Value;
 
-/// A stream of the shared fixtures.
+/// The team's shared folder: `$PACK_SHARED_DIR`, else `shared/` next to
+/// the checkout, else `/work/shared` (where it lives on the team's machines,
+/// whatever folder a CI clone is in).
+fn shared_dir() -> PathBuf {
+    let candidates = std::env::var_os("PACK_SHARED_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([
+            workspace_root().join("../shared"),
+            PathBuf::from("/work/shared"),
+        ]);
+    for dir in candidates {
+        if dir.join("fixtures/real-charts").is_dir() {
+            return dir;
+        }
+    }
+    panic!(
+        "the real-world streams are not found: set PACK_SHARED_DIR to the folder holding fixtures/real-charts/"
+    )
+}
+
+/// A stream of the shared fixtures (read in place, never copied).
 fn stream(chart: &str, version: &str) -> PathBuf {
-    let path = workspace_root()
-        .join("../shared/fixtures/real-charts")
+    let path = shared_dir()
+        .join("fixtures/real-charts")
         .join(chart)
         .join(format!("{version}.yaml"));
     assert!(path.exists(), "{} is missing", path.display());
