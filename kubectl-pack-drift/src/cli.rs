@@ -97,6 +97,7 @@ impl CheckArgs {
 #[derive(Debug, Args, Clone)]
 pub struct StatusArgs {
     /// Release name.
+    #[arg(value_parser = shared::release::parse_name)]
     pub release: Option<String>,
     /// Check every release in every namespace.
     #[arg(
@@ -126,6 +127,7 @@ pub struct StatusArgs {
 #[derive(Debug, Args, Clone)]
 pub struct WatchArgs {
     /// Release name.
+    #[arg(value_parser = shared::release::parse_name)]
     pub release: String,
     #[command(flatten)]
     pub check: CheckArgs,
@@ -153,6 +155,7 @@ pub struct WatchArgs {
 #[derive(Debug, Args, Clone)]
 pub struct SyncArgs {
     /// Release name.
+    #[arg(value_parser = shared::release::parse_name)]
     pub release: String,
     #[command(flatten)]
     pub check: CheckArgs,
@@ -168,6 +171,7 @@ pub struct SyncArgs {
 #[derive(Debug, Args, Clone)]
 pub struct HistoryArgs {
     /// Release name.
+    #[arg(value_parser = shared::release::parse_name)]
     pub release: String,
     /// Show at most the N latest events.
     #[arg(long, default_value_t = 20, value_name = "N")]

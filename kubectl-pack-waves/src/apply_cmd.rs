@@ -58,10 +58,14 @@ pub struct Options {
 
 /// Runs `apply`.
 pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
-    if args.release.len() > 53 || args.release.is_empty() {
-        bail!("release name '{}' must be 1 to 53 characters", args.release);
-    }
     let (objects, pack) = shared::stream::read_inputs_with_pack(&args.input.inputs(), true)?;
+    if objects.is_empty() && !args.allow_empty {
+        bail!(
+            "nothing to apply: the stream holds no objects (did the command before the pipe fail?); nothing was changed. To remove release {}, run kubectl pack-waves uninstall {}; to deploy an empty revision anyway, pass --allow-empty",
+            args.release,
+            args.release
+        );
+    }
     let manifest = manifest_of(&objects);
     let opts = Options {
         pack: pack.unwrap_or_default(),

@@ -46,6 +46,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// Release name.
+    #[arg(value_parser = shared::release::parse_name)]
     pub release: String,
     /// Where the revisions are now.
     #[arg(long, default_value = "secret", value_name = "KIND")]
@@ -102,6 +103,7 @@ pub enum OnFailure {
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// Release name (at most 53 characters).
+    #[arg(value_parser = shared::release::parse_name)]
     pub release: String,
     #[command(flatten)]
     pub input: InputArgs,
@@ -147,12 +149,18 @@ pub struct ApplyArgs {
     /// Ask before each next wave (needs a terminal).
     #[arg(long)]
     pub pause_between_waves: bool,
+    /// Deploy a stream with no objects (which prunes everything the release
+    /// had); without it such a stream is refused, as a failed render would
+    /// send one.
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// `diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// Release name.
+    #[arg(value_parser = shared::release::parse_name)]
     pub release: String,
     #[command(flatten)]
     pub input: InputArgs,
@@ -167,6 +175,7 @@ pub struct DiffArgs {
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
     /// Release name.
+    #[arg(value_parser = shared::release::parse_name)]
     pub release: String,
     #[command(flatten)]
     pub storage: StorageArgs,
@@ -179,6 +188,7 @@ pub struct ReleaseArgs {
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// Release name.
+    #[arg(value_parser = shared::release::parse_name)]
     pub release: String,
     /// Revision to go back to (default: the one before the latest deployed).
     pub revision: Option<u32>,
@@ -208,6 +218,7 @@ pub struct RollbackArgs {
 #[derive(Debug, Args)]
 pub struct UninstallArgs {
     /// Release name.
+    #[arg(value_parser = shared::release::parse_name)]
     pub release: String,
     #[command(flatten)]
     pub storage: StorageArgs,

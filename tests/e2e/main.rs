@@ -10,6 +10,7 @@ mod drift;
 mod golden;
 mod krew;
 mod kubeconfig;
+mod ownership;
 mod plugins;
 mod real_charts;
 mod render;

@@ -205,6 +205,47 @@ pub struct Release {
     pub partial_wave: Option<i64>,
 }
 
+/// The most characters a release name may have (Helm's limit: names go
+/// into labels and object names with suffixes).
+pub const MAX_NAME: usize = 53;
+
+/// Checks a release name as Helm does: 1 to 53 characters, lowercase
+/// letters, digits, `-` and `.`, each `.`-separated part starting and
+/// ending with a letter or digit. A clap value parser: a bad name is a
+/// usage error naming the rule.
+pub fn parse_name(name: &str) -> Result<String, String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.is_empty() || name.len() > MAX_NAME || !name.split('.').all(label_ok) {
+        return Err(format!(
+            "a release name is 1 to {MAX_NAME} lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (as in Helm); for example '{}'",
+            suggest(name)
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// A valid name close to `name`, for the error message.
+fn suggest(name: &str) -> String {
+    let s: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(MAX_NAME)
+        .collect();
+    let s = s.trim_matches('-');
+    if s.is_empty() {
+        "app".into()
+    } else {
+        s.to_string()
+    }
+}
+
 /// RFC 3339 UTC now, seconds precision.
 pub fn now() -> String {
     jiff::Timestamp::now()
@@ -232,5 +273,30 @@ mod tests {
             PackInfo::from_stream("# kubectl-pack.io/pack: {nope"),
             Some(Err(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn release_names_follow_helm() {
+        for ok in ["app", "my-app", "a1", "app.v2", &"a".repeat(53)] {
+            assert_eq!(parse_name(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        for bad in ["", "relA", "-app", "app-", "a_b", "app..x", &"a".repeat(54)] {
+            assert!(parse_name(bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_name("relA")
+                .unwrap_err()
+                .ends_with("for example 'rela'")
+        );
+        assert!(
+            parse_name("My_App!")
+                .unwrap_err()
+                .ends_with("for example 'my-app'")
+        );
     }
 }
