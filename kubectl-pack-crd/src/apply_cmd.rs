@@ -77,21 +77,28 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
     let timeout = shared::kubeconfig::parse_duration(&args.timeout)
         .map_err(|e| anyhow::anyhow!("--timeout {}: {e}", args.timeout))?
         .unwrap_or(Duration::from_secs(60));
+    let origin = if args.input.filename == "-" {
+        "STDIN".to_string()
+    } else {
+        args.input.filename.clone()
+    };
+    // A rendered stream must be whole; what follows gets a new end line.
+    let body_end = shared::seal::verify(&text)
+        .map_err(|reason| shared::Error::BrokenStream {
+            origin: origin.clone(),
+            reason,
+        })?
+        .unwrap_or(text.len());
     let pack = PackInfo::from_stream(&text)
         .transpose()
         .map_err(|e| anyhow::anyhow!("the stream's pack header: {e}"))?;
     let policy = pack_policy(pack.as_ref())?;
-    let origin = if args.input.filename == "-" {
-        "stdin".to_string()
-    } else {
-        args.input.filename.clone()
-    };
 
     // Cut the stream: CRD documents here, every other one kept as it is.
     let mut crds: Vec<(Crd, Mode)> = Vec::new();
     let mut keep = String::with_capacity(text.len());
     let mut last = 0;
-    for doc in shared::yaml::split_documents(&text) {
+    for doc in shared::yaml::split_documents(&text[..body_end]) {
         if doc.is_empty() {
             continue;
         }
@@ -116,11 +123,12 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
         last = start + doc.text.len();
         crds.push((c, mode));
     }
-    keep.push_str(&text[last..]);
-    if let Some(p) = &pack
-        && !keep.contains(&p.header_line())
-    {
-        keep.insert_str(0, &format!("{}\n", p.header_line()));
+    keep.push_str(&text[last..body_end]);
+    if let Some(p) = &pack {
+        if !keep.contains(&p.header_line()) {
+            keep.insert_str(0, &format!("{}\n", p.header_line()));
+        }
+        keep = shared::seal::seal(keep);
     }
     for (c, mode) in &crds {
         if *mode != Mode::Ignore {

@@ -148,4 +148,10 @@ pub enum RenderError {
     /// Dependency resolution failed.
     #[error("{0}")]
     Dependencies(String),
+    /// A render thread stopped without a result (it panicked): the stream
+    /// would miss its templates, so nothing is written.
+    #[error(
+        "rendering stopped unexpectedly in a worker thread; nothing was written (please report this with the pack)"
+    )]
+    WorkerStopped,
 }

@@ -510,7 +510,8 @@ fn run_jobs(jobs: &[Job], sequential: bool) -> Result<Vec<RenderedFile>, RenderE
     if sequential || workers < 2 || jobs.len() < 8 {
         return jobs.iter().map(run_one).collect();
     }
-    let results: Vec<Vec<(usize, Result<RenderedFile, RenderError>)>> = std::thread::scope(|s| {
+    type Rendered = Vec<(usize, Result<RenderedFile, RenderError>)>;
+    let results: Result<Vec<Rendered>, RenderError> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 s.spawn(move || {
@@ -523,13 +524,14 @@ fn run_jobs(jobs: &[Job], sequential: bool) -> Result<Vec<RenderedFile>, RenderE
                 })
             })
             .collect();
+        // A thread that panicked rendered nothing: fail the whole render
+        // rather than write a stream without its templates.
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
+            .map(|h| h.join().map_err(|_| RenderError::WorkerStopped))
             .collect()
     });
-    let mut all: Vec<(usize, Result<RenderedFile, RenderError>)> =
-        results.into_iter().flatten().collect();
+    let mut all: Rendered = results?.into_iter().flatten().collect();
     all.sort_by_key(|(i, _)| *i);
     all.into_iter().map(|(_, r)| r).collect()
 }

@@ -142,13 +142,17 @@ pub async fn run(
         let mut out = std::io::BufWriter::new(stdout.lock());
         match output.format {
             Format::Yaml => {
-                writeln!(out, "{}", rendered.pack.header_line())?;
-                crate::output::write_yaml(&mut out, &files)?;
+                // Whole, then sealed with the end line (shared::seal).
+                let mut stream = Vec::new();
+                writeln!(stream, "{}", rendered.pack.header_line())?;
+                crate::output::write_yaml(&mut stream, &files)?;
                 if output.notes
                     && let Some(n) = &rendered.notes
                 {
-                    out.write_all(crate::output::notes_comment(n).as_bytes())?;
+                    stream.extend_from_slice(crate::output::notes_comment(n).as_bytes());
                 }
+                let stream = String::from_utf8(stream).context("rendered stream")?;
+                out.write_all(shared::seal::seal(stream).as_bytes())?;
             }
             Format::Json => crate::output::write_json(&mut out, &files)?,
         }

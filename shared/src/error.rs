@@ -46,6 +46,18 @@ pub enum Error {
         message: String,
     },
 
+    /// A stream from `kubectl pack-render` was cut short or changed (see
+    /// [`crate::seal`]).
+    #[error(
+        "{origin}: refusing the stream from kubectl pack-render: {reason}; nothing was changed (a stream edited on purpose must drop its first line, the kubectl-pack.io/pack header)"
+    )]
+    BrokenStream {
+        /// STDIN or the file.
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// An object could not be written as YAML.
     #[error("cannot write YAML: {0}")]
     WriteYaml(String),

@@ -20,6 +20,7 @@ pub mod kubeconfig;
 pub mod live;
 pub mod output;
 pub mod release;
+pub mod seal;
 pub mod sops;
 pub mod stream;
 pub mod takeover;

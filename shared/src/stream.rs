@@ -119,6 +119,11 @@ pub fn read_inputs_with_pack(
 }
 
 fn take_header(text: &str, origin: &Origin, pack: &mut Option<PackInfo>) -> Result<()> {
+    // Every rendered stream must be whole, not only the first one read.
+    crate::seal::verify(text).map_err(|reason| Error::BrokenStream {
+        origin: origin.to_string(),
+        reason,
+    })?;
     if pack.is_some() {
         return Ok(());
     }

@@ -727,7 +727,11 @@ async fn apply_in_the_pipe_refuses_breaking_changes_forces_them_and_passes_other
     // The pack's crdPolicy (stream header) forces it, with a backup first.
     let backups = tempfile::tempdir().unwrap();
     let header = "# kubectl-pack.io/pack: {\"name\":\"app\",\"version\":\"1.0.0\",\"settings\":{\"crdPolicy\":{\"mode\":\"managed\",\"upgradeStrategy\":\"force\"}}}\n";
-    let input = format!("{header}{}", stream(&gadget_crd(g, SPEC_NEW, "v1")));
+    // As render writes it: the header first, the end line last.
+    let input = shared::seal::seal(format!(
+        "{header}{}",
+        stream(&gadget_crd(g, SPEC_NEW, "v1"))
+    ));
     let (code, out, err) = crd_stdin(
         &["apply", "--backup-dir", backups.path().to_str().unwrap()],
         &input,
@@ -819,9 +823,9 @@ async fn bad_input_is_one_clear_line_and_exit_2() {
         ),
         (
             vec!["apply".into()],
-            Some(format!(
+            Some(shared::seal::seal(format!(
                 "# kubectl-pack.io/pack: {{\"name\":\"a\",\"settings\":{{\"crdPolicy\":{{\"mode\":\"often\"}}}}}}\n---\n{good}"
-            )),
+            ))),
             "the pack's crdPolicy",
         ),
         (

@@ -74,3 +74,112 @@ fn release_names_are_checked_before_anything_else() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("for example 'rela'"), "{err}");
 }
+
+/// A small pack: three ConfigMaps.
+const PACK: &[(&str, &str)] = &[
+    (
+        "Pack.yaml",
+        "apiVersion: sherpack/v1\nkind: application\nmetadata: {name: trio, version: 1.0.0}\n",
+    ),
+    ("values.yaml", "names: [one, two, three]\n"),
+    (
+        "templates/cms.yaml",
+        "{% for n in values.names %}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ n }}}\ndata: {k: {{ n }}}\n{% endfor %}",
+    ),
+];
+
+fn rendered(pack: &std::path::Path) -> String {
+    let mut c = harness::offline_plugin("render");
+    c.arg("trio").arg(pack);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+#[tokio::test]
+async fn a_stream_cut_short_or_changed_after_render_is_refused_before_any_change() {
+    let ns = namespace("own-sealed").await;
+    let pack = harness::write_tree(PACK);
+    let whole = rendered(pack.path());
+    assert!(
+        whole
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("# kubectl-pack.io/end: {\"documents\":3,"),
+        "{whole}"
+    );
+    let (code, _, err) = waves(&ns, &["apply", "trio"], &whole);
+    assert_eq!(code, 0, "{err}");
+
+    // The pipe broke after the first document: header there, end line gone.
+    let cut = &whole[..whole.find("---\n# Source: trio/templates/cms.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: two}").expect("document two")];
+    for args in [&["apply", "trio"][..], &["diff", "trio"][..], &["plan"][..]] {
+        let (code, out, err) = waves(&ns, args, cut);
+        assert_ne!(code, 0, "{args:?}: {out}");
+        assert!(
+            err.contains("STDIN: refusing the stream from kubectl pack-render: it ends without kubectl pack-render's end line, so it was cut short"),
+            "{args:?}: {err}"
+        );
+    }
+    let mut crd = plugin("crd");
+    crd.arg("apply");
+    let out = run_with_stdin(crd, cut);
+    let (o, e) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(o.is_empty() && e.contains("cut short"), "{e}");
+    // A document taken out with the end line kept.
+    let dropped = whole.replace("---\n# Source: trio/templates/cms.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: three}\ndata: {k: three}\n", "");
+    assert_ne!(dropped, whole);
+    let (code, _, err) = waves(&ns, &["apply", "trio"], &dropped);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("holds 2 document(s) where kubectl pack-render wrote 3"),
+        "{err}"
+    );
+    // Nothing changed: the release still has all three, and one revision.
+    for n in ["one", "two", "three"] {
+        assert!(cm(&ns, n).await.is_some(), "{n} pruned");
+    }
+    let (_, history, _) = waves(&ns, &["history", "trio", "-o", "json"], "");
+    let revisions: serde_json::Value = serde_json::from_str(&history).expect("history JSON");
+    assert_eq!(revisions.as_array().map(Vec::len), Some(1), "{history}");
+
+    // pack-crd apply passes a whole stream on with a new end line.
+    let mut crd = plugin("crd");
+    crd.arg("apply");
+    let out = run_with_stdin(crd, &whole);
+    let (o, e) = texts(&out);
+    assert!(out.status.success(), "{e}");
+    let (code, _, err) = waves(&ns, &["apply", "trio"], &o);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[tokio::test]
+async fn a_failing_render_in_a_pipe_without_pipefail_leaves_the_release_untouched() {
+    let ns = namespace("own-failed-render").await;
+    let pack = harness::write_tree(PACK);
+    let (code, _, err) = waves(&ns, &["apply", "trio"], &rendered(pack.path()));
+    assert_eq!(code, 0, "{err}");
+    // A template error: render fails and writes nothing, the shell carries on.
+    std::fs::write(
+        pack.path().join("templates/broken.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ values.nope }}}\n",
+    )
+    .expect("write");
+    let script = r#""$RENDER" trio "$PACK" | "$WAVES" apply trio -n "$NS""#;
+    let mut c = std::process::Command::new("bash");
+    c.args(["-c", script])
+        .env("RENDER", harness::bin("render"))
+        .env("WAVES", harness::bin("waves"))
+        .env("PACK", pack.path())
+        .env("NS", &ns)
+        .env("KUBECONFIG", cluster().kubeconfig())
+        .env("NO_COLOR", "1");
+    let (code, out, err) = run(c);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("nothing to apply"), "{err}");
+    for n in ["one", "two", "three"] {
+        assert!(cm(&ns, n).await.is_some(), "{n} pruned");
+    }
+}

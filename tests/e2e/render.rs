@@ -167,8 +167,13 @@ fn output_is_a_clean_stream_with_source_comments_and_yaml_scalars() {
         "--api-versions",
         "monitoring.coreos.com/v1",
     ]);
+    let (stream, end) = out
+        .trim_end()
+        .rsplit_once('\n')
+        .expect("a stream and its end line");
+    assert!(stream.ends_with("# NOTES:\n# Installed mini."), "{out}");
     assert!(
-        out.trim_end().ends_with("# NOTES:\n# Installed mini."),
+        end.starts_with("# kubectl-pack.io/end: {\"documents\":"),
         "{out}"
     );
     assert!(err.is_empty(), "{err}");
