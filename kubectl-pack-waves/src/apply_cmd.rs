@@ -54,6 +54,8 @@ pub struct Options {
     pub pause: bool,
     /// Pack metadata and settings from the stream's header (kept in the record).
     pub pack: PackInfo,
+    /// `--take-ownership`.
+    pub take_ownership: bool,
 }
 
 /// Runs `apply`.
@@ -90,6 +92,7 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
         rollback_of: None,
         fail_on: args.rollback_on.clone(),
         pause: args.pause_between_waves,
+        take_ownership: args.take_ownership,
     };
     if opts.pause && !shared::output::is_terminal(shared::output::Stream::Stdin) {
         bail!(
@@ -165,8 +168,17 @@ async fn apply_locked(
     progress: &Progress,
 ) -> Result<u8> {
     let resolver = shared::discovery::Resolver::new(k.client.clone());
-    crate::preflight::immutable_fields(&k.client, &resolver, &k.namespace, plan, opts.concurrency)
-        .await?;
+    let target = crate::preflight::Target {
+        release: &opts.release,
+        namespace: &k.namespace,
+        take_ownership: opts.take_ownership,
+        concurrency: opts.concurrency,
+    };
+    let objects: Vec<&SourcedObject> = plan.items.iter().map(|i| &i.obj).collect();
+    let adopted = crate::preflight::check(&k.client, &resolver, &target, &objects, hooks).await?;
+    for id in &adopted {
+        progress.note(&format!("taking over {id} (--take-ownership)"));
+    }
     let (mut rel, mut history, previous) = begin(k, manifest, opts, store, progress).await?;
     let engine = Engine {
         concurrency: opts.concurrency,
@@ -180,6 +192,7 @@ async fn apply_locked(
     };
     let started = Instant::now();
     let run = run_phases(&engine, plan, hooks, opts, previous.as_ref(), &mut rel).await;
+    mark_adopted(&mut rel, &adopted, previous.as_ref());
     write_parent(&k.client, &k.namespace, &opts.release, &rel.objects).await?;
     if let Some(failure) = run.failure {
         fail(k, rel, previous, &failure, opts, store, progress).await?;
@@ -211,6 +224,16 @@ async fn apply_locked(
         started.elapsed().as_secs_f64()
     ));
     Ok(exit::OK)
+}
+
+/// Records which objects existed before the release took them over: now,
+/// or in the previous revision.
+fn mark_adopted(rel: &mut Release, now: &[shared::identity::ObjectId], previous: Option<&Release>) {
+    for r in rel.objects.iter_mut().chain(rel.hooks.iter_mut()) {
+        let id = r.id();
+        r.adopted = now.iter().any(|a| a.key() == id.key())
+            || previous.is_some_and(|p| p.objects.iter().any(|o| o.adopted && same(o, r)));
+    }
 }
 
 /// Store housekeeping, then the new revision recorded as pending: returns
@@ -388,12 +411,17 @@ async fn prune(
         .filter(|r| !rel.objects.iter().any(|o| same(o, r)))
         .cloned()
         .collect();
-    let (deleted, _, errors) =
-        crate::delete::delete_all(&k.client, &gone, opts.prune_crds, progress).await;
-    for e in errors {
+    let how = crate::delete::Deletion {
+        release: &opts.release,
+        namespace: &k.namespace,
+        crds: opts.prune_crds,
+        namespaces: false,
+    };
+    let done = crate::delete::delete_all(&k.client, &gone, &how, progress).await;
+    for e in done.errors {
         shared::output::warn(&format!("prune: {e}"));
     }
-    deleted
+    done.deleted
 }
 
 /// The final table: per wave, its objects by kind.
@@ -426,11 +454,7 @@ fn summary(rel: &Release) {
 
 /// Same object (group, kind, namespace, name).
 pub fn same(a: &ObjectRecord, b: &ObjectRecord) -> bool {
-    shared::identity::split_api_version(&a.api_version).0
-        == shared::identity::split_api_version(&b.api_version).0
-        && a.kind == b.kind
-        && a.namespace == b.namespace
-        && a.name == b.name
+    a.id().key() == b.id().key()
 }
 
 /// Deletes the oldest superseded/failed revisions beyond `max` (counting

@@ -149,6 +149,11 @@ pub struct ApplyArgs {
     /// Ask before each next wave (needs a terminal).
     #[arg(long)]
     pub pause_between_waves: bool,
+    /// Take over objects of the stream that exist but are not this
+    /// release's (created by hand, by another release, Helm, Argo CD, Flux
+    /// or kapp); without it they are refused before anything is written.
+    #[arg(long)]
+    pub take_ownership: bool,
     /// Deploy a stream with no objects (which prunes everything the release
     /// had); without it such a stream is refused, as a failed render would
     /// send one.
@@ -225,6 +230,10 @@ pub struct UninstallArgs {
     /// Keep the release history (marked uninstalled).
     #[arg(long)]
     pub keep_history: bool,
+    /// Also delete Namespaces the release took over (--take-ownership);
+    /// a Namespace that existed before the release is kept otherwise.
+    #[arg(long)]
+    pub delete_namespaces: bool,
     /// Wait for another operation on this release instead of failing.
     #[arg(long)]
     pub wait_for_lock: bool,

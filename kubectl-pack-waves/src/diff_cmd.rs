@@ -7,7 +7,6 @@ use std::io::Write;
 
 use anyhow::Result;
 use kube::api::{Api, DynamicObject};
-use serde_json::Value;
 use shared::apply::{Applier, ApplyOptions};
 use shared::kubeconfig::KubeArgs;
 use shared::output::{Paint, Stream, exit};
@@ -42,10 +41,7 @@ pub async fn diff_objects(
     let mut seen = Vec::new();
     for item in &plan.items {
         let mut obj = item.obj.clone();
-        obj.object["metadata"]["labels"][crate::engine::RELEASE_LABEL] =
-            Value::String(release.to_string());
-        obj.object["metadata"]["labels"][crate::engine::PART_OF_LABEL] =
-            Value::String(crate::engine::applyset_id(release, &k.namespace));
+        shared::release::owner::stamp(&mut obj.object, release, &k.namespace);
         let (kind, id, _) = applier.prepare(&obj).await?;
         seen.push((
             shared::identity::split_api_version(obj.api_version())

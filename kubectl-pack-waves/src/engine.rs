@@ -18,7 +18,7 @@ use crate::plan::{Item, Plan};
 use crate::progress::Progress;
 use crate::readiness::{self, State};
 
-pub use shared::release::{PART_OF_LABEL, RELEASE_LABEL, applyset_id, parent_name};
+pub use shared::release::{APPLYSET_ID_LABEL, RELEASE_LABEL, applyset_id, parent_name};
 
 /// The server's answer, the object's resource, and whether it is namespaced.
 type AppliedObject = (Value, kube::discovery::ApiResource, bool);
@@ -33,8 +33,6 @@ pub struct Engine<'a> {
     pub namespace: String,
     /// Release name.
     pub release: String,
-    /// ApplySet id.
-    pub applyset: String,
     /// Parallel applies.
     pub concurrency: usize,
     /// `--force-conflicts`.
@@ -82,7 +80,6 @@ impl<'a> Engine<'a> {
             resolver,
             namespace: namespace.to_string(),
             release: release.to_string(),
-            applyset: applyset_id(release, namespace),
             concurrency: DEFAULT_CONCURRENCY,
             force: false,
             wait: true,
@@ -98,12 +95,7 @@ impl<'a> Engine<'a> {
 impl Engine<'_> {
     fn labelled(&self, item: &Item) -> shared::stream::SourcedObject {
         let mut obj = item.obj.clone();
-        let meta = &mut obj.object["metadata"];
-        if !meta["labels"].is_object() {
-            meta["labels"] = json!({});
-        }
-        meta["labels"][RELEASE_LABEL] = json!(self.release);
-        meta["labels"][PART_OF_LABEL] = json!(self.applyset);
+        shared::release::owner::stamp(&mut obj.object, &self.release, &self.namespace);
         obj
     }
 
@@ -235,6 +227,7 @@ impl Engine<'_> {
                         applied_patch: None,
                         fields: owned,
                         keep: item.keep,
+                        adopted: false,
                     });
                     let must_wait =
                         item.obj.kind() == "CustomResourceDefinition" || (self.wait && item.wait);
@@ -423,7 +416,7 @@ pub async fn write_parent(
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {
             "name": parent_name(release), "namespace": namespace,
-            "labels": {"applyset.kubernetes.io/id": applyset_id(release, namespace), "app.kubernetes.io/managed-by": "kubectl-pack", RELEASE_LABEL: release},
+            "labels": {APPLYSET_ID_LABEL: applyset_id(release, namespace), "app.kubernetes.io/managed-by": "kubectl-pack", RELEASE_LABEL: release},
             "annotations": {
                 "applyset.kubernetes.io/tooling": concat!("kubectl-pack/v", env!("CARGO_PKG_VERSION")),
                 "applyset.kubernetes.io/contains-group-kinds": gks.join(","),

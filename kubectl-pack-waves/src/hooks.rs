@@ -13,6 +13,7 @@
 //! admission Jobs do).
 
 use kube::api::{Api, DeleteParams, DynamicObject, PropagationPolicy};
+use shared::release::owner::{Owner, owner};
 use shared::stream::SourcedObject;
 
 use crate::engine::Engine;
@@ -106,6 +107,42 @@ impl Prepared {
         self.policies.iter().any(|p| p == policy)
     }
 
+    /// Deletes the previous run of this hook and waits until it is gone
+    /// (a Job of the same name cannot be created while the old one is
+    /// terminating) — only when it is this release's: an object of that
+    /// name that belongs to anyone else is refused, not replaced.
+    async fn clear_previous(&self, engine: &Engine<'_>) -> Result<(), String> {
+        let name = self.obj.name();
+        let live = match self.api.get_opt(name).await {
+            Ok(Some(live)) => serde_json::to_value(live).unwrap_or_default(),
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                return Err(format!(
+                    "hook {}: {}",
+                    self.key,
+                    shared::Error::api("read", e)
+                ));
+            }
+        };
+        let who = owner(&live, &engine.release, &engine.namespace);
+        if who != Owner::Us {
+            return Err(format!(
+                "hook {}: an object of that name {who}; it is not replaced (rename the hook)",
+                self.key
+            ));
+        }
+        if self.api.delete(name, &background()).await.is_err() {
+            return Ok(());
+        }
+        for _ in 0..120 {
+            match self.api.get_opt(name).await {
+                Ok(None) | Err(_) => return Ok(()),
+                Ok(Some(_)) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes the hook for `why`, reporting (not failing on) an error.
     async fn delete(&self, engine: &Engine<'_>, why: &str) {
         match self.api.delete(self.obj.name(), &background()).await {
@@ -133,7 +170,7 @@ pub async fn run(
     for hook in for_phase(hooks, phase)? {
         let hook = Prepared::new(engine, &hook).await?;
         if hook.has("before-hook-creation") {
-            delete_and_wait(&hook.api, hook.obj.name()).await;
+            hook.clear_previous(engine).await?;
         }
         engine.progress.note(&format!("hook {phase}: {}", hook.key));
         let result = engine.run(&single(&hook), None).await;
@@ -173,19 +210,5 @@ fn background() -> DeleteParams {
     DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
         ..Default::default()
-    }
-}
-
-/// Deletes a previous run of a hook and waits until it is gone (a Job with
-/// the same name cannot be created while the old one is terminating).
-async fn delete_and_wait(api: &Api<DynamicObject>, name: &str) {
-    if api.delete(name, &background()).await.is_err() {
-        return;
-    }
-    for _ in 0..120 {
-        match api.get_opt(name).await {
-            Ok(None) | Err(_) => return,
-            Ok(Some(_)) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
-        }
     }
 }

@@ -1,21 +1,128 @@
-//! Before the first write: changes the server would refuse on a live object.
+//! Before the first write: objects the release must not touch, and
+//! changes the server would refuse on a live object. Either stops the apply
+//! with nothing written.
 //!
-//! Some fields cannot change once an object exists (a StatefulSet's
-//! `volumeClaimTemplates`, a Job's pod template, a Deployment's selector, a
-//! Service's `clusterIP`, a RoleBinding's `roleRef`, an `immutable: true`
-//! ConfigMap or Secret...). Applying such a change fails half-way through a
-//! release, after earlier objects were already updated. So every object of
-//! those kinds that already exists is applied once with server-side dry-run
-//! first (one LIST per resource and namespace finds them); if the server
-//! refuses any with 422, the apply stops before anything is written, with
-//! one line per object naming the fields.
+//! Ownership: every object of the stream (hooks included) that already
+//! exists is read (one metadata-only LIST per resource and namespace) and
+//! must belong to this release ([`shared::release::owner`]). One that
+//! belongs to another release of ours, to Helm, Argo CD, Flux or kapp, or to
+//! nobody is refused, each named with its owner — unless `--take-ownership`,
+//! and then the revision records it as taken over.
+//!
+//! Immutable fields: some fields cannot change once an object exists (a
+//! StatefulSet's `volumeClaimTemplates`, a Job's pod template, a
+//! Deployment's selector, a Service's `clusterIP`, a RoleBinding's
+//! `roleRef`...). Applying such a change fails half-way through a release,
+//! after earlier objects were already updated. So every existing object of
+//! those kinds is applied once with server-side dry-run first; if the
+//! server refuses one with 422, one line names it and the fields.
+//! (ConfigMaps and Secrets marked `immutable: true` are not looked at: it
+//! would mean reading every one of them in full.)
 
 use futures::StreamExt;
 use serde_json::Value;
 use shared::apply::{Applier, ApplyOptions};
 use shared::discovery::Resolver;
+use shared::identity::ObjectId;
+use shared::release::owner::{Owner, owner};
+use shared::stream::SourcedObject;
 
-use crate::plan::Plan;
+/// The release being applied, as the preflight sees it.
+pub struct Target<'a> {
+    /// Its name.
+    pub release: &'a str,
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// `--take-ownership`.
+    pub take_ownership: bool,
+    /// Dry-runs at once.
+    pub concurrency: usize,
+}
+
+/// One object of the stream, resolved.
+struct Candidate<'a> {
+    obj: &'a SourcedObject,
+    resource: kube::api::ApiResource,
+    id: ObjectId,
+}
+
+/// Runs both checks; returns the objects taken over (`--take-ownership`).
+pub async fn check(
+    client: &kube::Client,
+    resolver: &Resolver,
+    target: &Target<'_>,
+    objects: &[&SourcedObject],
+    hooks: &[SourcedObject],
+) -> anyhow::Result<Vec<ObjectId>> {
+    let applier = Applier::new(client.clone(), resolver, target.namespace);
+    let mut candidates = Vec::new();
+    for (obj, hook) in objects
+        .iter()
+        .map(|o| (*o, false))
+        .chain(hooks.iter().map(|h| (h, true)))
+    {
+        // Unknown kinds fail later with their own error.
+        let Ok((kind, mut id, _)) = applier.prepare(obj).await else {
+            continue;
+        };
+        if hook && kind.namespaced() {
+            // Hooks run in the release namespace (crate::hooks).
+            id.namespace = Some(target.namespace.to_string());
+        }
+        candidates.push(Candidate {
+            obj,
+            resource: kind.resource,
+            id,
+        });
+    }
+    let adopted = ownership(client, target, &candidates).await?;
+    immutable_fields(client, &applier, target, &candidates).await?;
+    Ok(adopted)
+}
+
+/// Refuses (or, with `--take-ownership`, returns) existing objects that do
+/// not belong to this release.
+async fn ownership(
+    client: &kube::Client,
+    target: &Target<'_>,
+    candidates: &[Candidate<'_>],
+) -> anyhow::Result<Vec<ObjectId>> {
+    let wanted: Vec<shared::live::Wanted<'_>> = candidates
+        .iter()
+        .map(|c| (&c.resource, c.id.namespace.as_deref(), c.id.name.as_str()))
+        .collect();
+    let live = shared::live::fetch_metadata(client, &wanted)
+        .await
+        .map_err(|e| shared::Error::api("read the stream's objects before applying", e))?;
+    let mut foreign = Vec::new();
+    for (c, w) in candidates.iter().zip(&wanted) {
+        let Some(meta) = live.get(&shared::live::key(w)) else {
+            continue;
+        };
+        match owner(meta, target.release, target.namespace) {
+            Owner::Us => {}
+            other => foreign.push((c.id.clone(), other)),
+        }
+    }
+    if foreign.is_empty() || target.take_ownership {
+        return Ok(foreign.into_iter().map(|(id, _)| id).collect());
+    }
+    const SHOWN: usize = 10;
+    let mut lines: Vec<String> = foreign
+        .iter()
+        .take(SHOWN)
+        .map(|(id, o)| format!("{id} {o}"))
+        .collect();
+    if foreign.len() > SHOWN {
+        lines.push(format!("and {} more", foreign.len() - SHOWN));
+    }
+    anyhow::bail!(
+        "nothing applied: {} object(s) of the stream are not release {}'s: {}; rename them, remove them from the stream, or pass --take-ownership to make them this release's",
+        foreign.len(),
+        target.release,
+        lines.join("; ")
+    )
+}
 
 /// Kinds with fields the server refuses to change on update.
 const IMMUTABLE_PRONE: &[&str] = &[
@@ -31,8 +138,6 @@ const IMMUTABLE_PRONE: &[&str] = &[
     "StorageClass",
     "RoleBinding",
     "ClusterRoleBinding",
-    "ConfigMap",
-    "Secret",
     "PodDisruptionBudget",
     "Pod",
 ];
@@ -50,64 +155,48 @@ const STATEFULSET_MUTABLE: &[&str] = &[
 ];
 
 /// Fails (nothing written) when the server would refuse an update of an
-/// existing object of the plan.
-pub async fn immutable_fields(
+/// existing object of the stream.
+async fn immutable_fields(
     client: &kube::Client,
-    resolver: &Resolver,
-    namespace: &str,
-    plan: &Plan,
-    concurrency: usize,
+    applier: &Applier<'_>,
+    target: &Target<'_>,
+    candidates: &[Candidate<'_>],
 ) -> anyhow::Result<()> {
-    let applier = Applier::new(client.clone(), resolver, namespace);
-    let mut candidates = Vec::new();
-    for item in plan
-        .items
+    let prone: Vec<&Candidate<'_>> = candidates
         .iter()
-        .filter(|i| IMMUTABLE_PRONE.contains(&i.obj.kind()))
-    {
-        // Unknown kinds fail later with their own error.
-        if let Ok((kind, id, value)) = applier.prepare(&item.obj).await {
-            candidates.push((item, kind.resource, id, value));
-        }
-    }
-    if candidates.is_empty() {
+        .filter(|c| IMMUTABLE_PRONE.contains(&c.id.kind.as_str()))
+        .collect();
+    if prone.is_empty() {
         return Ok(());
     }
-    let wanted: Vec<shared::live::Wanted<'_>> = candidates
+    let wanted: Vec<shared::live::Wanted<'_>> = prone
         .iter()
-        .map(|(_, res, id, _)| (res, id.namespace.as_deref(), id.name.as_str()))
+        .map(|c| (&c.resource, c.id.namespace.as_deref(), c.id.name.as_str()))
         .collect();
     let live = shared::live::fetch(client, &wanted)
         .await
         .map_err(|e| shared::Error::api("read the live objects before applying", e))?;
-    let existing: Vec<_> = candidates
+    let existing: Vec<_> = prone
         .iter()
         .zip(&wanted)
-        .filter_map(|(c, w)| live.get(&shared::live::key(w)).map(|l| (c, l)))
-        // ConfigMaps and Secrets are only immutable when they say so.
-        .filter(|(c, l)| {
-            !matches!(c.0.obj.kind(), "ConfigMap" | "Secret") || l["immutable"] == true
-        })
+        .filter_map(|(c, w)| live.get(&shared::live::key(w)).map(|l| (*c, l)))
         .collect();
     let refusals: Vec<String> = futures::stream::iter(existing)
-        .map(|((item, _, id, value), live)| {
-            let applier = &applier;
-            async move {
-                let dry = ApplyOptions {
-                    dry_run: true,
-                    force_conflicts: true,
-                };
-                match applier.apply(&item.obj, dry).await {
-                    Err(shared::Error::Api {
-                        code: Some(422),
-                        message,
-                        ..
-                    }) => Some(refusal(&id.to_string(), value, live, &message)),
-                    _ => None,
-                }
+        .map(|(c, live)| async move {
+            let dry = ApplyOptions {
+                dry_run: true,
+                force_conflicts: true,
+            };
+            match applier.apply(c.obj, dry).await {
+                Err(shared::Error::Api {
+                    code: Some(422),
+                    message,
+                    ..
+                }) => Some(refusal(&c.id.to_string(), &c.obj.object, live, &message)),
+                _ => None,
             }
         })
-        .buffered(concurrency.max(1))
+        .buffered(target.concurrency.max(1))
         .filter_map(|r| async move { r })
         .collect()
         .await;

@@ -120,6 +120,8 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
         fail_on: Vec::new(),
         pause: false,
         pack: target.pack.clone(),
+        // What the revision had is this release's; anything else is refused.
+        take_ownership: false,
     };
     apply_cmd::apply(&k, objects, manifest, &opts).await
 }
@@ -155,8 +157,17 @@ pub async fn uninstall(kube: &KubeArgs, args: &UninstallArgs) -> Result<u8> {
         crate::hooks::run(&engine, &hooks, "pre-delete")
             .await
             .map_err(anyhow::Error::msg)?;
-        let (deleted, kept, errors) =
-            crate::delete::delete_all(&k.client, &latest.objects, false, &progress).await;
+        let how = crate::delete::Deletion {
+            release: &args.release,
+            namespace: &k.namespace,
+            crds: false,
+            namespaces: args.delete_namespaces,
+        };
+        let crate::delete::Deleted {
+            deleted,
+            kept,
+            errors,
+        } = crate::delete::delete_all(&k.client, &latest.objects, &how, &progress).await;
         if !errors.is_empty() {
             latest.status = Status::Failed;
             latest.description = format!("uninstall failed: {}", errors.join("; "));

@@ -15,21 +15,8 @@ pub async fn fetch(
     client: &kube::Client,
     wanted: &[Wanted<'_>],
 ) -> Result<HashMap<(String, Option<String>, String), Value>, kube::Error> {
-    let mut groups: BTreeMap<(String, Option<String>), &ApiResource> = BTreeMap::new();
-    for (res, ns, _) in wanted {
-        groups
-            .entry((
-                format!("{}.{}", res.plural, res.api_version),
-                ns.map(str::to_string),
-            ))
-            .or_insert(res);
-    }
     let mut out = HashMap::new();
-    for ((_, ns), res) in groups {
-        let api: Api<DynamicObject> = match &ns {
-            Some(n) => Api::namespaced_with(client.clone(), n, res),
-            None => Api::all_with(client.clone(), res),
-        };
+    for (ns, res, api) in apis(client, wanted) {
         let items = match api.list(&ListParams::default()).await {
             Ok(list) => list.items,
             // The kind is not served (its CRD is gone): none of them exist.
@@ -39,6 +26,32 @@ pub async fn fetch(
         for obj in items {
             let name = obj.metadata.name.clone().unwrap_or_default();
             out.insert((res.plural.clone(), ns.clone(), name), with_type(obj, res));
+        }
+    }
+    Ok(out)
+}
+
+/// The metadata of the live objects among `wanted` (one metadata-only LIST
+/// per resource and namespace: cheap even where Secrets are large), keyed
+/// like [`fetch`]; each value is `{"metadata": {...}}`.
+pub async fn fetch_metadata(
+    client: &kube::Client,
+    wanted: &[Wanted<'_>],
+) -> Result<HashMap<(String, Option<String>, String), Value>, kube::Error> {
+    let mut out = HashMap::new();
+    for (ns, res, api) in apis(client, wanted) {
+        let items = match api.list_metadata(&ListParams::default()).await {
+            Ok(list) => list.items,
+            Err(kube::Error::Api(s)) if s.code == 404 => continue,
+            Err(e) => return Err(e),
+        };
+        for obj in items {
+            let name = obj.metadata.name.clone().unwrap_or_default();
+            let meta = serde_json::to_value(&obj.metadata).unwrap_or_default();
+            out.insert(
+                (res.plural.clone(), ns.clone(), name),
+                serde_json::json!({ "metadata": meta }),
+            );
         }
     }
     Ok(out)
@@ -59,6 +72,32 @@ fn with_type(obj: DynamicObject, res: &ApiResource) -> Value {
         }
     }
     Value::Object(out)
+}
+
+/// One API per resource and namespace among `wanted`.
+fn apis<'a>(
+    client: &kube::Client,
+    wanted: &[Wanted<'a>],
+) -> Vec<(Option<String>, &'a ApiResource, Api<DynamicObject>)> {
+    let mut groups: BTreeMap<(String, Option<String>), &ApiResource> = BTreeMap::new();
+    for (res, ns, _) in wanted {
+        groups
+            .entry((
+                format!("{}.{}", res.plural, res.api_version),
+                ns.map(str::to_string),
+            ))
+            .or_insert(res);
+    }
+    groups
+        .into_iter()
+        .map(|((_, ns), res)| {
+            let api = match &ns {
+                Some(n) => Api::namespaced_with(client.clone(), n, res),
+                None => Api::all_with(client.clone(), res),
+            };
+            (ns, res, api)
+        })
+        .collect()
 }
 
 /// The map key of a wanted object.

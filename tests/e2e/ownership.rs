@@ -183,3 +183,175 @@ async fn a_failing_render_in_a_pipe_without_pipefail_leaves_the_release_untouche
         assert!(cm(&ns, n).await.is_some(), "{n} pruned");
     }
 }
+
+fn kctl(args: &[&str]) -> (i32, String, String) {
+    let mut c = harness::kubectl();
+    c.args(args);
+    run(c)
+}
+
+async fn namespace_exists(name: &str) -> bool {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster().client().await);
+    api.get_opt(name)
+        .await
+        .expect("read Namespace")
+        .is_some_and(|n| n.metadata.deletion_timestamp.is_none())
+}
+
+#[tokio::test]
+async fn a_namespace_that_existed_before_the_release_survives_its_uninstall() {
+    // The user's namespace, with the user's ConfigMap in it.
+    let shop = format!("{}-shop", namespace("own-shop").await);
+    assert_eq!(kctl(&["create", "namespace", &shop]).0, 0);
+    assert_eq!(
+        kctl(&[
+            "create",
+            "configmap",
+            "users",
+            "-n",
+            &shop,
+            "--from-literal=k=v"
+        ])
+        .0,
+        0
+    );
+    let stream = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {shop}}}\n---\n{}",
+        configmap("app-config")
+    );
+    // Adopted silently before; now refused, naming the namespace.
+    let (code, _, err) = waves(&shop, &["apply", "app1"], &stream);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "Namespace/{shop} exists and belongs to no release"
+        )),
+        "{err}"
+    );
+    assert!(cm(&shop, "app-config").await.is_none(), "nothing applied");
+    // Taken over on purpose: recorded as such, and uninstall keeps it.
+    let (code, _, err) = waves(&shop, &["apply", "app1", "--take-ownership"], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("taking over Namespace/{shop}")),
+        "{err}"
+    );
+    let (code, _, err) = waves(&shop, &["uninstall", "app1"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "kept Namespace/{shop} (it existed before the release"
+        )),
+        "{err}"
+    );
+    assert!(
+        namespace_exists(&shop).await,
+        "the user's namespace was deleted"
+    );
+    assert!(
+        cm(&shop, "users").await.is_some(),
+        "the user's ConfigMap was deleted"
+    );
+    assert!(
+        cm(&shop, "app-config").await.is_none(),
+        "the release's own object is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_release_cannot_take_an_object_of_another_release_and_never_deletes_it() {
+    let ns = namespace("own-two-releases").await;
+    let (code, _, err) = waves(&ns, &["apply", "rela"], &configmap("shared-cm"));
+    assert_eq!(code, 0, "{err}");
+    // Same field manager, no server-side conflict: the label tells.
+    let (code, _, err) = waves(
+        &ns,
+        &["apply", "relb"],
+        &format!("{}---\n{}", configmap("shared-cm"), configmap("b-only")),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "ConfigMap/shared-cm -n {ns} belongs to release rela in namespace {ns}"
+        )),
+        "{err}"
+    );
+    assert!(cm(&ns, "b-only").await.is_none(), "nothing of relb applied");
+    let live = cm(&ns, "shared-cm").await.expect("rela's ConfigMap");
+    assert_eq!(live.metadata.labels.unwrap()["sherpack.io/release"], "rela");
+
+    // An object that changed hands since it was recorded is left alone.
+    let (code, _, err) = waves(&ns, &["apply", "relb"], &configmap("b-only"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        kctl(&[
+            "label",
+            "configmap",
+            "b-only",
+            "-n",
+            &ns,
+            "--overwrite",
+            "sherpack.io/release=someone",
+            "applyset.kubernetes.io/part-of-"
+        ])
+        .0,
+        0
+    );
+    let (code, _, err) = waves(&ns, &["uninstall", "relb"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "left ConfigMap/b-only -n {ns} alone: it belongs to release someone"
+        )),
+        "{err}"
+    );
+    assert!(cm(&ns, "b-only").await.is_some());
+    assert!(
+        cm(&ns, "shared-cm").await.is_some(),
+        "rela's ConfigMap survived relb"
+    );
+}
+
+#[tokio::test]
+async fn objects_of_a_helm_release_are_refused_unless_taken_over() {
+    let ns = namespace("own-helm").await;
+    let chart = harness::write_tree(&[
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: legacy\nversion: 0.1.0\n",
+        ),
+        (
+            "templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {k: v}\n",
+        ),
+    ]);
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut h = std::process::Command::new(harness::helm());
+    h.env("KUBECONFIG", cluster().kubeconfig())
+        .env("HELM_CACHE_HOME", home.path().join("c"))
+        .env("HELM_CONFIG_HOME", home.path().join("f"))
+        .env("HELM_DATA_HOME", home.path().join("d"))
+        .args(["install", "legacy"])
+        .arg(chart.path())
+        .args(["-n", &ns]);
+    let (code, o, e) = run(h);
+    assert_eq!(code, 0, "helm install: {o}{e}");
+    let (code, _, err) = waves(&ns, &["apply", "app"], &configmap("settings"));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "ConfigMap/settings -n {ns} belongs to Helm release legacy in namespace {ns}"
+        )),
+        "{err}"
+    );
+    let (code, _, err) = waves(
+        &ns,
+        &["apply", "app", "--take-ownership", "--force-conflicts"],
+        &configmap("settings"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, history, _) = waves(&ns, &["history", "app", "-o", "json"], "");
+    assert!(history.contains("\"deployed\""), "{history}");
+    let live = cm(&ns, "settings").await.expect("settings");
+    assert_eq!(live.metadata.labels.unwrap()["sherpack.io/release"], "app");
+}

@@ -266,13 +266,25 @@ async fn conflicts_name_the_other_manager_unless_forced() {
     );
     assert!(out.status.success());
     let stream = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\ndata: {color: blue}\n";
+    // Not the release's: refused before any write.
     let (code, _, err) = waves(&ns, &["apply", "app"], stream);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("exists and belongs to no release") && err.contains("--take-ownership"),
+        "{err}"
+    );
+    // Taken over, its fields still belong to their manager.
+    let (code, _, err) = waves(&ns, &["apply", "app", "--take-ownership"], stream);
     assert_eq!(code, 1);
     assert!(
         err.contains("someone-else") && err.contains("--force-conflicts"),
         "{err}"
     );
-    let (code, _, err) = waves(&ns, &["apply", "app", "--force-conflicts"], stream);
+    let (code, _, err) = waves(
+        &ns,
+        &["apply", "app", "--take-ownership", "--force-conflicts"],
+        stream,
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         cm(&ns, "shared").await.unwrap().data.unwrap()["color"],
@@ -539,12 +551,13 @@ async fn fields_from_client_side_apply_are_taken_over_and_pruned() {
     assert!(out.status.success(), "{}", texts(&out).1);
     let (code, _, err) = waves(
         &ns,
-        &["apply", "app"],
+        &["apply", "app", "--take-ownership"],
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: legacy}\ndata: {a: \"1\"}\n",
     );
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("took over client-side-apply fields of ConfigMap/legacy"),
+        err.contains("taking over ConfigMap/legacy")
+            && err.contains("took over client-side-apply fields of ConfigMap/legacy"),
         "{err}"
     );
     let live = cm(&ns, "legacy").await.unwrap();

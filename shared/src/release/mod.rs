@@ -7,6 +7,7 @@ pub mod args;
 pub mod compact;
 pub mod fields;
 pub mod lock;
+pub mod owner;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
@@ -141,9 +142,25 @@ pub struct ObjectRecord {
     /// Kept on prune/uninstall (`resource-policy: keep`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep: bool,
+    /// It existed before the release took it over (`--take-ownership`): a
+    /// Namespace taken over is never deleted by the release.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
 }
 
 impl ObjectRecord {
+    /// The object's identity.
+    pub fn id(&self) -> crate::identity::ObjectId {
+        let (group, version) = crate::identity::split_api_version(&self.api_version);
+        crate::identity::ObjectId {
+            group: group.to_string(),
+            version: version.to_string(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+
     /// The API resource to read or delete this object with, without discovery.
     pub fn api_resource(&self) -> kube::api::ApiResource {
         let (group, version) = crate::identity::split_api_version(&self.api_version);

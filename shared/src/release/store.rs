@@ -600,6 +600,7 @@ mod tests {
                 applied_patch: None,
                 fields: serde_json::json!({"f:data": {"f:k": {}}}),
                 keep: false,
+                adopted: false,
             }],
             hooks: Vec::new(),
             plan: Vec::new(),
