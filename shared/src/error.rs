@@ -199,14 +199,55 @@ pub fn chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// Collapses a multi-line message into one line.
+/// Collapses a multi-line message into one line, without the Rust debug
+/// dump kube's API errors carry (`ApiError: msg: Reason (Status { ... })`
+/// becomes `msg: Reason`).
 pub fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
+    let joined = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    without_status_dumps(&joined)
+}
+
+fn without_status_dumps(text: &str) -> String {
+    const MARKS: [&str; 2] = [" (Status {", " (ErrorResponse {"];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = MARKS.iter().filter_map(|m| rest.find(m)).min() {
+        out.push_str(&rest[..at]);
+        // Skip the balanced parenthesis that holds the dump.
+        let mut depth = 0usize;
+        let mut end = rest.len();
+        for (i, c) in rest[at + 1..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = at + 1 + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out.replace("ApiError: ", "")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kube_api_error_dumps_are_cut_from_one_line_messages() {
+        let text = "cannot take the lock: ApiError: leases.coordination.k8s.io \"sh.sherpack.lock.relA\" is invalid: metadata.name: Invalid value: \"sh.sherpack.lock.relA\": a lowercase RFC 1123 subdomain: Invalid (Status { status: Some(Failure), code: 422, details: Some(StatusDetails { causes: [StatusCause { field: \"metadata.name\" }] }) }) then more";
+        assert_eq!(
+            one_line(text),
+            "cannot take the lock: leases.coordination.k8s.io \"sh.sherpack.lock.relA\" is invalid: metadata.name: Invalid value: \"sh.sherpack.lock.relA\": a lowercase RFC 1123 subdomain: Invalid then more"
+        );
+        assert_eq!(one_line("plain\nmessage"), "plain message");
+    }
 
     #[test]
     fn go_struct_dumps_are_elided_from_causes() {

@@ -355,3 +355,32 @@ async fn objects_of_a_helm_release_are_refused_unless_taken_over() {
     let live = cm(&ns, "settings").await.expect("settings");
     assert_eq!(live.metadata.labels.unwrap()["sherpack.io/release"], "app");
 }
+
+#[test]
+fn api_errors_are_one_line_without_rust_debug_dumps() {
+    // A namespace that does not exist, and a user without permissions.
+    for (args, want) in [
+        (
+            vec!["-n", "no-such-namespace-here", "apply", "app"],
+            "no-such-namespace-here",
+        ),
+        (vec!["--context", "developer", "apply", "app"], "forbidden"),
+    ] {
+        let mut c = plugin("waves");
+        c.args(&args);
+        let out = run_with_stdin(c, &configmap("c"));
+        let (_, err) = texts(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        for dump in [
+            "Status {",
+            "ErrorResponse",
+            "ApiError",
+            "Some(",
+            "StatusDetails",
+        ] {
+            assert!(!err.contains(dump), "{args:?}: {err}");
+        }
+    }
+}
