@@ -56,6 +56,8 @@ pub struct Options {
     pub pack: PackInfo,
     /// `--take-ownership`.
     pub take_ownership: bool,
+    /// `--force-replace`.
+    pub force_replace: bool,
 }
 
 /// Runs `apply`.
@@ -93,6 +95,7 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
         fail_on: args.rollback_on.clone(),
         pause: args.pause_between_waves,
         take_ownership: args.take_ownership,
+        force_replace: args.replace.force_replace,
     };
     if opts.pause && !shared::output::is_terminal(shared::output::Stream::Stdin) {
         bail!(
@@ -172,11 +175,12 @@ async fn apply_locked(
         release: &opts.release,
         namespace: &k.namespace,
         take_ownership: opts.take_ownership,
+        force_replace: opts.force_replace,
         concurrency: opts.concurrency,
     };
     let objects: Vec<&SourcedObject> = plan.items.iter().map(|i| &i.obj).collect();
-    let adopted = crate::preflight::check(&k.client, &resolver, &target, &objects, hooks).await?;
-    for id in &adopted {
+    let passed = crate::preflight::check(&k.client, &resolver, &target, &objects, hooks).await?;
+    for id in &passed.adopted {
         progress.note(&format!("taking over {id} (--take-ownership)"));
     }
     let (mut rel, mut history, previous) = begin(k, manifest, opts, store, progress).await?;
@@ -188,11 +192,12 @@ async fn apply_locked(
         keep_going: opts.on_failure == OnFailure::Continue,
         fail_on: opts.fail_on.clone(),
         pause: opts.pause,
+        replace: passed.replace,
         ..Engine::new(k.client.clone(), &resolver, &k.namespace, &opts.release)
     };
     let started = Instant::now();
     let run = run_phases(&engine, plan, hooks, opts, previous.as_ref(), &mut rel).await;
-    mark_adopted(&mut rel, &adopted, previous.as_ref());
+    mark_adopted(&mut rel, &passed.adopted, previous.as_ref());
     write_parent(&k.client, &k.namespace, &opts.release, &rel.objects).await?;
     if let Some(failure) = run.failure {
         fail(k, rel, previous, &failure, opts, store, progress).await?;

@@ -149,6 +149,8 @@ pub struct ApplyArgs {
     /// Ask before each next wave (needs a terminal).
     #[arg(long)]
     pub pause_between_waves: bool,
+    #[command(flatten)]
+    pub replace: ReplaceArgs,
     /// Take over objects of the stream that exist but are not this
     /// release's (created by hand, by another release, Helm, Argo CD, Flux
     /// or kapp); without it they are refused before anything is written.
@@ -159,6 +161,15 @@ pub struct ApplyArgs {
     /// send one.
     #[arg(long)]
     pub allow_empty: bool,
+}
+
+/// `--force-replace`, shared by apply and rollback.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ReplaceArgs {
+    /// Delete and create again objects whose change the server refuses in
+    /// place (immutable fields); a StatefulSet keeps its Pods and PVCs.
+    #[arg(long)]
+    pub force_replace: bool,
 }
 
 /// `diff`.
@@ -217,6 +228,8 @@ pub struct RollbackArgs {
     /// Wait for another operation on this release instead of failing.
     #[arg(long)]
     pub wait_for_lock: bool,
+    #[command(flatten)]
+    pub replace: ReplaceArgs,
 }
 
 /// `uninstall`.

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use futures::StreamExt;
-use kube::api::Api;
+use kube::api::{Api, DeleteParams, DynamicObject, PropagationPolicy};
 use serde_json::{Value, json};
 use shared::apply::{Applier, ApplyOptions};
-use shared::discovery::Resolver;
+use shared::discovery::{ResolvedKind, Resolver};
+use shared::identity::ObjectId;
 use shared::release::fields;
 use shared::release::{ObjectRecord, WaveRecord};
 
@@ -49,6 +50,8 @@ pub struct Engine<'a> {
     pub fail_on: Vec<String>,
     /// Ask before each next wave.
     pub pause: bool,
+    /// Objects to delete and create again (immutable fields changed).
+    pub replace: Vec<ObjectId>,
 }
 
 /// What a run did.
@@ -88,6 +91,7 @@ impl<'a> Engine<'a> {
             progress: Progress::new(),
             fail_on: Vec::new(),
             pause: false,
+            replace: Vec::new(),
         }
     }
 }
@@ -102,7 +106,10 @@ impl Engine<'_> {
     async fn apply_one(&self, item: &Item) -> Result<AppliedObject> {
         let obj = self.labelled(item);
         let applier = Applier::new(self.client.clone(), self.resolver, &self.namespace);
-        let kind = self.resolver.resolve_object(&obj).await?;
+        let (kind, id, _) = applier.prepare(&obj).await?;
+        if self.replace.iter().any(|r| r.key() == id.key()) {
+            self.delete_for_replace(&kind, &id).await?;
+        }
         let options = ApplyOptions {
             dry_run: false,
             force_conflicts: self.force,
@@ -123,6 +130,51 @@ impl Engine<'_> {
             ));
         }
         Ok((applied.object, kind.resource.clone(), kind.namespaced()))
+    }
+
+    /// Deletes an object the server will not update in place (the
+    /// preflight found it; `--force-replace` or `sherpack.io/replace`), and
+    /// waits until it is gone so it can be created again. A StatefulSet is
+    /// deleted with orphan propagation: its Pods and PVCs stay, and the new
+    /// StatefulSet adopts them.
+    async fn delete_for_replace(&self, kind: &ResolvedKind, id: &ObjectId) -> Result<()> {
+        let api: Api<DynamicObject> = match &id.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &kind.resource),
+            None => Api::all_with(self.client.clone(), &kind.resource),
+        };
+        let orphan = id.kind == "StatefulSet";
+        let dp = DeleteParams {
+            propagation_policy: Some(if orphan {
+                PropagationPolicy::Orphan
+            } else {
+                PropagationPolicy::Background
+            }),
+            ..Default::default()
+        };
+        match api.delete(&id.name, &dp).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+            Err(e) => return Err(shared::Error::api(format!("replace {id}: delete"), e).into()),
+        }
+        while api
+            .get_opt(&id.name)
+            .await
+            .map_err(|e| shared::Error::api(format!("replace {id}: wait for the deletion"), e))?
+            .is_some()
+        {
+            if Instant::now() >= self.deadline {
+                anyhow::bail!("replace {id}: still being deleted at the timeout");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let kept = if orphan {
+            " (its Pods and PVCs kept)"
+        } else {
+            ""
+        };
+        self.progress
+            .note(&format!("replacing {id}: deleted{kept}, creating it again"));
+        Ok(())
     }
 
     /// Runs the plan (only `only_wave` when given).

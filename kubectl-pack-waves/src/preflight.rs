@@ -35,6 +35,8 @@ pub struct Target<'a> {
     pub namespace: &'a str,
     /// `--take-ownership`.
     pub take_ownership: bool,
+    /// `--force-replace`.
+    pub force_replace: bool,
     /// Dry-runs at once.
     pub concurrency: usize,
 }
@@ -46,14 +48,28 @@ struct Candidate<'a> {
     id: ObjectId,
 }
 
-/// Runs both checks; returns the objects taken over (`--take-ownership`).
+/// What the checks let through.
+#[derive(Debug, Default)]
+pub struct Passed {
+    /// Objects taken over (`--take-ownership`).
+    pub adopted: Vec<ObjectId>,
+    /// Objects to delete and create again (`--force-replace` or the
+    /// `sherpack.io/replace` annotation).
+    pub replace: Vec<ObjectId>,
+}
+
+/// The annotation that asks for one object to be replaced when the server
+/// will not update it in place.
+pub const REPLACE_ANNOTATION: &str = "sherpack.io/replace";
+
+/// Runs both checks.
 pub async fn check(
     client: &kube::Client,
     resolver: &Resolver,
     target: &Target<'_>,
     objects: &[&SourcedObject],
     hooks: &[SourcedObject],
-) -> anyhow::Result<Vec<ObjectId>> {
+) -> anyhow::Result<Passed> {
     let applier = Applier::new(client.clone(), resolver, target.namespace);
     let mut candidates = Vec::new();
     for (obj, hook) in objects
@@ -76,8 +92,8 @@ pub async fn check(
         });
     }
     let adopted = ownership(client, target, &candidates).await?;
-    immutable_fields(client, &applier, target, &candidates).await?;
-    Ok(adopted)
+    let replace = immutable_fields(client, &applier, target, &candidates).await?;
+    Ok(Passed { adopted, replace })
 }
 
 /// Refuses (or, with `--take-ownership`, returns) existing objects that do
@@ -155,19 +171,19 @@ const STATEFULSET_MUTABLE: &[&str] = &[
 ];
 
 /// Fails (nothing written) when the server would refuse an update of an
-/// existing object of the stream.
+/// existing object of the stream, unless it may be replaced: returns those.
 async fn immutable_fields(
     client: &kube::Client,
     applier: &Applier<'_>,
     target: &Target<'_>,
     candidates: &[Candidate<'_>],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<ObjectId>> {
     let prone: Vec<&Candidate<'_>> = candidates
         .iter()
         .filter(|c| IMMUTABLE_PRONE.contains(&c.id.kind.as_str()))
         .collect();
     if prone.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let wanted: Vec<shared::live::Wanted<'_>> = prone
         .iter()
@@ -181,7 +197,7 @@ async fn immutable_fields(
         .zip(&wanted)
         .filter_map(|(c, w)| live.get(&shared::live::key(w)).map(|l| (*c, l)))
         .collect();
-    let refusals: Vec<String> = futures::stream::iter(existing)
+    let refused: Vec<(&Candidate<'_>, String)> = futures::stream::iter(existing)
         .map(|(c, live)| async move {
             let dry = ApplyOptions {
                 dry_run: true,
@@ -192,7 +208,7 @@ async fn immutable_fields(
                     code: Some(422),
                     message,
                     ..
-                }) => Some(refusal(&c.id.to_string(), &c.obj.object, live, &message)),
+                }) => Some((c, refusal(&c.id.to_string(), &c.obj.object, live, &message))),
                 _ => None,
             }
         })
@@ -200,13 +216,22 @@ async fn immutable_fields(
         .filter_map(|r| async move { r })
         .collect()
         .await;
-    if refusals.is_empty() {
-        return Ok(());
+    let replaceable = |c: &Candidate<'_>| {
+        target.force_replace
+            || c.obj.object["metadata"]["annotations"][REPLACE_ANNOTATION] == "true"
+    };
+    let blocking: Vec<&str> = refused
+        .iter()
+        .filter(|(c, _)| !replaceable(c))
+        .map(|(_, line)| line.as_str())
+        .collect();
+    if !blocking.is_empty() {
+        anyhow::bail!(
+            "nothing applied: {}; revert the change, or pass --force-replace (or annotate the object {REPLACE_ANNOTATION}: \"true\") to delete it and create it again (a StatefulSet keeps its Pods and PVCs)",
+            blocking.join("; ")
+        );
     }
-    anyhow::bail!(
-        "nothing applied: {}; revert the change, or delete the object (a StatefulSet with kubectl delete --cascade=orphan, which keeps its Pods and PVCs) and apply again",
-        refusals.join("; ")
-    )
+    Ok(refused.into_iter().map(|(c, _)| c.id.clone()).collect())
 }
 
 /// One line: the object, the fields that changed, and the server's reason.

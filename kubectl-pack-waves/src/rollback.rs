@@ -122,6 +122,7 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
         pack: target.pack.clone(),
         // What the revision had is this release's; anything else is refused.
         take_ownership: false,
+        force_replace: args.replace.force_replace,
     };
     apply_cmd::apply(&k, objects, manifest, &opts).await
 }

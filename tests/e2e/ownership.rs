@@ -384,3 +384,108 @@ fn api_errors_are_one_line_without_rust_debug_dumps() {
         }
     }
 }
+
+fn job(image: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: migrate}}\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: m, image: {image}}}]\n"
+    )
+}
+
+#[tokio::test]
+async fn a_job_template_change_is_one_line_and_force_replace_recreates_the_job() {
+    let ns = namespace("own-job-replace").await;
+    let _kubelet = harness::Kubelet::start(&[&ns]).await;
+    let (code, _, err) = waves(&ns, &["apply", "app"], &job("registry.example/migrate:1"));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = waves(&ns, &["apply", "app"], &job("registry.example/migrate:2"));
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "Job.batch/migrate -n {ns}: spec.template: field is immutable"
+        )) && err.contains("--force-replace"),
+        "{err}"
+    );
+    assert!(err.len() < 600, "no struct dump: {err}");
+    let (code, _, err) = waves(
+        &ns,
+        &["apply", "app", "--force-replace"],
+        &job("registry.example/migrate:2"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "replacing Job.batch/migrate -n {ns}: deleted, creating it again"
+        )),
+        "{err}"
+    );
+    let (code, image, _) = kctl(&[
+        "get",
+        "job",
+        "migrate",
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!((code, image.as_str()), (0, "registry.example/migrate:2"));
+}
+
+fn statefulset(size: &str, annotation: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  annotations: {{{annotation}}}\nspec:\n  serviceName: db\n  replicas: 1\n  selector: {{matchLabels: {{app: db}}}}\n  template:\n    metadata: {{labels: {{app: db}}}}\n    spec:\n      containers: [{{name: db, image: registry.example/db:1}}]\n  volumeClaimTemplates:\n  - metadata: {{name: data}}\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources: {{requests: {{storage: {size}}}}}\n"
+    )
+}
+
+fn uid(kind: &str, ns: &str, name: &str) -> String {
+    let (code, out, err) = kctl(&[
+        "get",
+        kind,
+        name,
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    assert_eq!(code, 0, "{kind}/{name}: {err}");
+    out
+}
+
+#[tokio::test]
+async fn a_statefulset_replaced_for_its_volume_claim_templates_keeps_its_pvc_and_pod() {
+    let ns = namespace("own-sts-replace").await;
+    let _kubelet = harness::Kubelet::start(&[&ns]).await;
+    let (code, _, err) = waves(&ns, &["apply", "db"], &statefulset("1Gi", ""));
+    assert_eq!(code, 0, "{err}");
+    let (pvc, pod) = (uid("pvc", &ns, "data-db-0"), uid("pod", &ns, "db-0"));
+    let (code, _, err) = waves(&ns, &["apply", "db"], &statefulset("2Gi", ""));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("spec.volumeClaimTemplates cannot be changed on a live StatefulSet"),
+        "{err}"
+    );
+    // Asked for on the object itself.
+    let (code, _, err) = waves(
+        &ns,
+        &["apply", "db"],
+        &statefulset("2Gi", "sherpack.io/replace: \"true\""),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("(its Pods and PVCs kept)"), "{err}");
+    let (_, size, _) = kctl(&[
+        "get",
+        "statefulset",
+        "db",
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.spec.volumeClaimTemplates[0].spec.resources.requests.storage}",
+    ]);
+    assert_eq!(size, "2Gi");
+    assert_eq!(uid("pvc", &ns, "data-db-0"), pvc, "the PVC survived");
+    assert_eq!(
+        uid("pod", &ns, "db-0"),
+        pod,
+        "the Pod survived and was adopted"
+    );
+}

@@ -15,39 +15,58 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
-/// The running stand-in; stops when dropped.
+/// The running stand-in; stops when dropped. It runs on a thread of its
+/// own, so a test may block its runtime on a plugin command meanwhile.
 pub struct Kubelet {
-    task: tokio::task::JoinHandle<()>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Kubelet {
     /// Starts reporting Pods of `namespaces` as running (or, for Jobs, done).
     pub async fn start(namespaces: &[&str]) -> Kubelet {
-        let client = crate::cluster().client().await;
-        let apis: Vec<Api<Pod>> = namespaces
-            .iter()
-            .map(|ns| Api::namespaced(client.clone(), ns))
-            .collect();
-        let task = tokio::spawn(async move {
-            let mut done: HashSet<String> = HashSet::new();
-            loop {
-                for api in &apis {
-                    if let Ok(pods) = api.list(&ListParams::default()).await {
-                        for pod in pods.items {
-                            report(api, &pod, &mut done).await;
-                        }
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(150)).await;
-            }
+        let namespaces: Vec<String> = namespaces.iter().map(|s| s.to_string()).collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("kubelet runtime");
+            rt.block_on(run(namespaces, flag));
         });
-        Kubelet { task }
+        Kubelet {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+async fn run(namespaces: Vec<String>, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let client = crate::cluster().client().await;
+    let apis: Vec<Api<Pod>> = namespaces
+        .iter()
+        .map(|ns| Api::namespaced(client.clone(), ns))
+        .collect();
+    let mut done: HashSet<String> = HashSet::new();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        for api in &apis {
+            if let Ok(pods) = api.list(&ListParams::default()).await {
+                for pod in pods.items {
+                    report(api, &pod, &mut done).await;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }
 
 impl Drop for Kubelet {
     fn drop(&mut self) {
-        self.task.abort();
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
