@@ -224,17 +224,7 @@ pub fn leaves(fields: &Value) -> Vec<Vec<String>> {
     out
 }
 
-/// True when `fields` holds the node at `fpath`.
-pub fn owns(fields: &Value, fpath: &[String]) -> bool {
-    let mut at = fields;
-    for k in fpath {
-        match at.get(k) {
-            Some(next) => at = next,
-            None => return false,
-        }
-    }
-    true
-}
+pub use shared::release::fields::owns;
 
 /// Another field manager holding a path: who, when, and through which
 /// subresource (`kubectl scale` writes `spec.replicas` through `scale`).

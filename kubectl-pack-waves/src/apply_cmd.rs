@@ -193,6 +193,7 @@ async fn apply_locked(
         fail_on: opts.fail_on.clone(),
         pause: opts.pause,
         replace: passed.replace,
+        leave_replicas: passed.leave_replicas,
         ..Engine::new(k.client.clone(), &resolver, &k.namespace, &opts.release)
     };
     let started = Instant::now();

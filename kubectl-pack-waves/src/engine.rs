@@ -52,6 +52,9 @@ pub struct Engine<'a> {
     pub pause: bool,
     /// Objects to delete and create again (immutable fields changed).
     pub replace: Vec<ObjectId>,
+    /// Workloads whose replicas an HPA sets (and holds): applied without
+    /// `spec.replicas`, so there is no conflict and no fight.
+    pub leave_replicas: Vec<ObjectId>,
 }
 
 /// What a run did.
@@ -92,6 +95,7 @@ impl<'a> Engine<'a> {
             fail_on: Vec::new(),
             pause: false,
             replace: Vec::new(),
+            leave_replicas: Vec::new(),
         }
     }
 }
@@ -100,6 +104,19 @@ impl Engine<'_> {
     fn labelled(&self, item: &Item) -> shared::stream::SourcedObject {
         let mut obj = item.obj.clone();
         shared::release::owner::stamp(&mut obj.object, &self.release, &self.namespace);
+        let id = ObjectId::of(&obj.object);
+        if self
+            .leave_replicas
+            .iter()
+            .any(|l| l.kind == id.kind && l.name == id.name)
+            && let Some(spec) = obj.object["spec"].as_object_mut()
+            && spec.remove("replicas").is_some()
+        {
+            self.progress.note(&format!(
+                "left .spec.replicas of {} to its HorizontalPodAutoscaler",
+                item.key
+            ));
+        }
         obj
     }
 
@@ -110,11 +127,27 @@ impl Engine<'_> {
         if self.replace.iter().any(|r| r.key() == id.key()) {
             self.delete_for_replace(&kind, &id).await?;
         }
-        let options = ApplyOptions {
+        let mut options = ApplyOptions {
             dry_run: false,
             force_conflicts: self.force,
         };
-        let mut applied = applier.apply(&obj, options).await?;
+        let mut applied = match applier.apply(&obj, options).await {
+            // Someone changed release fields with kubectl: take them back.
+            Err(shared::Error::ApplyConflict { contested, .. })
+                if !contested.is_empty() && contested.iter().all(|c| c.by_hand()) =>
+            {
+                options.force_conflicts = true;
+                let applied = applier.apply(&obj, options).await?;
+                for c in &contested {
+                    self.progress.note(&format!(
+                        "took {} of {} back from {}",
+                        c.field, item.key, c.manager
+                    ));
+                }
+                applied
+            }
+            other => other?,
+        };
         if shared::takeover::take_over_client_side_apply(
             &self.client,
             &kind.resource,

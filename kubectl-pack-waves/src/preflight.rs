@@ -56,6 +56,8 @@ pub struct Passed {
     /// Objects to delete and create again (`--force-replace` or the
     /// `sherpack.io/replace` annotation).
     pub replace: Vec<ObjectId>,
+    /// Workloads whose replicas their HorizontalPodAutoscaler holds.
+    pub leave_replicas: Vec<ObjectId>,
 }
 
 /// The annotation that asks for one object to be replaced when the server
@@ -91,9 +93,78 @@ pub async fn check(
             id,
         });
     }
-    let adopted = ownership(client, target, &candidates).await?;
+    let (adopted, live) = ownership(client, target, &candidates).await?;
+    let leave_replicas = hpa_held_replicas(client, target, &candidates, &live).await;
     let replace = immutable_fields(client, &applier, target, &candidates).await?;
-    Ok(Passed { adopted, replace })
+    Ok(Passed {
+        adopted,
+        replace,
+        leave_replicas,
+    })
+}
+
+type LiveMeta = std::collections::HashMap<(String, Option<String>, String), Value>;
+
+fn live_key(c: &Candidate<'_>) -> (String, Option<String>, String) {
+    (
+        c.resource.plural.clone(),
+        c.id.namespace.clone(),
+        c.id.name.clone(),
+    )
+}
+
+/// Workloads a HorizontalPodAutoscaler (in the stream or live) scales and
+/// whose live `spec.replicas` another manager holds: the release leaves
+/// their replicas alone. (When only the release holds them, leaving them
+/// out would reset them, so they stay.)
+async fn hpa_held_replicas(
+    client: &kube::Client,
+    target: &Target<'_>,
+    candidates: &[Candidate<'_>],
+    live: &LiveMeta,
+) -> Vec<ObjectId> {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    let mut targets: Vec<(String, String)> = candidates
+        .iter()
+        .filter(|c| c.id.kind == "HorizontalPodAutoscaler")
+        .map(|c| {
+            let r = &c.obj.object["spec"]["scaleTargetRef"];
+            let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (text("kind"), text("name"))
+        })
+        .collect();
+    let api: kube::Api<HorizontalPodAutoscaler> =
+        kube::Api::namespaced(client.clone(), target.namespace);
+    // Not allowed to list them: only the stream's HPAs count.
+    if let Ok(list) = api.list(&Default::default()).await {
+        for hpa in list.items {
+            if let Some(spec) = hpa.spec {
+                targets.push((spec.scale_target_ref.kind, spec.scale_target_ref.name));
+            }
+        }
+    }
+    candidates
+        .iter()
+        .filter(|c| {
+            targets
+                .iter()
+                .any(|(k, n)| *k == c.id.kind && *n == c.id.name)
+        })
+        .filter(|c| {
+            live.get(&live_key(c)).is_some_and(|m| {
+                let path = ["f:spec".to_string(), "f:replicas".to_string()];
+                m["metadata"]["managedFields"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| {
+                        e["manager"] != shared::FIELD_MANAGER
+                            && shared::release::fields::owns(&e["fieldsV1"], &path)
+                    })
+            })
+        })
+        .map(|c| c.id.clone())
+        .collect()
 }
 
 /// Refuses (or, with `--take-ownership`, returns) existing objects that do
@@ -102,7 +173,7 @@ async fn ownership(
     client: &kube::Client,
     target: &Target<'_>,
     candidates: &[Candidate<'_>],
-) -> anyhow::Result<Vec<ObjectId>> {
+) -> anyhow::Result<(Vec<ObjectId>, LiveMeta)> {
     let wanted: Vec<shared::live::Wanted<'_>> = candidates
         .iter()
         .map(|c| (&c.resource, c.id.namespace.as_deref(), c.id.name.as_str()))
@@ -121,7 +192,7 @@ async fn ownership(
         }
     }
     if foreign.is_empty() || target.take_ownership {
-        return Ok(foreign.into_iter().map(|(id, _)| id).collect());
+        return Ok((foreign.into_iter().map(|(id, _)| id).collect(), live));
     }
     const SHOWN: usize = 10;
     let mut lines: Vec<String> = foreign

@@ -98,11 +98,50 @@ impl<'a> Applier<'a> {
                     object: id.to_string(),
                     managers,
                     fields,
+                    contested: contested(&status),
                 })
             }
             Err(e) => Err(Error::api(format!("apply {id} ({})", obj.source), e)),
         }
     }
+}
+
+/// A field another manager holds, named in a 409 conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contested {
+    /// The manager (`kubectl-edit`, `kubectl` for `kubectl scale`...).
+    pub manager: String,
+    /// The field (`.spec.replicas`).
+    pub field: String,
+}
+
+impl Contested {
+    /// A person's change with kubectl (`kubectl edit`, `patch`, `set`,
+    /// `scale`, `label`, `annotate`, client-side `apply`): the release takes
+    /// such fields back on its next apply.
+    pub fn by_hand(&self) -> bool {
+        self.manager == "kubectl" || self.manager.starts_with("kubectl-")
+    }
+}
+
+/// Each contested field of a 409 status with its manager (from the
+/// status causes: `conflict with "kubectl-edit" using apps/v1`).
+pub fn contested(status: &Status) -> Vec<Contested> {
+    let Some(details) = &status.details else {
+        return Vec::new();
+    };
+    details
+        .causes
+        .iter()
+        .filter_map(|c| {
+            let after = &c.message[c.message.find("with \"")? + 6..];
+            let manager = &after[..after.find('"')?];
+            Some(Contested {
+                manager: manager.to_string(),
+                field: c.field.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Extracts the other managers and the contested fields from a 409 status.
@@ -152,6 +191,23 @@ pub fn parse_conflict(status: &Status) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conflict_causes_give_each_field_its_manager() {
+        let status: Status = serde_json::from_value(serde_json::json!({
+            "code": 409, "message": "Apply failed with 2 conflicts",
+            "details": {"causes": [
+                {"reason": "FieldManagerConflict", "message": "conflict with \"kubectl\" with subresource \"scale\" using apps/v1", "field": ".spec.replicas"},
+                {"reason": "FieldManagerConflict", "message": "conflict with \"my-operator\" using apps/v1", "field": ".spec.paused"}]}}))
+        .expect("status");
+        let c = contested(&status);
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            (c[0].manager.as_str(), c[0].field.as_str()),
+            ("kubectl", ".spec.replicas")
+        );
+        assert!(c[0].by_hand() && !c[1].by_hand());
+    }
 
     #[test]
     fn conflict_message_names_manager_and_fields() {

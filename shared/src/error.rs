@@ -112,6 +112,8 @@ pub enum Error {
         managers: String,
         /// The contested field paths, comma separated.
         fields: String,
+        /// Each contested field with the manager holding it.
+        contested: Vec<crate::apply::Contested>,
     },
 
     /// An API request failed.

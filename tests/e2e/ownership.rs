@@ -489,3 +489,100 @@ async fn a_statefulset_replaced_for_its_volume_claim_templates_keeps_its_pvc_and
         "the Pod survived and was adopted"
     );
 }
+
+fn web(replicas: u32, with_hpa: bool) -> String {
+    let hpa = if with_hpa {
+        "---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: web}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  minReplicas: 1\n  maxReplicas: 10\n"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, annotations: {{sherpack.io/wait-ready: \"false\"}}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: web, image: registry.example/web:1}}]\n{hpa}"
+    )
+}
+
+fn replicas(ns: &str) -> String {
+    kctl(&[
+        "get",
+        "deployment",
+        "web",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ])
+    .1
+}
+
+#[tokio::test]
+async fn hand_edits_are_taken_back_per_field_but_hpa_replicas_are_left_to_the_hpa() {
+    let ns = namespace("own-take-back").await;
+    let (code, _, err) = waves(&ns, &["apply", "app"], &web(2, false));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        kctl(&["scale", "deployment/web", "-n", &ns, "--replicas=5"]).0,
+        0
+    );
+    assert_eq!(
+        kctl(&[
+            "label",
+            "deployment/web",
+            "-n",
+            &ns,
+            "--overwrite",
+            "app.kubernetes.io/part-of=x"
+        ])
+        .0,
+        0
+    );
+    // The next apply takes the scaled replicas back and says so.
+    let (code, _, err) = waves(&ns, &["apply", "app"], &web(2, false));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("took .spec.replicas of Deployment/web back from kubectl"),
+        "{err}"
+    );
+    assert_eq!(replicas(&ns), "2");
+    // A manager that is not a person with kubectl: a conflict, one line.
+    let mut c = harness::kubectl();
+    c.args([
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager",
+        "my-operator",
+        "-n",
+        &ns,
+        "-f",
+        "-",
+    ]);
+    let out = run_with_stdin(
+        c,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: web, image: registry.example/web:1}]\n",
+    );
+    assert!(out.status.success(), "{}", texts(&out).1);
+    let (code, _, err) = waves(&ns, &["apply", "app"], &web(2, false));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("conflict with \"my-operator\" over .spec.replicas"),
+        "{err}"
+    );
+
+    // With an HPA: its replicas (here written with kubectl scale, as the
+    // HPA controller would through the scale subresource) are left alone.
+    let ns = namespace("own-hpa").await;
+    let (code, _, err) = waves(&ns, &["apply", "app"], &web(2, true));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        kctl(&["scale", "deployment/web", "-n", &ns, "--replicas=4"]).0,
+        0
+    );
+    let (code, _, err) = waves(&ns, &["apply", "app"], &web(2, true));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("left .spec.replicas of Deployment/web to its HorizontalPodAutoscaler"),
+        "{err}"
+    );
+    assert!(!err.contains("took .spec.replicas"), "{err}");
+    assert_eq!(replicas(&ns), "4", "no fight with the HPA");
+}

@@ -95,6 +95,19 @@ fn cut_value(value: &Value, fields: &Value) -> Value {
     }
 }
 
+/// True when `fields` (a managedFields `fieldsV1`) holds the node at
+/// `fpath` (`["f:spec", "f:replicas"]`).
+pub fn owns(fields: &Value, fpath: &[String]) -> bool {
+    let mut at = fields;
+    for k in fpath {
+        match at.get(k) {
+            Some(next) => at = next,
+            None => return false,
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
