@@ -510,30 +510,42 @@ fn run_jobs(jobs: &[Job], sequential: bool) -> Result<Vec<RenderedFile>, RenderE
     if sequential || workers < 2 || jobs.len() < 8 {
         return jobs.iter().map(run_one).collect();
     }
-    type Rendered = Vec<(usize, Result<RenderedFile, RenderError>)>;
-    let results: Result<Vec<Rendered>, RenderError> = std::thread::scope(|s| {
+    in_order_on_threads(jobs, workers, run_one)?
+        .into_iter()
+        .collect()
+}
+
+/// `f` over `items` on `workers` threads, results in the items' order. A
+/// thread that panicked rendered nothing: the whole render fails rather
+/// than write a stream without its templates.
+fn in_order_on_threads<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Result<Vec<R>, RenderError> {
+    let f = &f;
+    let results: Result<Vec<Vec<(usize, R)>>, RenderError> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 s.spawn(move || {
-                    jobs.iter()
+                    items
+                        .iter()
                         .enumerate()
                         .skip(w)
                         .step_by(workers)
-                        .map(|(i, j)| (i, run_one(j)))
+                        .map(|(i, j)| (i, f(j)))
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        // A thread that panicked rendered nothing: fail the whole render
-        // rather than write a stream without its templates.
         handles
             .into_iter()
             .map(|h| h.join().map_err(|_| RenderError::WorkerStopped))
             .collect()
     });
-    let mut all: Rendered = results?.into_iter().flatten().collect();
+    let mut all: Vec<(usize, R)> = results?.into_iter().flatten().collect();
     all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, r)| r).collect()
+    Ok(all.into_iter().map(|(_, r)| r).collect())
 }
 
 /// The text without its leading and trailing blank lines, ending in `\n`.
@@ -605,4 +617,21 @@ pub fn split_documents(path: &str, text: &str) -> Result<Vec<Document>, RenderEr
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod thread_tests {
+    use super::*;
+
+    #[test]
+    fn a_render_thread_that_panics_fails_the_render_instead_of_dropping_templates() {
+        let items: Vec<u32> = (0..10).collect();
+        let ok = in_order_on_threads(&items, 2, |i| i * 2).expect("no panic");
+        assert_eq!(ok, (0..10).map(|i| i * 2).collect::<Vec<_>>());
+        let failed = in_order_on_threads(&items, 2, |i| {
+            assert!(*i != 7, "template 7 blew up");
+            *i
+        });
+        assert!(matches!(failed, Err(RenderError::WorkerStopped)));
+    }
 }

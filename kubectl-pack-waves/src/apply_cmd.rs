@@ -145,9 +145,7 @@ pub async fn apply(
         shared::output::warn(w);
     }
     let ns = k.namespace.clone();
-    if opts.create_namespace {
-        ensure_namespace(&k.client, &ns).await?;
-    }
+    let created = opts.create_namespace && ensure_namespace(&k.client, &ns).await?;
     let store = Store::new(Some(k.client.clone()), &ns, opts.storage.clone());
     let lock = Lock::acquire(
         k.client.clone(),
@@ -158,7 +156,24 @@ pub async fn apply(
     .await?;
     let result = apply_locked(k, &plan, &hooks, manifest, opts, &store, &progress).await;
     lock.release().await;
+    if created
+        && let Err(e) = &result
+        && e.is::<crate::preflight::Refused>()
+    {
+        // Refused before any write: the namespace this run created goes too.
+        delete_namespace(&k.client, &ns).await;
+    }
     result
+}
+
+async fn delete_namespace(client: &kube::Client, ns: &str) {
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    if let Err(e) = api.delete(ns, &Default::default()).await {
+        shared::output::warn(&format!(
+            "the namespace {ns} created for this apply was not removed: {}",
+            shared::Error::api("delete", e)
+        ));
+    }
 }
 
 async fn apply_locked(
@@ -477,13 +492,20 @@ async fn prune_history(store: &Store, release: &str, older: &[Release], max: usi
     Ok(())
 }
 
-async fn ensure_namespace(client: &kube::Client, ns: &str) -> Result<()> {
+/// Creates the namespace when it is missing (not owned by the release);
+/// true when it did.
+async fn ensure_namespace(client: &kube::Client, ns: &str) -> Result<bool> {
     let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
-    if api.get_opt(ns).await?.is_none() {
-        let obj = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))?;
-        api.create(&Default::default(), &obj)
-            .await
-            .with_context(|| format!("cannot create namespace {ns}"))?;
+    let found = api
+        .get_opt(ns)
+        .await
+        .map_err(|e| shared::Error::api(format!("read namespace {ns}"), e))?;
+    if found.is_some() {
+        return Ok(false);
     }
-    Ok(())
+    let obj = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))?;
+    api.create(&Default::default(), &obj)
+        .await
+        .map_err(|e| shared::Error::api(format!("create namespace {ns}"), e))?;
+    Ok(true)
 }

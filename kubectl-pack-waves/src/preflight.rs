@@ -27,6 +27,11 @@ use shared::identity::ObjectId;
 use shared::release::owner::{Owner, owner};
 use shared::stream::SourcedObject;
 
+/// The preflight refused the apply: nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[error("nothing applied: {0}")]
+pub struct Refused(String);
+
 /// The release being applied, as the preflight sees it.
 pub struct Target<'a> {
     /// Its name.
@@ -203,12 +208,13 @@ async fn ownership(
     if foreign.len() > SHOWN {
         lines.push(format!("and {} more", foreign.len() - SHOWN));
     }
-    anyhow::bail!(
-        "nothing applied: {} object(s) of the stream are not release {}'s: {}; rename them, remove them from the stream, or pass --take-ownership to make them this release's",
+    Err(Refused(format!(
+        "{} object(s) of the stream are not release {}'s: {}; rename them, remove them from the stream, or pass --take-ownership to make them this release's",
         foreign.len(),
         target.release,
         lines.join("; ")
-    )
+    ))
+    .into())
 }
 
 /// Kinds with fields the server refuses to change on update.
@@ -297,10 +303,11 @@ async fn immutable_fields(
         .map(|(_, line)| line.as_str())
         .collect();
     if !blocking.is_empty() {
-        anyhow::bail!(
-            "nothing applied: {}; revert the change, or pass --force-replace (or annotate the object {REPLACE_ANNOTATION}: \"true\") to delete it and create it again (a StatefulSet keeps its Pods and PVCs)",
+        return Err(Refused(format!(
+            "{}; revert the change, or pass --force-replace (or annotate the object {REPLACE_ANNOTATION}: \"true\") to delete it and create it again (a StatefulSet keeps its Pods and PVCs)",
             blocking.join("; ")
-        );
+        ))
+        .into());
     }
     Ok(refused.into_iter().map(|(c, _)| c.id.clone()).collect())
 }

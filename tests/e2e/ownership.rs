@@ -586,3 +586,26 @@ async fn hand_edits_are_taken_back_per_field_but_hpa_replicas_are_left_to_the_hp
     assert!(!err.contains("took .spec.replicas"), "{err}");
     assert_eq!(replicas(&ns), "4", "no fight with the HPA");
 }
+
+#[tokio::test]
+async fn same_release_name_in_two_namespaces_cannot_share_a_cluster_role() {
+    let first = namespace("own-cluster-a").await;
+    let role = format!("{first}-reader");
+    let stream = format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {role}}}\nrules: [{{apiGroups: [\"\"], resources: [pods], verbs: [get]}}]\n"
+    );
+    let (code, _, err) = waves(&first, &["apply", "app"], &stream);
+    assert_eq!(code, 0, "{err}");
+    // Release "app" again, in a namespace this apply would create.
+    let second = format!("{first}-b");
+    let (code, _, err) = waves(&second, &["apply", "app", "--create-namespace"], &stream);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("ClusterRole.rbac.authorization.k8s.io/{role} belongs to release app in namespace {first}")),
+        "{err}"
+    );
+    assert!(
+        !namespace_exists(&second).await,
+        "refused: the namespace it created is gone again"
+    );
+}
