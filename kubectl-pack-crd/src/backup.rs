@@ -84,6 +84,7 @@ pub async fn run_backup(kube: &KubeArgs, args: &BackupArgs) -> Result<u8> {
             hooks: Vec::new(),
             plan: Vec::new(),
             partial_wave: None,
+            patches_stamped: false,
         };
         store.save(&rel).await?;
         writeln!(std::io::stdout().lock(), "{name}:{revision}")?;

@@ -61,9 +61,11 @@ pub async fn run(kube: &KubeArgs, args: &SyncArgs) -> Result<u8> {
         else {
             continue;
         };
-        let dry = crate::restore::restore(&k.client, rec, true)
-            .await
-            .map_err(|e| shared::Error::api(format!("dry-run restore of {}", o.key()), e))?;
+        let of = crate::restore::For {
+            release: &rel.name,
+            namespace: &rel.namespace,
+        };
+        let dry = crate::restore::restore(&k.client, rec, of, true).await?;
         let after = shared::yaml::to_string(&shared::diff::clean(dry))?;
         let before = snap
             .live
@@ -92,14 +94,16 @@ pub async fn run(kube: &KubeArgs, args: &SyncArgs) -> Result<u8> {
     let mut done = report.clone();
     done.drifted.clear();
     for (o, rec) in todo {
-        match crate::restore::restore(&k.client, rec, false).await {
+        let of = crate::restore::For {
+            release: &rel.name,
+            namespace: &rel.namespace,
+        };
+        match crate::restore::restore(&k.client, rec, of, false).await {
             Ok(_) => {
                 writeln!(out, "restored {}", o.key())?;
                 done.drifted.push(o);
             }
-            Err(e) => {
-                failed.push(shared::Error::api(format!("restore {}", o.key()), e).to_string())
-            }
+            Err(e) => failed.push(e.to_string()),
         }
     }
     if !done.drifted.is_empty() {

@@ -315,6 +315,7 @@ async fn begin(
         hooks: Vec::new(),
         plan: Vec::new(),
         partial_wave: opts.wave,
+        patches_stamped: false,
     };
     store.save(&rel).await?;
     Ok((rel, history, previous))

@@ -609,3 +609,33 @@ async fn same_release_name_in_two_namespaces_cannot_share_a_cluster_role() {
         "refused: the namespace it created is gone again"
     );
 }
+
+#[tokio::test]
+async fn drift_sync_does_not_overwrite_an_object_someone_else_created_in_its_place() {
+    let ns = namespace("own-sync").await;
+    let (code, _, err) = waves(&ns, &["apply", "app"], &configmap("settings"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(kctl(&["delete", "configmap", "settings", "-n", &ns]).0, 0);
+    assert_eq!(
+        kctl(&[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            &ns,
+            "--from-literal=mine=yes"
+        ])
+        .0,
+        0
+    );
+    let mut c = plugin("drift");
+    c.args(["sync", "app", "-n", &ns]);
+    let (code, out, err) = run(c);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains(&format!("restore ConfigMap/settings -n {ns}: it exists and belongs to no release now; not overwritten")),
+        "{out}{err}"
+    );
+    let live = cm(&ns, "settings").await.expect("the user's ConfigMap");
+    assert_eq!(live.data.expect("data")["mine"], "yes");
+}

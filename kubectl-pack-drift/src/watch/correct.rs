@@ -24,6 +24,7 @@ impl Watch<'_> {
         self.attempts.entry(key).or_default().push(Instant::now());
         let client = self.k.client.clone();
         let rec = rec.clone();
+        let (release, namespace) = (self.rel.name.clone(), self.rel.namespace.clone());
         let tx = self.tx.clone();
         tokio::spawn(async move {
             // Attempt 1 at once, then after 1 s and 2 s, with up to 25% jitter.
@@ -35,12 +36,14 @@ impl Watch<'_> {
                     .unwrap_or(0);
                 tokio::time::sleep(base + base * jitter / 1000).await;
             }
-            let result = crate::restore::restore(&client, &rec, false)
+            let of = crate::restore::For {
+                release: &release,
+                namespace: &namespace,
+            };
+            let result = crate::restore::restore(&client, &rec, of, false)
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    shared::Error::api(format!("restore {}/{}", rec.kind, rec.name), e).to_string()
-                });
+                .map_err(|e| e.to_string());
             let _ = tx.send(Msg::Corrected(key_of(&rec), attempt, result)).await;
         });
     }

@@ -91,14 +91,25 @@ pub fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
-/// Replaces each `applied` by its patch against the manifest.
+/// The manifest's object as the patch base: with the release's marks when
+/// `stamped`.
+fn base(input: Option<&Value>, rel: &Release, stamped: bool) -> Value {
+    let mut v = input.cloned().unwrap_or(Value::Null);
+    if stamped && v.is_object() {
+        super::owner::stamp(&mut v, &rel.name, &rel.namespace);
+    }
+    v
+}
+
+/// Replaces each `applied` by its patch against the manifest (with the
+/// release's marks, which every object carries, so they are not stored).
 pub fn compact(rel: &Release) -> Release {
     let mut out = rel.clone();
+    out.patches_stamped = true;
     let inputs = manifest_objects(&rel.manifest);
     for r in out.objects.iter_mut() {
         if let Some(input) = input_for(&inputs, r) {
-            let patch = diff(input, &r.applied);
-            r.applied_patch = Some(patch);
+            r.applied_patch = Some(diff(&base(Some(input), rel, true), &r.applied));
             r.applied = Value::Null;
         }
     }
@@ -111,13 +122,17 @@ pub fn expand(rel: &mut Release) {
         return;
     }
     let inputs = manifest_objects(&rel.manifest);
-    for r in rel.objects.iter_mut() {
+    let stamped = rel.patches_stamped;
+    let mut objects = std::mem::take(&mut rel.objects);
+    for r in objects.iter_mut() {
         if let Some(patch) = r.applied_patch.take() {
-            let mut v = input_for(&inputs, r).cloned().unwrap_or(Value::Null);
+            let mut v = base(input_for(&inputs, r), rel, stamped);
             merge(&mut v, &patch);
             r.applied = v;
         }
     }
+    rel.objects = objects;
+    rel.patches_stamped = false;
 }
 
 #[cfg(test)]
@@ -137,5 +152,29 @@ mod tests {
         let mut m = a.clone();
         merge(&mut m, &p);
         assert_eq!(m, b);
+    }
+
+    #[test]
+    fn the_release_marks_are_not_stored_per_object_and_come_back() {
+        let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n";
+        let mut applied = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "shop"}, "data": {"k": "v"}});
+        crate::release::owner::stamp(&mut applied, "app", "shop");
+        let rel: Release = serde_json::from_value(json!({
+            "name": "app", "namespace": "shop", "revision": 1, "status": "deployed",
+            "firstDeployed": "", "lastDeployed": "", "description": "", "manifest": manifest,
+            "objects": [{"apiVersion": "v1", "kind": "ConfigMap", "namespace": "shop", "name": "c",
+                         "resource": "configmaps", "wave": 0, "applied": applied, "fields": {}}],
+            "hooks": [], "plan": []}))
+        .expect("a release");
+        let compacted = compact(&rel);
+        assert_eq!(
+            compacted.objects[0].applied_patch,
+            Some(json!({"metadata": {"namespace": "shop"}}))
+        );
+        let mut back: Release =
+            serde_json::from_value(serde_json::to_value(&compacted).expect("json")).expect("read");
+        expand(&mut back);
+        assert_eq!(back.objects[0].applied, rel.objects[0].applied);
     }
 }

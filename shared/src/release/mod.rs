@@ -220,6 +220,11 @@ pub struct Release {
     /// Set when only one wave was applied (`--wave N`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial_wave: Option<i64>,
+    /// On the wire only: the `applied_patch`es are against the manifest
+    /// objects with the release's marks (see [`owner::stamp`]) already on,
+    /// so the marks are not stored once per object. Older records lack it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub patches_stamped: bool,
 }
 
 /// The most characters a release name may have (Helm's limit: names go

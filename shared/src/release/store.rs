@@ -605,6 +605,7 @@ mod tests {
             hooks: Vec::new(),
             plan: Vec::new(),
             partial_wave: None,
+            patches_stamped: false,
         };
         let enc = encode(&rel);
         assert!(enc.len() < 700, "compressed: {}", enc.len());
