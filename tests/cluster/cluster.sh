@@ -47,6 +47,7 @@ free_port() {
 stop_all() {
   local d=$1 pid
   [ -d "$d" ] || return 0
+  d=$(cd "$d" && pwd)
   for name in kube-controller-manager kube-apiserver etcd; do
     [ -f "$d/$name.pid" ] || continue
     pid=$(cat "$d/$name.pid")
@@ -54,6 +55,8 @@ stop_all() {
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
+  # Anything else still using the directory (a server restarted by hand).
+  pkill -9 -f -- "$d/" 2>/dev/null || true
   rm -rf "$d"
 }
 
