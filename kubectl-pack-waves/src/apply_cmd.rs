@@ -62,6 +62,7 @@ pub struct Options {
 
 /// Runs `apply`.
 pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
+    shared::interrupt::watch();
     let (objects, pack) = shared::stream::read_inputs_with_pack(&args.input.inputs(), true)?;
     if objects.is_empty() && !args.allow_empty {
         bail!(
@@ -128,6 +129,7 @@ pub async fn apply(
     manifest: String,
     opts: &Options,
 ) -> Result<u8> {
+    crate::validate::offline(&objects)?;
     let (objects, hooks) = crate::hooks::partition(objects);
     let plan = plan::build(objects)?;
     for phase in [
@@ -144,6 +146,14 @@ pub async fn apply(
     for w in &plan.warnings {
         shared::output::warn(w);
     }
+    let resolver = shared::discovery::Resolver::new(k.client.clone());
+    let all: Vec<SourcedObject> = plan
+        .items
+        .iter()
+        .map(|i| i.obj.clone())
+        .chain(hooks.iter().cloned())
+        .collect();
+    crate::validate::kinds(&resolver, &all).await?;
     let ns = k.namespace.clone();
     let created = opts.create_namespace && ensure_namespace(&k.client, &ns).await?;
     let store = Store::new(Some(k.client.clone()), &ns, opts.storage.clone());
@@ -154,11 +164,17 @@ pub async fn apply(
         opts.wait_for_lock.then_some(opts.timeout),
     )
     .await?;
-    let result = apply_locked(k, &plan, &hooks, manifest, opts, &store, &progress).await;
+    let ctx = Ctx {
+        k,
+        resolver: &resolver,
+        store: &store,
+        progress: &progress,
+    };
+    let result = apply_locked(&ctx, &plan, &hooks, manifest, opts).await;
     lock.release().await;
     if created
         && let Err(e) = &result
-        && e.is::<crate::preflight::Refused>()
+        && e.is::<shared::error::Refusal>()
     {
         // Refused before any write: the namespace this run created goes too.
         delete_namespace(&k.client, &ns).await;
@@ -176,16 +192,27 @@ async fn delete_namespace(client: &kube::Client, ns: &str) {
     }
 }
 
+/// What one locked apply works with.
+struct Ctx<'a> {
+    k: &'a Kube,
+    resolver: &'a shared::discovery::Resolver,
+    store: &'a Store,
+    progress: &'a Progress,
+}
+
 async fn apply_locked(
-    k: &Kube,
+    ctx: &Ctx<'_>,
     plan: &plan::Plan,
     hooks: &[SourcedObject],
     manifest: String,
     opts: &Options,
-    store: &Store,
-    progress: &Progress,
 ) -> Result<u8> {
-    let resolver = shared::discovery::Resolver::new(k.client.clone());
+    let Ctx {
+        k,
+        resolver,
+        store,
+        progress,
+    } = *ctx;
     let target = crate::preflight::Target {
         release: &opts.release,
         namespace: &k.namespace,
@@ -194,7 +221,11 @@ async fn apply_locked(
         concurrency: opts.concurrency,
     };
     let objects: Vec<&SourcedObject> = plan.items.iter().map(|i| &i.obj).collect();
-    let passed = crate::preflight::check(&k.client, &resolver, &target, &objects, hooks).await?;
+    let passed = crate::preflight::check(&k.client, resolver, &target, &objects, hooks).await?;
+    if shared::interrupt::requested() {
+        progress.note("interrupted before anything was written");
+        return Ok(exit::ERROR);
+    }
     for id in &passed.adopted {
         progress.note(&format!("taking over {id} (--take-ownership)"));
     }
@@ -209,14 +240,14 @@ async fn apply_locked(
         pause: opts.pause,
         replace: passed.replace,
         leave_replicas: passed.leave_replicas,
-        ..Engine::new(k.client.clone(), &resolver, &k.namespace, &opts.release)
+        ..Engine::new(k.client.clone(), resolver, &k.namespace, &opts.release)
     };
     let started = Instant::now();
     let run = run_phases(&engine, plan, hooks, opts, previous.as_ref(), &mut rel).await;
     mark_adopted(&mut rel, &passed.adopted, previous.as_ref());
     write_parent(&k.client, &k.namespace, &opts.release, &rel.objects).await?;
     if let Some(failure) = run.failure {
-        fail(k, rel, previous, &failure, opts, store, progress).await?;
+        fail(ctx, rel, previous, &failure, opts).await?;
         return Ok(exit::ERROR);
     }
     let pruned = prune(k, &rel, previous.as_ref(), opts, progress).await;
@@ -371,14 +402,13 @@ async fn run_phases(
 /// Records the failed revision and, with `--on-failure rollback`, applies
 /// the previous deployed one again.
 async fn fail(
-    k: &Kube,
+    ctx: &Ctx<'_>,
     mut rel: Release,
     previous: Option<Release>,
     failure: &str,
     opts: &Options,
-    store: &Store,
-    progress: &Progress,
 ) -> Result<()> {
+    let (store, progress) = (ctx.store, ctx.progress);
     rel.status = Status::Failed;
     rel.description = format!("failed: {failure}");
     store.save(&rel).await?;
@@ -386,7 +416,8 @@ async fn fail(
         "revision {} of {} failed: {failure}",
         rel.revision, opts.release
     ));
-    let Some(prev) = previous.filter(|_| opts.on_failure == OnFailure::Rollback) else {
+    let rollback = opts.on_failure == OnFailure::Rollback && !shared::interrupt::requested();
+    let Some(prev) = previous.filter(|_| rollback) else {
         return Ok(());
     };
     progress.note(&format!("rolling back to revision {}", prev.revision));
@@ -403,13 +434,11 @@ async fn fail(
     };
     let (objects, prev_hooks) = crate::hooks::partition(objects);
     Box::pin(apply_locked(
-        k,
+        ctx,
         &plan::build(objects)?,
         &prev_hooks,
         prev.manifest.clone(),
         &o,
-        store,
-        progress,
     ))
     .await?;
     Ok(())

@@ -81,6 +81,10 @@ pub async fn delete_all(
         )
     });
     for (r, w) in order {
+        if shared::interrupt::requested() {
+            done.errors.push(shared::interrupt::STOPPED.into());
+            break;
+        }
         let key = r.id().to_string();
         if let Some(why) = kept_because(r, how) {
             progress.note(&format!("kept {key} ({why})"));

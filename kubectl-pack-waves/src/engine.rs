@@ -221,6 +221,12 @@ impl Engine<'_> {
             if only_wave.is_some_and(|w| w != wave) {
                 continue;
             }
+            if shared::interrupt::requested() {
+                result
+                    .failure
+                    .get_or_insert(shared::interrupt::STOPPED.into());
+                break;
+            }
             if self.pause && !result.plan.is_empty() {
                 let question = format!("wave {wave} next ({} objects): continue?", idx.len());
                 let go = tokio::task::spawn_blocking(move || {
@@ -278,7 +284,12 @@ impl Engine<'_> {
     ) -> Result<(), String> {
         let mut applied: Vec<(usize, Result<AppliedObject>)> =
             futures::stream::iter(step.iter().copied())
-                .map(|i| async move { (i, self.apply_one(&plan.items[i]).await) })
+                .map(|i| async move {
+                    if shared::interrupt::requested() {
+                        return (i, Err(anyhow!(shared::interrupt::STOPPED)));
+                    }
+                    (i, self.apply_one(&plan.items[i]).await)
+                })
                 .buffer_unordered(self.concurrency.max(1))
                 .collect()
                 .await;
@@ -326,7 +337,9 @@ impl Engine<'_> {
                 }
                 Err(e) => {
                     let msg = shared::error::one_line(&format!("{e:#}"));
-                    self.progress.failed(&item.key, &msg);
+                    if msg != shared::interrupt::STOPPED {
+                        self.progress.failed(&item.key, &msg);
+                    }
                     first_error.get_or_insert(msg);
                 }
             }
@@ -348,6 +361,9 @@ impl Engine<'_> {
     async fn wait_discoverable(&self, crds: &[(String, Value)]) -> Result<(), String> {
         for (key, crd) in crds {
             while !shared::crd::discoverable(&self.client, crd).await {
+                if shared::interrupt::requested() {
+                    return Err(shared::interrupt::STOPPED.into());
+                }
                 if Instant::now() >= self.deadline {
                     return Err(format!(
                         "{key}: Established, but discovery does not serve it"
@@ -367,6 +383,9 @@ impl Engine<'_> {
         let started = Instant::now();
         let mut last: BTreeMap<usize, String> = BTreeMap::new();
         while !pending.is_empty() {
+            if shared::interrupt::requested() {
+                return Err(shared::interrupt::STOPPED.into());
+            }
             // One LIST per resource and namespace, not a GET per object.
             let wanted: Vec<shared::live::Wanted<'_>> = pending
                 .iter()

@@ -37,19 +37,10 @@ pub fn partition(objects: Vec<SourcedObject>) -> (Vec<SourcedObject>, Vec<Source
 pub fn for_phase(hooks: &[SourcedObject], phase: &str) -> Result<Vec<SourcedObject>, String> {
     let mut out: Vec<(i64, SourcedObject)> = Vec::new();
     for h in hooks {
-        let phases = annotation(h, "hook").unwrap_or_default();
-        if phases.split(',').map(str::trim).any(|p| p == phase) {
-            let weight = match annotation(h, "hook-weight") {
-                Some(w) => w.trim().parse::<i64>().map_err(|_| {
-                    format!(
-                        "{}/{}: hook-weight \"{w}\" is not an integer",
-                        h.kind(),
-                        h.name()
-                    )
-                })?,
-                None => 0,
-            };
-            out.push((weight, h.clone()));
+        let marks = crate::marks::read(&h.object)
+            .map_err(|e| format!("{}/{}: {}", h.kind(), h.name(), e.join("; ")))?;
+        if marks.hook.iter().flatten().any(|p| p == phase) {
+            out.push((marks.hook_weight, h.clone()));
         }
     }
     out.sort_by(|a, b| {
@@ -63,10 +54,9 @@ pub fn for_phase(hooks: &[SourcedObject], phase: &str) -> Result<Vec<SourcedObje
 }
 
 fn policies(o: &SourcedObject) -> Vec<String> {
-    match annotation(o, "hook-delete-policy") {
-        Some(p) => p.split(',').map(|s| s.trim().to_string()).collect(),
-        None => vec!["before-hook-creation".into()],
-    }
+    crate::marks::read(&o.object)
+        .map(|m| m.hook_delete)
+        .unwrap_or_else(|_| vec!["before-hook-creation".into()])
 }
 
 /// One hook of a phase, ready to run: its object (namespace set), its API

@@ -10,6 +10,7 @@ mod delete;
 mod diff_cmd;
 mod engine;
 mod hooks;
+mod marks;
 mod migrate;
 mod plan;
 mod plan_cmd;
@@ -18,6 +19,7 @@ mod progress;
 mod query;
 mod readiness;
 mod rollback;
+mod validate;
 
 use std::process::ExitCode;
 

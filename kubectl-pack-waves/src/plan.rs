@@ -12,20 +12,6 @@ use shared::stream::SourcedObject;
 
 use crate::readiness;
 
-/// Annotations that set the wave, in order of precedence.
-const WAVE_ANNOTATIONS: [&str; 4] = [
-    "sherpack.io/wave",
-    "sherpack.io/sync-wave",
-    "argocd.argoproj.io/sync-wave",
-    "werf.io/weight",
-];
-/// Annotations that name dependencies.
-const DEPENDS_ANNOTATIONS: [&str; 3] = [
-    "sherpack.io/depends-on",
-    "sherpack.io/wait-for",
-    "config.kubernetes.io/depends-on",
-];
-
 /// Argo CD's default kind order (unknown kinds last).
 const KIND_ORDER: [&str; 27] = [
     "Namespace",
@@ -89,18 +75,9 @@ pub struct Item {
 /// A planning error: names the objects involved.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    /// Wave annotation that is not an integer.
-    #[error("{key} ({source_ref}): {annotation}: \"{value}\" is not an integer wave")]
-    BadWave {
-        /// Object.
-        key: String,
-        /// Where.
-        source_ref: String,
-        /// Annotation.
-        annotation: String,
-        /// Value.
-        value: String,
-    },
+    /// Annotation values outside what is accepted (one line per value).
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
     /// A dependency that is not in the stream.
     #[error("{key} ({source_ref}): depends on {dep}, which is not in the stream")]
     MissingDependency {
@@ -114,14 +91,6 @@ pub enum PlanError {
     /// A dependency cycle.
     #[error("dependency cycle: {0}")]
     Cycle(String),
-    /// A bad timeout annotation.
-    #[error("{key}: sherpack.io/timeout: {reason}")]
-    BadTimeout {
-        /// Object.
-        key: String,
-        /// Why.
-        reason: String,
-    },
     /// The same object twice.
     #[error("{key} appears twice ({first} and {second})")]
     Duplicate {
@@ -143,10 +112,6 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-fn annotation<'a>(o: &'a SourcedObject, key: &str) -> Option<&'a str> {
-    o.object["metadata"]["annotations"][key].as_str()
-}
-
 fn key_of(o: &SourcedObject) -> String {
     match o.namespace() {
         Some(ns) => format!("{}/{} -n {ns}", o.kind(), o.name()),
@@ -158,6 +123,8 @@ fn key_of(o: &SourcedObject) -> String {
 pub fn build(objects: Vec<SourcedObject>) -> Result<Plan, PlanError> {
     let mut items: Vec<Item> = Vec::with_capacity(objects.len());
     let mut seen: HashMap<(String, String, Option<String>, String), String> = HashMap::new();
+    let mut invalid = Vec::new();
+    let mut depends: Vec<Vec<String>> = Vec::new();
     for obj in objects {
         let key = key_of(&obj);
         let ident = (
@@ -175,35 +142,19 @@ pub fn build(objects: Vec<SourcedObject>) -> Result<Plan, PlanError> {
                 second: obj.source.to_string(),
             });
         }
-        let mut wave = 0;
-        for a in WAVE_ANNOTATIONS {
-            if let Some(v) = annotation(&obj, a) {
-                wave = v.trim().parse::<i64>().map_err(|_| PlanError::BadWave {
-                    key: key.clone(),
-                    source_ref: obj.source.to_string(),
-                    annotation: a.into(),
-                    value: v.into(),
-                })?;
-                break;
+        let marks = match crate::marks::read(&obj.object) {
+            Ok(m) => m,
+            Err(errors) => {
+                invalid.extend(
+                    errors
+                        .into_iter()
+                        .map(|e| format!("{key} ({}): {e}", obj.source)),
+                );
+                continue;
             }
-        }
-        let timeout = match annotation(&obj, "sherpack.io/timeout") {
-            Some(t) => {
-                shared::kubeconfig::parse_duration(t).map_err(|reason| PlanError::BadTimeout {
-                    key: key.clone(),
-                    reason,
-                })?
-            }
-            None => None,
         };
-        let wait = annotation(&obj, "sherpack.io/wait-ready").is_none_or(|v| v != "false");
-        let keep = [
-            "sherpack.io/resource-policy",
-            "helm.sh/resource-policy",
-            "werf.io/resource-policy",
-        ]
-        .iter()
-        .any(|a| annotation(&obj, a) == Some("keep"));
+        let (wave, wait, timeout, keep) = (marks.wave, marks.wait_ready, marks.timeout, marks.keep);
+        depends.push(marks.depends_on);
         items.push(Item {
             obj,
             wave,
@@ -215,21 +166,19 @@ pub fn build(objects: Vec<SourcedObject>) -> Result<Plan, PlanError> {
             keep,
         });
     }
+    if !invalid.is_empty() {
+        return Err(PlanError::Invalid(invalid));
+    }
     // Explicit dependencies.
-    for i in 0..items.len() {
+    for (i, list) in depends.iter().enumerate() {
         let mut deps = Vec::new();
-        for a in DEPENDS_ANNOTATIONS {
-            let Some(list) = annotation(&items[i].obj, a) else {
-                continue;
-            };
-            for d in list.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-                let j = find(&items, i, d).ok_or_else(|| PlanError::MissingDependency {
-                    key: items[i].key.clone(),
-                    source_ref: items[i].obj.source.to_string(),
-                    dep: d.to_string(),
-                })?;
-                deps.push(j);
-            }
+        for d in list {
+            let j = find(&items, i, d).ok_or_else(|| PlanError::MissingDependency {
+                key: items[i].key.clone(),
+                source_ref: items[i].obj.source.to_string(),
+                dep: d.to_string(),
+            })?;
+            deps.push(j);
         }
         items[i].deps = deps;
     }

@@ -27,11 +27,6 @@ use shared::identity::ObjectId;
 use shared::release::owner::{Owner, owner};
 use shared::stream::SourcedObject;
 
-/// The preflight refused the apply: nothing was written.
-#[derive(Debug, thiserror::Error)]
-#[error("nothing applied: {0}")]
-pub struct Refused(String);
-
 /// The release being applied, as the preflight sees it.
 pub struct Target<'a> {
     /// Its name.
@@ -49,6 +44,7 @@ pub struct Target<'a> {
 /// One object of the stream, resolved.
 struct Candidate<'a> {
     obj: &'a SourcedObject,
+    hook: bool,
     resource: kube::api::ApiResource,
     id: ObjectId,
 }
@@ -65,9 +61,8 @@ pub struct Passed {
     pub leave_replicas: Vec<ObjectId>,
 }
 
-/// The annotation that asks for one object to be replaced when the server
-/// will not update it in place.
-pub const REPLACE_ANNOTATION: &str = "sherpack.io/replace";
+pub use crate::marks::REPLACE_ANNOTATION;
+use shared::error::Refusal;
 
 /// Runs both checks.
 pub async fn check(
@@ -94,13 +89,14 @@ pub async fn check(
         }
         candidates.push(Candidate {
             obj,
+            hook,
             resource: kind.resource,
             id,
         });
     }
     let (adopted, live) = ownership(client, target, &candidates).await?;
     let leave_replicas = hpa_held_replicas(client, target, &candidates, &live).await;
-    let replace = immutable_fields(client, &applier, target, &candidates).await?;
+    let replace = dry_run_all(client, &applier, target, &candidates, &live).await?;
     Ok(Passed {
         adopted,
         replace,
@@ -199,41 +195,17 @@ async fn ownership(
     if foreign.is_empty() || target.take_ownership {
         return Ok((foreign.into_iter().map(|(id, _)| id).collect(), live));
     }
-    const SHOWN: usize = 10;
-    let mut lines: Vec<String> = foreign
-        .iter()
-        .take(SHOWN)
-        .map(|(id, o)| format!("{id} {o}"))
-        .collect();
-    if foreign.len() > SHOWN {
-        lines.push(format!("and {} more", foreign.len() - SHOWN));
+    let lines: Vec<String> = foreign.iter().map(|(id, o)| format!("{id} {o}")).collect();
+    Err(Refusal {
+        summary: format!(
+            "nothing applied: {} object(s) of the stream are not release {}'s; rename them, remove them from the stream, or pass --take-ownership to make them this release's",
+            lines.len(),
+            target.release
+        ),
+        lines,
     }
-    Err(Refused(format!(
-        "{} object(s) of the stream are not release {}'s: {}; rename them, remove them from the stream, or pass --take-ownership to make them this release's",
-        foreign.len(),
-        target.release,
-        lines.join("; ")
-    ))
     .into())
 }
-
-/// Kinds with fields the server refuses to change on update.
-const IMMUTABLE_PRONE: &[&str] = &[
-    "StatefulSet",
-    "Deployment",
-    "DaemonSet",
-    "ReplicaSet",
-    "Job",
-    "CronJob",
-    "Service",
-    "PersistentVolumeClaim",
-    "PersistentVolume",
-    "StorageClass",
-    "RoleBinding",
-    "ClusterRoleBinding",
-    "PodDisruptionBudget",
-    "Pod",
-];
 
 /// The StatefulSet spec fields an update may change (the server's list).
 const STATEFULSET_MUTABLE: &[&str] = &[
@@ -247,69 +219,127 @@ const STATEFULSET_MUTABLE: &[&str] = &[
     "revisionHistoryLimit",
 ];
 
-/// Fails (nothing written) when the server would refuse an update of an
-/// existing object of the stream, unless it may be replaced: returns those.
-async fn immutable_fields(
+/// The server's own validation and admission for every object of the
+/// stream: each is applied once with server-side dry-run (concurrently).
+/// Fails (nothing written) naming every object the server refuses — but
+/// an existing object whose change the server refuses in place may be
+/// replaced (`--force-replace`, `sherpack.io/replace`): returns those.
+/// Skipped: objects in a Namespace the stream creates, and custom
+/// resources of a CRD the stream (re)defines — the server cannot judge
+/// them before the earlier waves ran. A hook that exists is deleted
+/// before it is created again, so an in-place refusal does not count.
+async fn dry_run_all(
     client: &kube::Client,
     applier: &Applier<'_>,
     target: &Target<'_>,
     candidates: &[Candidate<'_>],
+    live: &LiveMeta,
 ) -> anyhow::Result<Vec<ObjectId>> {
-    let prone: Vec<&Candidate<'_>> = candidates
+    let created_namespaces: Vec<&str> = candidates
         .iter()
-        .filter(|c| IMMUTABLE_PRONE.contains(&c.id.kind.as_str()))
+        .filter(|c| c.id.kind == "Namespace")
+        .map(|c| c.id.name.as_str())
         .collect();
-    if prone.is_empty() {
-        return Ok(Vec::new());
-    }
-    let wanted: Vec<shared::live::Wanted<'_>> = prone
+    let redefined: Vec<(String, String)> = candidates
         .iter()
-        .map(|c| (&c.resource, c.id.namespace.as_deref(), c.id.name.as_str()))
+        .filter(|c| c.id.kind == "CustomResourceDefinition")
+        .map(|c| {
+            let spec = &c.obj.object["spec"];
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            (text(&spec["group"]), text(&spec["names"]["kind"]))
+        })
         .collect();
-    let live = shared::live::fetch(client, &wanted)
-        .await
-        .map_err(|e| shared::Error::api("read the live objects before applying", e))?;
-    let existing: Vec<_> = prone
-        .iter()
-        .zip(&wanted)
-        .filter_map(|(c, w)| live.get(&shared::live::key(w)).map(|l| (*c, l)))
-        .collect();
-    let refused: Vec<(&Candidate<'_>, String)> = futures::stream::iter(existing)
-        .map(|(c, live)| async move {
+    let judged = candidates.iter().filter(|c| {
+        let new_ns =
+            c.id.namespace
+                .as_deref()
+                .is_some_and(|ns| created_namespaces.contains(&ns));
+        let new_kind = redefined
+            .iter()
+            .any(|(g, k)| *g == c.id.group && *k == c.id.kind);
+        !new_ns && !new_kind
+    });
+    let refused: Vec<(&Candidate<'_>, shared::Error)> = futures::stream::iter(judged)
+        .map(|c| async move {
+            let mut obj = c.obj.clone();
+            shared::release::owner::stamp(&mut obj.object, target.release, target.namespace);
+            if c.hook {
+                obj.object["metadata"]["namespace"] = Value::String(target.namespace.to_string());
+            }
             let dry = ApplyOptions {
                 dry_run: true,
                 force_conflicts: true,
             };
-            match applier.apply(c.obj, dry).await {
-                Err(shared::Error::Api {
-                    code: Some(422),
-                    message,
-                    ..
-                }) => Some((c, refusal(&c.id.to_string(), &c.obj.object, live, &message))),
-                _ => None,
-            }
+            applier.apply(&obj, dry).await.err().map(|e| (c, e))
         })
         .buffered(target.concurrency.max(1))
         .filter_map(|r| async move { r })
         .collect()
         .await;
-    let replaceable = |c: &Candidate<'_>| {
-        target.force_replace
-            || c.obj.object["metadata"]["annotations"][REPLACE_ANNOTATION] == "true"
-    };
-    let blocking: Vec<&str> = refused
-        .iter()
-        .filter(|(c, _)| !replaceable(c))
-        .map(|(_, line)| line.as_str())
-        .collect();
-    if !blocking.is_empty() {
-        return Err(Refused(format!(
-            "{}; revert the change, or pass --force-replace (or annotate the object {REPLACE_ANNOTATION}: \"true\") to delete it and create it again (a StatefulSet keeps its Pods and PVCs)",
-            blocking.join("; ")
-        ))
-        .into());
+    let mut lines = Vec::new();
+    let mut replace = Vec::new();
+    for (c, e) in refused {
+        let exists = live.contains_key(&live_key(c));
+        let in_place = exists
+            && matches!(
+                e,
+                shared::Error::Api {
+                    code: Some(422),
+                    ..
+                }
+            );
+        if in_place && c.hook {
+            continue;
+        }
+        if in_place && (target.force_replace || replaceable(c.obj)) {
+            replace.push(c.id.clone());
+            continue;
+        }
+        let line = match &e {
+            shared::Error::Api { message, .. } if in_place => {
+                let live = read_live(client, c).await;
+                format!(
+                    "{}; revert the change, or pass --force-replace (or annotate the object {REPLACE_ANNOTATION}: \"true\") to delete it and create it again (a StatefulSet keeps its Pods and PVCs)",
+                    refusal(&c.id.to_string(), &c.obj.object, &live, message)
+                )
+            }
+            shared::Error::Api { message, .. } => {
+                format!(
+                    "{} ({}): {}",
+                    c.id,
+                    c.obj.source,
+                    shared::error::one_line(message)
+                )
+            }
+            other => format!("{} at {}: {other}", c.id, c.obj.source),
+        };
+        lines.push(line);
     }
-    Ok(refused.into_iter().map(|(c, _)| c.id.clone()).collect())
+    if lines.is_empty() {
+        Ok(replace)
+    } else {
+        Err(Refusal::nothing_applied(
+            lines,
+            "object(s) refused by the API server (server-side dry-run)",
+        )
+        .into())
+    }
+}
+
+fn replaceable(obj: &SourcedObject) -> bool {
+    crate::marks::read(&obj.object).is_ok_and(|m| m.replace)
+}
+
+/// The live object, for naming the fields an in-place refusal is about.
+async fn read_live(client: &kube::Client, c: &Candidate<'_>) -> Value {
+    let api: kube::Api<kube::api::DynamicObject> = match &c.id.namespace {
+        Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &c.resource),
+        None => kube::Api::all_with(client.clone(), &c.resource),
+    };
+    match api.get_opt(&c.id.name).await {
+        Ok(Some(o)) => serde_json::to_value(o).unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
 }
 
 /// One line: the object, the fields that changed, and the server's reason.

@@ -15,6 +15,7 @@ use crate::progress::Progress;
 
 /// Runs `rollback`: the stored manifest of the target revision applied as a new revision.
 pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
+    shared::interrupt::watch();
     let mut out = std::io::stdout().lock();
     let k = kube.connect().await?;
     let storage = crate::cli::storage(&args.storage)?;
@@ -129,6 +130,7 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
 
 /// Runs `uninstall`.
 pub async fn uninstall(kube: &KubeArgs, args: &UninstallArgs) -> Result<u8> {
+    shared::interrupt::watch();
     let k = kube.connect().await?;
     let store = crate::cli::store(&k, &args.storage)?;
     let lock = Lock::acquire(

@@ -65,6 +65,12 @@ where
         }
     };
     let result = runtime.block_on(command);
+    if let Some(code) = crate::interrupt::exit_code() {
+        if let Err(err) = &result {
+            report(err);
+        }
+        return ExitCode::from(code);
+    }
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::from(exit::OK),
@@ -80,6 +86,23 @@ where
 
 /// Prints an error chain as one line: `error: outer: inner: root`.
 pub fn report(err: &anyhow::Error) {
+    let p = Paint::for_stream(Stream::Stderr);
+    if let Some(r) = err.downcast_ref::<crate::error::Refusal>() {
+        // One line per refused object, at most a screenful.
+        const SHOWN: usize = 50;
+        let mut out = std::io::stderr().lock();
+        for line in r.lines.iter().take(SHOWN) {
+            let _ = writeln!(out, "{} {}", p.red("error:"), crate::error::one_line(line));
+        }
+        if r.lines.len() > SHOWN {
+            let _ = writeln!(
+                out,
+                "{} and {} more",
+                p.red("error:"),
+                r.lines.len() - SHOWN
+            );
+        }
+    }
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
         let text = crate::error::one_line(&cause.to_string());
@@ -89,7 +112,6 @@ pub fn report(err: &anyhow::Error) {
         }
         parts.push(text);
     }
-    let p = Paint::for_stream(Stream::Stderr);
     let _ = writeln!(
         std::io::stderr(),
         "{} {}",

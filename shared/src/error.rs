@@ -9,6 +9,30 @@ use std::path::PathBuf;
 
 use crate::stream::Source;
 
+/// A check before the first write refused the input: one line per bad
+/// object (printed each on its own line by [`crate::cli::report`]), then
+/// the summary. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[error("{summary}")]
+pub struct Refusal {
+    /// One line per object: what it is, where it came from, what is wrong.
+    pub lines: Vec<String>,
+    /// What happened as a whole (for example "nothing applied: ...").
+    pub summary: String,
+}
+
+impl Refusal {
+    /// A refusal of `lines` whose summary says `what` and that nothing was applied.
+    pub fn nothing_applied(lines: Vec<String>, what: &str) -> Refusal {
+        let summary = format!(
+            "nothing applied: {} {what}; fix {} and run the command again",
+            lines.len(),
+            if lines.len() == 1 { "it" } else { "them" }
+        );
+        Refusal { lines, summary }
+    }
+}
+
 /// Result alias for the shared crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

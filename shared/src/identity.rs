@@ -116,3 +116,71 @@ mod tests {
         assert_eq!(a.key(), b.key());
     }
 }
+
+/// Kinds whose names the API server checks as path segments only (RBAC).
+const PATH_SEGMENT_KINDS: [&str; 4] = ["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"];
+
+/// Checks `name` as the API server checks names of `kind`, so a bad name
+/// is found before anything is written: a DNS-1035 label for Services, a
+/// DNS-1123 label for Namespaces, a path segment for RBAC kinds, and a
+/// DNS-1123 subdomain (at most 253 characters) for everything else.
+pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    let label = |s: &str, first_alpha: bool| {
+        !s.is_empty()
+            && s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.ends_with('-')
+            && if first_alpha {
+                s.starts_with(|c: char| c.is_ascii_lowercase())
+            } else {
+                !s.starts_with('-')
+            }
+    };
+    let (ok, rule) = match kind {
+        "" => (true, ""),
+        _ if name.is_empty() => (false, "metadata.name is required"),
+        "Service" => (
+            label(name, true),
+            "a DNS-1035 label: at most 63 lowercase letters, digits and '-', starting with a letter",
+        ),
+        "Namespace" => (
+            label(name, false),
+            "a DNS-1123 label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+        ),
+        k if PATH_SEGMENT_KINDS.contains(&k) => (
+            name != "." && name != ".." && !name.contains('/') && !name.contains('%'),
+            "a path segment: not '.' or '..', without '/' or '%'",
+        ),
+        _ => (
+            name.len() <= 253 && name.split('.').all(|l| label(l, false)),
+            "a DNS-1123 subdomain: at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
+        ),
+    };
+    if ok {
+        Ok(())
+    } else if name.is_empty() {
+        Err(rule.to_string())
+    } else {
+        Err(format!(
+            "name \"{name}\" is not valid for a {kind}: it must be {rule}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::check_name;
+
+    #[test]
+    fn names_are_checked_like_the_api_server() {
+        assert!(check_name("ConfigMap", "a.b-c").is_ok());
+        assert!(check_name("ConfigMap", "Bad_Name!").is_err());
+        assert!(check_name("ConfigMap", "").is_err());
+        assert!(check_name("Service", "1web").is_err());
+        assert!(check_name("Namespace", "a.b").is_err());
+        assert!(check_name("ClusterRole", "system:aggregate-to-view").is_ok());
+        assert!(check_name("ClusterRole", "a/b").is_err());
+        assert!(check_name("ConfigMap", &"a".repeat(254)).is_err());
+    }
+}

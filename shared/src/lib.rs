@@ -16,6 +16,7 @@ pub mod diff;
 pub mod discovery;
 pub mod error;
 pub mod identity;
+pub mod interrupt;
 pub mod kubeconfig;
 pub mod live;
 pub mod output;

@@ -231,10 +231,11 @@ pub struct Release {
 /// into labels and object names with suffixes).
 pub const MAX_NAME: usize = 53;
 
-/// Checks a release name as Helm does: 1 to 53 characters, lowercase
-/// letters, digits, `-` and `.`, each `.`-separated part starting and
-/// ending with a letter or digit. A clap value parser: a bad name is a
-/// usage error naming the rule.
+/// Checks a release name: 1 to 53 characters, lowercase letters, digits
+/// and `-`, starting and ending with a letter or digit — a DNS label, so
+/// that it can be part of any object name (a Service's too) and of the
+/// store's `NAME.vREVISION` names without ambiguity (Helm also allows
+/// dots). A clap value parser: a bad name is a usage error naming the rule.
 pub fn parse_name(name: &str) -> Result<String, String> {
     let label_ok = |l: &str| {
         !l.is_empty()
@@ -243,9 +244,9 @@ pub fn parse_name(name: &str) -> Result<String, String> {
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
-    if name.is_empty() || name.len() > MAX_NAME || !name.split('.').all(label_ok) {
+    if name.is_empty() || name.len() > MAX_NAME || !label_ok(name) {
         return Err(format!(
-            "a release name is 1 to {MAX_NAME} lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (as in Helm); for example '{}'",
+            "a release name is 1 to {MAX_NAME} lowercase letters, digits and '-', starting and ending with a letter or digit; for example '{}'",
             suggest(name)
         ));
     }
@@ -303,11 +304,20 @@ mod name_tests {
     use super::*;
 
     #[test]
-    fn release_names_follow_helm() {
-        for ok in ["app", "my-app", "a1", "app.v2", &"a".repeat(53)] {
+    fn release_names_are_dns_labels() {
+        for ok in ["app", "my-app", "a1", &"a".repeat(53)] {
             assert_eq!(parse_name(ok).as_deref(), Ok(ok), "{ok}");
         }
-        for bad in ["", "relA", "-app", "app-", "a_b", "app..x", &"a".repeat(54)] {
+        for bad in [
+            "",
+            "relA",
+            "-app",
+            "app-",
+            "a_b",
+            "app..x",
+            "app.v2",
+            &"a".repeat(54),
+        ] {
             assert!(parse_name(bad).is_err(), "{bad}");
         }
         assert!(
