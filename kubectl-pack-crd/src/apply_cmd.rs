@@ -66,14 +66,7 @@ fn annotation_mode(c: &Crd) -> Result<Option<Mode>> {
 
 /// Runs `apply`.
 pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
-    let text = if args.input.filename == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-        s
-    } else {
-        std::fs::read_to_string(&args.input.filename)
-            .with_context(|| format!("cannot read {}", args.input.filename))?
-    };
+    let text = shared::yaml::read_input(&args.input.filename)?;
     let timeout = shared::kubeconfig::parse_duration(&args.timeout)
         .map_err(|e| anyhow::anyhow!("--timeout {}: {e}", args.timeout))?
         .unwrap_or(Duration::from_secs(60));

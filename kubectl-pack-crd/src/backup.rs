@@ -145,15 +145,8 @@ pub async fn run_restore(kube: &KubeArgs, args: &RestoreArgs) -> Result<u8> {
             })?;
             (rel.manifest, Origin::Stdin)
         }
-        (Some(f), None) if f == "-" => {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-            (s, Origin::Stdin)
-        }
-        (Some(f), None) => (
-            std::fs::read_to_string(f).with_context(|| format!("cannot read {f}"))?,
-            Origin::File(f.into()),
-        ),
+        (Some(f), None) if f == "-" => (shared::yaml::read_input("-")?, Origin::Stdin),
+        (Some(f), None) => (shared::yaml::read_input(f)?, Origin::File(f.into())),
         (None, None) => bail!("name a backup file or --from-store ID"),
     };
     let docs = shared::stream::parse_stream(&text, origin)?;

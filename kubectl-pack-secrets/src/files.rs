@@ -20,8 +20,11 @@ pub struct Loaded {
 
 /// Reads a file whose format follows its extension.
 pub fn load(path: &Path) -> Result<Loaded> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = match path.to_str() {
+        Some(p) => shared::yaml::read_input(p)?,
+        None => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+    };
     Ok(Loaded {
         name: path.display().to_string(),
         text,

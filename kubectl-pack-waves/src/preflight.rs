@@ -261,6 +261,9 @@ async fn dry_run_all(
     });
     let refused: Vec<(&Candidate<'_>, shared::Error)> = futures::stream::iter(judged)
         .map(|c| async move {
+            if shared::interrupt::requested() {
+                return None;
+            }
             let mut obj = c.obj.clone();
             shared::release::owner::stamp(&mut obj.object, target.release, target.namespace);
             if c.hook {

@@ -8,7 +8,6 @@
 //! does.
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -105,10 +104,7 @@ pub fn read_inputs_with_pack(
     for input in inputs {
         let input = input.as_ref();
         if input == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(Error::ReadStdin)?;
+            let text = crate::yaml::read_input("-")?;
             take_header(&text, &Origin::Stdin, &mut pack)?;
             out.extend(parse_stream(&text, Origin::Stdin)?);
         } else {
@@ -177,7 +173,10 @@ fn read_path(
         }
         return Ok(());
     }
-    let text = std::fs::read_to_string(path).map_err(read_err)?;
+    let text = match path.to_str() {
+        Some(p) => crate::yaml::read_input(p)?,
+        None => std::fs::read_to_string(path).map_err(read_err)?,
+    };
     let origin = Origin::File(path.to_path_buf());
     take_header(&text, &origin, pack)?;
     out.extend(parse_stream(&text, Origin::File(path.to_path_buf()))?);

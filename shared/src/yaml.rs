@@ -90,10 +90,82 @@ pub fn split_documents(stream: &str) -> Vec<RawDocument<'_>> {
     docs
 }
 
+/// The limits every YAML reader of the suite applies (streams, values
+/// files, Pack.yaml, SOPS files): serde-saphyr's default budget per
+/// document (at most 250,000 nodes, 1,000,000 events, 50,000 aliases,
+/// nesting 64, 64 MiB of scalars) and [`MAX_INPUT_BYTES`] per input. A
+/// limit hit is a one-line error naming the file and the limit.
+pub fn budget() -> serde_saphyr::Budget {
+    serde_saphyr::Budget::default()
+}
+
+/// The most bytes read from one input (a file or standard input).
+pub const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads a whole input (`-` is standard input) up to [`MAX_INPUT_BYTES`];
+/// a bigger one is refused instead of filling memory.
+pub fn read_input(path: &str) -> Result<String, crate::Error> {
+    use std::io::Read;
+    let too_big = |what: &str| crate::Error::Read {
+        path: what.into(),
+        source: std::io::Error::other(format!(
+            "larger than the {} MiB an input may have",
+            MAX_INPUT_BYTES / 1024 / 1024
+        )),
+    };
+    let mut text = String::new();
+    if path == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_INPUT_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(crate::Error::ReadStdin)?;
+    } else {
+        let file = std::fs::File::open(path).map_err(|source| crate::Error::Read {
+            path: path.into(),
+            source,
+        })?;
+        file.take(MAX_INPUT_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|source| crate::Error::Read {
+                path: path.into(),
+                source,
+            })?;
+    }
+    if text.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_big(if path == "-" { "STDIN" } else { path }));
+    }
+    Ok(text)
+}
+
+/// A breached budget as words: which limit, and why it exists.
+pub fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let b = budget();
+    let what = match breach {
+        B::Nodes { .. } => format!("more than {} nodes", b.max_nodes),
+        B::Events { .. } => format!("more than {} YAML events", b.max_events),
+        B::Aliases { .. } => format!("more than {} aliases", b.max_aliases),
+        B::Anchors { .. } => format!("more than {} anchors", b.max_anchors),
+        B::Depth { .. } => format!("nested deeper than {} levels", b.max_depth),
+        B::Documents { .. } => format!("more than {} documents", b.max_documents),
+        B::ScalarBytes { .. } => "more than 64 MiB of text".to_string(),
+        B::AliasAnchorRatio { .. } => "far more aliases than anchors".to_string(),
+        B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => {
+            "aliases that expand past the size limit".to_string()
+        }
+        _ => "a size limit".to_string(),
+    };
+    format!(
+        "YAML over the reading limits: {what} (aliases that expand into a huge document are refused); make the file smaller"
+    )
+}
+
 fn reader_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.legacy_octal_numbers = true;
     options.with_snippet = false;
+    options.budget = Some(budget());
     options
 }
 
@@ -114,6 +186,18 @@ pub fn parse_document<T: DeserializeOwned>(text: &str, first_line: usize) -> Res
             .map(|l| l.line() as usize)
             .filter(|l| *l > 0)
             .map(|l| l + first_line - 1);
+        let mut inner = &e;
+        while let serde_saphyr::Error::AliasError { error, .. }
+        | serde_saphyr::Error::WithSnippet { error, .. } = inner
+        {
+            inner = error;
+        }
+        if let serde_saphyr::Error::Budget { breach, .. } = inner {
+            return ParseError {
+                line: None,
+                message: budget_message(breach),
+            };
+        }
         let rendered = e.to_string();
         // The message may end with " at line X column Y" relative to the
         // document; drop that, we report the stream's line ourselves.

@@ -8,6 +8,19 @@ use super::tree::{Elem, Node, Scalar};
 pub(super) fn parse_yaml(text: &str) -> Result<Vec<Node>, String> {
     use serde_saphyr::granit_parser::{Event, Parser};
 
+    use serde_saphyr::budget::{EnforcingPolicy, check_yaml_budget};
+    // The limits every reader applies, before anything is built.
+    let report = check_yaml_budget(text, crate::yaml::budget(), EnforcingPolicy::AllContent)
+        .map_err(|e| {
+            format!(
+                "line {}: {}",
+                e.marker().line(),
+                crate::error::one_line(&e.info())
+            )
+        })?;
+    if let Some(breach) = &report.breached {
+        return Err(crate::yaml::budget_message(breach));
+    }
     let mut events = Vec::new();
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| {
@@ -46,6 +59,7 @@ pub(super) fn parse_yaml(text: &str) -> Result<Vec<Node>, String> {
         comments,
         next_comment: 0,
         anchors: std::collections::HashMap::new(),
+        built: 0,
     };
     let mut docs = Vec::new();
     while p.pos < p.events.len() {
@@ -129,7 +143,10 @@ struct TreeParser {
     pos: usize,
     comments: Vec<(usize, String)>,
     next_comment: usize,
-    anchors: std::collections::HashMap<usize, Node>,
+    /// Anchored nodes and how many nodes each holds.
+    anchors: std::collections::HashMap<usize, (Node, usize)>,
+    /// Nodes built so far, aliases counted expanded (bounded by the budget).
+    built: usize,
 }
 
 impl TreeParser {
@@ -150,6 +167,8 @@ impl TreeParser {
             return Err("unexpected end of document".into());
         };
         self.pos += 1;
+        let start = self.built;
+        self.built += 1;
         match ev {
             Ev::Scalar {
                 value,
@@ -160,15 +179,23 @@ impl TreeParser {
                 let (value, plain, anchor, tag) = (value.clone(), *plain, *anchor, tag.clone());
                 let node = Node::Scalar(resolve(&value, plain, tag.as_deref()));
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), 1));
                 }
                 Ok(node)
             }
-            Ev::Alias(id) => self
-                .anchors
-                .get(id)
-                .cloned()
-                .ok_or_else(|| "alias to an unknown anchor".to_string()),
+            Ev::Alias(id) => {
+                let (node, size) = self
+                    .anchors
+                    .get(id)
+                    .ok_or_else(|| "alias to an unknown anchor".to_string())?;
+                self.built += size;
+                if self.built > crate::yaml::budget().max_nodes {
+                    return Err(crate::yaml::budget_message(
+                        &serde_saphyr::budget::BudgetBreach::Nodes { nodes: self.built },
+                    ));
+                }
+                Ok(node.clone())
+            }
             Ev::MapStart(anchor) => {
                 let anchor = *anchor;
                 let mut entries = Vec::new();
@@ -212,7 +239,8 @@ impl TreeParser {
                 }
                 let node = Node::Map(entries);
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors
+                        .insert(anchor, (node.clone(), self.built - start));
                 }
                 Ok(node)
             }
@@ -235,7 +263,8 @@ impl TreeParser {
                 }
                 let node = Node::Seq(items);
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors
+                        .insert(anchor, (node.clone(), self.built - start));
                 }
                 Ok(node)
             }
