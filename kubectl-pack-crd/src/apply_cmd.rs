@@ -86,6 +86,15 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
         .transpose()
         .map_err(|e| anyhow::anyhow!("the stream's pack header: {e}"))?;
     let policy = pack_policy(pack.as_ref())?;
+    // Every document is read as pack-waves will read it (duplicate keys,
+    // reading limits, not an object): a stream waves would refuse is
+    // refused here, before any CRD changes.
+    let stream_origin = if args.input.filename == "-" {
+        shared::stream::Origin::Stdin
+    } else {
+        shared::stream::Origin::File(args.input.filename.clone().into())
+    };
+    shared::stream::parse_stream(&text[..body_end], stream_origin)?;
 
     // Cut the stream: CRD documents here, every other one kept as it is.
     let mut crds: Vec<(Crd, Mode)> = Vec::new();

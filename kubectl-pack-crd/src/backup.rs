@@ -18,6 +18,52 @@ use shared::stream::{Origin, SourcedObject};
 use crate::cli::{BackupArgs, RestoreArgs};
 use crate::crd::{self, Crd};
 
+/// The first line of every backup.
+const BACKUP_HEADER: &str = "# kubectl pack-crd backup of ";
+
+/// Refuses (before any write) what is not a backup written by `backup`:
+/// its first line, at least one CRD, and only custom resources of those
+/// CRDs — a restore never creates anything else.
+fn check_backup(
+    what: &str,
+    text: &str,
+    crds: &[SourcedObject],
+    objects: &[SourcedObject],
+) -> Result<()> {
+    if !text.starts_with(BACKUP_HEADER) || crds.is_empty() {
+        bail!(
+            "{what} is not a backup written by kubectl pack-crd backup (it starts with \"{}\" and holds the CRDs first); nothing restored",
+            BACKUP_HEADER.trim()
+        );
+    }
+    let defined: Vec<(&str, &str)> = crds
+        .iter()
+        .map(|c| {
+            let spec = &c.object["spec"];
+            (
+                spec["group"].as_str().unwrap_or_default(),
+                spec["names"]["kind"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let foreign: Vec<String> = objects
+        .iter()
+        .filter(|o| {
+            let group = shared::identity::split_api_version(o.api_version()).0;
+            !defined.contains(&(group, o.kind()))
+        })
+        .map(|o| format!("{}/{} at {}", o.kind(), o.name(), o.source))
+        .collect();
+    if !foreign.is_empty() {
+        bail!(
+            "{what}: {} object(s) are not custom resources of the backup's CRDs ({}); a backup holds only those; nothing restored",
+            foreign.len(),
+            foreign.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// The backup stream of `crds` and their objects; returns (text, objects).
 pub async fn backup_text(k: &Kube, names: &[String]) -> Result<(String, usize)> {
     let mut docs: Vec<Value> = Vec::new();
@@ -40,7 +86,7 @@ pub async fn backup_text(k: &Kube, names: &[String]) -> Result<(String, usize)> 
     let count = objects.len();
     docs.extend(objects);
     let mut buf = format!(
-        "# kubectl pack-crd backup of {} at {}: {count} object(s)\n",
+        "{BACKUP_HEADER}{} at {}: {count} object(s)\n",
         names.join(", "),
         shared::release::now()
     )
@@ -149,10 +195,12 @@ pub async fn run_restore(kube: &KubeArgs, args: &RestoreArgs) -> Result<u8> {
         (Some(f), None) => (shared::yaml::read_input(f)?, Origin::File(f.into())),
         (None, None) => bail!("name a backup file or --from-store ID"),
     };
+    let what = origin.to_string();
     let docs = shared::stream::parse_stream(&text, origin)?;
     let (crds, mut objects): (Vec<SourcedObject>, Vec<SourcedObject>) = docs
         .into_iter()
         .partition(|d| d.kind() == "CustomResourceDefinition");
+    check_backup(&what, &text, &crds, &objects)?;
     for c in &crds {
         let c = Crd {
             obj: c.object.clone(),

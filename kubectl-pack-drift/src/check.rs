@@ -38,7 +38,12 @@ pub async fn load_release(store: &Store, name: &str, namespace: &str) -> Result<
     let mut rel = match store.latest(name, &[Status::Deployed]).await? {
         Some(r) => r,
         None => match store.latest(name, &[]).await? {
-            Some(r) => r,
+            Some(r) => bail!(
+                "release {name} has no deployed revision to compare the cluster with (the latest, revision {}, is {}: {}); deploy it with kubectl pack-waves apply {name}",
+                r.revision,
+                r.status,
+                r.description
+            ),
             None => bail!(
                 "release {name} not found in namespace {namespace}; list releases with `kubectl pack-waves list -A`"
             ),

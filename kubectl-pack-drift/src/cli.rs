@@ -173,6 +173,8 @@ pub struct HistoryArgs {
     /// Release name.
     #[arg(value_parser = shared::release::parse_name)]
     pub release: String,
+    #[command(flatten)]
+    pub storage: StorageArgs,
     /// Show at most the N latest events.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub limit: usize,

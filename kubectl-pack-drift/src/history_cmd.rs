@@ -12,6 +12,14 @@ use crate::events::History;
 /// Runs `history`.
 pub async fn run(kube: &KubeArgs, args: &HistoryArgs) -> Result<u8> {
     let k = kube.connect().await?;
+    let store = shared::release::args::store(&k, &args.storage)?;
+    if store.latest(&args.release, &[]).await?.is_none() {
+        anyhow::bail!(
+            "release {} not found in namespace {}; list releases with `kubectl pack-waves list -A`",
+            args.release,
+            k.namespace
+        );
+    }
     let mut events = History::new(k.client.clone(), &k.namespace, &args.release)
         .read()
         .await?;

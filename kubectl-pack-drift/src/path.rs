@@ -188,11 +188,19 @@ impl Pattern {
 fn parse_dotted(t: &str) -> Result<Vec<PatSeg>, String> {
     let mut segs = Vec::new();
     let mut rest = t;
+    let mut after_dot = false;
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
+            if after_dot || r.is_empty() {
+                return Err(format!(
+                    "empty field name in '{t}'; write fields separated by single dots, e.g. spec.replicas"
+                ));
+            }
+            after_dot = true;
             rest = r;
             continue;
         }
+        after_dot = false;
         if let Some(r) = rest.strip_prefix('[') {
             let close = if let Some(q) = r.strip_prefix('"') {
                 // A quoted key may contain ']' and '.'.

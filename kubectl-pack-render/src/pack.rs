@@ -240,6 +240,15 @@ impl Pack {
                 message: "metadata.name is required".into(),
             });
         }
+        if let Err(e) = semver::Version::parse(&file.metadata.version) {
+            return Err(RenderError::PackFile {
+                path: pack_yaml,
+                message: format!(
+                    "metadata.version {:?} is not a semantic version ({e}); write MAJOR.MINOR.PATCH, for example 1.2.3",
+                    file.metadata.version
+                ),
+            });
+        }
 
         let values_path = dir.join("values.yaml");
         let (values_text, values) = if values_path.is_file() {

@@ -114,6 +114,12 @@ pub async fn run(
         [release, pack] => (release.clone(), pack.clone()),
         _ => anyhow::bail!("expected [RELEASE] PACK"),
     };
+    if !release.is_empty()
+        && let Err(e) = shared::release::parse_name(&release)
+    {
+        shared::output::error(&format!("invalid value '{release}' for RELEASE: {e}"));
+        return Ok(shared::output::exit::USAGE);
+    }
     let mut req = request(kube, values, matches, &pack, &release).await?;
     req.profile = output.profile || output.trace;
     req.trace = output.trace;
@@ -127,6 +133,11 @@ pub async fn run(
             Ok((layers, merged))
         })
         .await??;
+        if !crate::values::is_set_by_a_layer(path, &layers) {
+            anyhow::bail!(
+                "--explain {path}: no layer of values sets it (values.yaml, environment, -f files, --set); check the path, for example --explain image.tag"
+            );
+        }
         print!("{}", crate::values::explain(path, &layers, &merged));
         return Ok(shared::output::exit::OK);
     }

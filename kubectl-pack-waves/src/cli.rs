@@ -99,6 +99,21 @@ pub enum OnFailure {
     Rollback,
 }
 
+/// The Pod states `--rollback-on` watches for: the Pod phase `Failed` and
+/// the container waiting reasons the kubelet reports for a Pod that will
+/// not start.
+pub const POD_FAILURE_STATES: [&str; 9] = [
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "ErrImageNeverPull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+    "Failed",
+];
+
 /// `apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -129,7 +144,8 @@ pub struct ApplyArgs {
     #[arg(long, value_enum, default_value = "stop")]
     pub on_failure: OnFailure,
     /// Pod states that fail the apply at once and roll back (e.g. CrashLoopBackOff,ImagePullBackOff,ErrImagePull,Failed).
-    #[arg(long, value_name = "STATES", value_delimiter = ',')]
+    #[arg(long, value_name = "STATES", value_delimiter = ',',
+          value_parser = clap::builder::PossibleValuesParser::new(POD_FAILURE_STATES))]
     pub rollback_on: Vec<String>,
     /// Apply only this wave (recorded as a partial revision).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]

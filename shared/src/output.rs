@@ -136,6 +136,13 @@ pub fn warn(message: &str) {
     let _ = writeln!(std::io::stderr(), "{} {message}", p.yellow("warning:"));
 }
 
+/// Prints `error: <message>` on stderr (for a command that goes on to
+/// return its own exit code).
+pub fn error(message: &str) {
+    let p = Paint::for_stream(Stream::Stderr);
+    let _ = writeln!(std::io::stderr(), "{} {message}", p.red("error:"));
+}
+
 /// Prints an informational line on stderr (progress, what was done).
 pub fn info(message: &str) {
     let _ = writeln!(std::io::stderr(), "{message}");

@@ -136,6 +136,12 @@ pub fn get_path<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// True when some layer holds `path` (a value, or null deleting it).
+pub fn is_set_by_a_layer(path: &str, layers: &[Layer]) -> bool {
+    let segs = split_path(path);
+    layers.iter().any(|l| get_path(&l.value, &segs).is_some())
+}
+
 /// The `--explain` report: the final value and every layer that set it.
 pub fn explain(path: &str, layers: &[Layer], merged: &Value) -> String {
     let segs = split_path(path);
