@@ -161,6 +161,16 @@ impl Error {
             kube::Error::Api(status) if status.code == 422 && !status_causes(status).is_empty() => {
                 (status_causes(status).join("; "), Some(status.code))
             }
+            kube::Error::Api(status) if status.code == 403 => {
+                (format!("{} (RBAC)", status.message), Some(status.code))
+            }
+            kube::Error::Api(status) if status.code == 401 => (
+                format!(
+                    "{}: the API server refused the credentials; log in again or check the kubeconfig's user",
+                    status.message
+                ),
+                Some(status.code),
+            ),
             kube::Error::Api(status) => (status.message.clone(), Some(status.code)),
             other => (crate::error::one_line(&chain(other)), None),
         };
@@ -238,7 +248,7 @@ fn without_status_dumps(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = MARKS.iter().filter_map(|m| rest.find(m)).min() {
-        out.push_str(&rest[..at]);
+        out.push_str(&without_reason(&rest[..at]));
         // Skip the balanced parenthesis that holds the dump.
         let mut depth = 0usize;
         let mut end = rest.len();
@@ -257,8 +267,42 @@ fn without_status_dumps(text: &str) -> String {
         }
         rest = &rest[end..];
     }
-    out.push_str(rest);
+    if rest.starts_with("ApiError: ") || !out.is_empty() {
+        out.push_str(rest);
+    } else {
+        out.push_str(&without_reason(rest));
+    }
     out.replace("ApiError: ", "")
+}
+
+/// The `reason` words of Kubernetes' Status (metav1.StatusReason).
+const REASONS: [&str; 16] = [
+    "Unauthorized",
+    "NotFound",
+    "AlreadyExists",
+    "Conflict",
+    "Gone",
+    "Invalid",
+    "ServerTimeout",
+    "Timeout",
+    "TooManyRequests",
+    "BadRequest",
+    "MethodNotAllowed",
+    "NotAcceptable",
+    "RequestEntityTooLarge",
+    "UnsupportedMediaType",
+    "InternalError",
+    "ServiceUnavailable",
+];
+
+/// kube prints an API error as `message: Reason`; the reason word repeats
+/// the message, except that Forbidden is worth naming as RBAC.
+fn without_reason(text: &str) -> String {
+    match text.rsplit_once(": ") {
+        Some((message, "Forbidden")) => format!("{message} (RBAC)"),
+        Some((message, reason)) if REASONS.contains(&reason) => message.to_string(),
+        _ => text.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -270,7 +314,13 @@ mod tests {
         let text = "cannot take the lock: ApiError: leases.coordination.k8s.io \"sh.sherpack.lock.relA\" is invalid: metadata.name: Invalid value: \"sh.sherpack.lock.relA\": a lowercase RFC 1123 subdomain: Invalid (Status { status: Some(Failure), code: 422, details: Some(StatusDetails { causes: [StatusCause { field: \"metadata.name\" }] }) }) then more";
         assert_eq!(
             one_line(text),
-            "cannot take the lock: leases.coordination.k8s.io \"sh.sherpack.lock.relA\" is invalid: metadata.name: Invalid value: \"sh.sherpack.lock.relA\": a lowercase RFC 1123 subdomain: Invalid then more"
+            "cannot take the lock: leases.coordination.k8s.io \"sh.sherpack.lock.relA\" is invalid: metadata.name: Invalid value: \"sh.sherpack.lock.relA\": a lowercase RFC 1123 subdomain then more"
+        );
+        assert_eq!(
+            one_line(
+                "ApiError: secrets is forbidden: User \"developer\" cannot list resource \"secrets\": Forbidden (ErrorResponse { status: \"Failure\", code: 403 })"
+            ),
+            "secrets is forbidden: User \"developer\" cannot list resource \"secrets\" (RBAC)"
         );
         assert_eq!(one_line("plain\nmessage"), "plain message");
     }

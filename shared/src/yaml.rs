@@ -206,6 +206,11 @@ pub fn parse_document<T: DeserializeOwned>(text: &str, first_line: usize) -> Res
             Some(pos) if line.is_some() => first[..pos].to_string(),
             _ => first,
         };
+        // The library's advice to its programmer is not the user's.
+        let message = match message.find(", set DuplicateKeyPolicy") {
+            Some(pos) => format!("{}; remove one of them", &message[..pos]),
+            None => message,
+        };
         ParseError {
             line,
             message: crate::error::one_line(&message),
