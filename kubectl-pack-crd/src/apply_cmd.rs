@@ -67,9 +67,7 @@ fn annotation_mode(c: &Crd) -> Result<Option<Mode>> {
 /// Runs `apply`.
 pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
     let text = shared::yaml::read_input(&args.input.filename)?;
-    let timeout = shared::kubeconfig::parse_duration(&args.timeout)
-        .map_err(|e| anyhow::anyhow!("--timeout {}: {e}", args.timeout))?
-        .unwrap_or(Duration::from_secs(60));
+    let timeout = args.timeout;
     let origin = if args.input.filename == "-" {
         "STDIN".to_string()
     } else {

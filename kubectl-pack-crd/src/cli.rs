@@ -171,6 +171,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub validate: bool,
     /// How long to wait for Established and NamesAccepted.
-    #[arg(long, default_value = "60s", value_name = "DURATION")]
-    pub timeout: String,
+    #[arg(long, default_value = "60s", value_name = "DURATION",
+          value_parser = shared::kubeconfig::positive_duration)]
+    pub timeout: std::time::Duration,
 }

@@ -132,8 +132,8 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub check: CheckArgs,
     /// Full re-check period besides the watches (default: the pack's drift.interval, else 5m).
-    #[arg(long, value_name = "DURATION")]
-    pub interval: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = shared::kubeconfig::positive_duration)]
+    pub interval: Option<std::time::Duration>,
     /// POST a JSON report to this URL when drift is found or corrected.
     #[arg(long, value_name = "URL")]
     pub notify_webhook: Option<String>,

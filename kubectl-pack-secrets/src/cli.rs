@@ -234,8 +234,9 @@ pub struct SyncArgs {
     #[arg(long)]
     pub watch: bool,
     /// Re-fetch every synced secret this often while watching (e.g. 30s, 5m, 1h).
-    #[arg(long, value_name = "DURATION", default_value = "1h")]
-    pub refresh: String,
+    #[arg(long, value_name = "DURATION", default_value = "1h",
+          value_parser = shared::kubeconfig::positive_duration)]
+    pub refresh: std::time::Duration,
     #[command(flatten)]
     pub provider: ProviderArgs,
 }

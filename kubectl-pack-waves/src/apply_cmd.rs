@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use shared::kubeconfig::{Kube, KubeArgs};
 use shared::output::exit;
 use shared::release::lock::Lock;
@@ -80,7 +80,7 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
         force: args.force_conflicts,
         concurrency: args.concurrency,
         wait: args.wait,
-        timeout: parse_timeout(&args.timeout)?,
+        timeout: args.timeout,
         // --rollback-on means: roll back when it triggers.
         on_failure: if args.rollback_on.is_empty() {
             args.on_failure
@@ -105,13 +105,6 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
     }
     let k = kube.connect().await?;
     apply(&k, objects, manifest, &opts).await
-}
-
-/// Parses a timeout flag.
-pub fn parse_timeout(s: &str) -> Result<Duration> {
-    shared::kubeconfig::parse_duration(s)
-        .map_err(|e| anyhow::anyhow!("invalid --timeout {s}: {e}"))?
-        .context("--timeout must not be 0")
 }
 
 /// The stream as text (stored in the record).

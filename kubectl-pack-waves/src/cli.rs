@@ -138,8 +138,9 @@ pub struct ApplyArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub wait: bool,
     /// Timeout of the whole apply (e.g. 5m).
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    pub timeout: String,
+    #[arg(long, default_value = "5m", value_name = "DURATION",
+          value_parser = shared::kubeconfig::positive_duration)]
+    pub timeout: std::time::Duration,
     /// On a failed wave: stop, continue, or rollback.
     #[arg(long, value_enum, default_value = "stop")]
     pub on_failure: OnFailure,
@@ -239,8 +240,9 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "KIND/NAME", conflicts_with = "only")]
     pub except: Vec<String>,
     /// Timeout (e.g. 5m).
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    pub timeout: String,
+    #[arg(long, default_value = "5m", value_name = "DURATION",
+          value_parser = shared::kubeconfig::positive_duration)]
+    pub timeout: std::time::Duration,
     /// Wait for another operation on this release instead of failing.
     #[arg(long)]
     pub wait_for_lock: bool,

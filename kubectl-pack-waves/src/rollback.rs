@@ -110,7 +110,7 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
         force: true,
         concurrency: crate::engine::DEFAULT_CONCURRENCY,
         wait: true,
-        timeout: apply_cmd::parse_timeout(&args.timeout)?,
+        timeout: args.timeout,
         on_failure: OnFailure::Stop,
         wave: None,
         max_history: 10,

@@ -341,6 +341,12 @@ pub fn load_kubeconfig(
     }
 }
 
+/// A clap value parser for duration flags (`--timeout 5m`): a duration
+/// as [`parse_duration`] reads it, and not zero.
+pub fn positive_duration(text: &str) -> std::result::Result<Duration, String> {
+    parse_duration(text)?.ok_or_else(|| "must be more than 0, e.g. 30s or 5m".to_string())
+}
+
 /// Parses a kubectl duration: `0` (no limit), a bare number of seconds, or
 /// Go's `1h2m3s`, `500ms` form. `Ok(None)` means no limit.
 pub fn parse_duration(text: &str) -> std::result::Result<Option<Duration>, String> {

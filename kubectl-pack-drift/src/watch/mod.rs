@@ -95,12 +95,10 @@ pub async fn run(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
         ));
         return Ok(exit::OK);
     }
-    let interval = match &args.interval {
-        Some(s) => shared::kubeconfig::parse_duration(s)
-            .map_err(|e| anyhow::anyhow!("--interval {s}: {e}"))?
-            .context("--interval must not be 0")?,
-        None => settings.interval.unwrap_or(Duration::from_secs(300)),
-    };
+    let interval = args
+        .interval
+        .or(settings.interval)
+        .unwrap_or(Duration::from_secs(300));
     let metrics = Arc::new(metrics::Metrics::new(&rel.name, &rel.namespace));
     if let Some(addr) = args.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr)

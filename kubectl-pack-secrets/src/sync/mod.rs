@@ -20,9 +20,7 @@ use spec::Job;
 
 /// Runs `sync`.
 pub async fn run(kube: &KubeArgs, args: &SyncArgs) -> Result<u8> {
-    let refresh = shared::kubeconfig::parse_duration(&args.refresh)
-        .map_err(|e| anyhow::anyhow!("invalid --refresh {}: {e}", args.refresh))?
-        .unwrap_or(std::time::Duration::from_secs(3600));
+    let refresh = args.refresh;
     let k = kube.connect().await?;
     let providers = Providers::new(&args.provider)?;
     if args.filename.is_empty() {
