@@ -40,6 +40,14 @@ impl Cli {
                         | clap::error::ErrorKind::UnknownArgument
                 ) =>
             {
+                // A named subcommand with a bad argument: its own error.
+                let named = args
+                    .iter()
+                    .skip(1)
+                    .any(|a| matches!(a.to_str(), Some("status" | "watch" | "sync" | "history")));
+                if named {
+                    e.exit();
+                }
                 let mut with_status = args.clone();
                 with_status.insert(1.min(args.len()), "status".into());
                 Cli::try_parse_from(&with_status).unwrap_or_else(|e| e.exit())

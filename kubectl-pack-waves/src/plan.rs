@@ -79,7 +79,9 @@ pub enum PlanError {
     #[error("{}", .0.join("; "))]
     Invalid(Vec<String>),
     /// A dependency that is not in the stream.
-    #[error("{key} ({source_ref}): depends on {dep}, which is not in the stream")]
+    #[error(
+        "{key} at {source_ref}: depends on {dep}, which is not in the stream; add it to the stream or remove the dependency"
+    )]
     MissingDependency {
         /// Object.
         key: String,
@@ -92,7 +94,7 @@ pub enum PlanError {
     #[error("dependency cycle: {0}")]
     Cycle(String),
     /// The same object twice.
-    #[error("{key} appears twice ({first} and {second})")]
+    #[error("{key} appears twice, at {first} and at {second}; remove one")]
     Duplicate {
         /// Object.
         key: String,
@@ -148,7 +150,7 @@ pub fn build(objects: Vec<SourcedObject>) -> Result<Plan, PlanError> {
                 invalid.extend(
                     errors
                         .into_iter()
-                        .map(|e| format!("{key} ({}): {e}", obj.source)),
+                        .map(|e| format!("{key} at {}: {e}", obj.source)),
                 );
                 continue;
             }

@@ -308,7 +308,7 @@ async fn dry_run_all(
             }
             shared::Error::Api { message, .. } => {
                 format!(
-                    "{} ({}): {}",
+                    "{} at {}: {}",
                     c.id,
                     c.obj.source,
                     shared::error::one_line(message)

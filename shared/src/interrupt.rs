@@ -39,17 +39,35 @@ pub fn watch() {
                 crate::output::warn(
                     "interrupted: no new writes are started; finishing the requests in flight, recording the result and releasing the lock (press Ctrl-C again to quit at once)",
                 );
+                // Requests in flight get a bounded time to finish.
+                tokio::spawn(async move {
+                    tokio::time::sleep(GRACE).await;
+                    quit(got, "still busy 30s after the interrupt: quitting").await;
+                });
                 continue;
             }
-            let _ = tokio::time::timeout(
-                Duration::from_secs(2),
-                crate::release::lock::release_all_now(),
-            )
-            .await;
-            crate::output::warn("interrupted twice: quitting at once");
-            std::process::exit(128 + got);
+            quit(got, "interrupted twice: quitting at once").await;
         }
     });
+}
+
+/// How long the requests in flight may take after the first signal.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// Gives back the locks it can within two seconds, and exits.
+async fn quit(signal: i32, why: &str) {
+    crate::output::warn(why);
+    let released = tokio::time::timeout(
+        Duration::from_secs(2),
+        crate::release::lock::release_all_now(),
+    )
+    .await;
+    if released.is_err() {
+        crate::output::warn(
+            "the release lock could not be given back in time; the next command takes it over once it expires (30s)",
+        );
+    }
+    std::process::exit(128 + signal);
 }
 
 /// True once a signal came: start no new write, stop waiting.

@@ -8,6 +8,8 @@ mod apply;
 mod crd;
 mod drift;
 mod golden;
+mod hostile;
+mod interrupt;
 mod krew;
 mod kubeconfig;
 mod ownership;

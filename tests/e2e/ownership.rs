@@ -399,7 +399,12 @@ async fn a_job_template_change_is_one_line_and_force_replace_recreates_the_job()
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = waves(&ns, &["apply", "app"], &job("registry.example/migrate:2"));
     assert_eq!(code, 1, "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // One line for the object, one saying nothing was applied.
+    assert_eq!(err.trim_end().lines().count(), 2, "{err}");
+    assert!(
+        err.trim_end().ends_with("fix it and run the command again"),
+        "{err}"
+    );
     assert!(
         err.contains(&format!(
             "Job.batch/migrate -n {ns}: spec.template: field is immutable"

@@ -329,9 +329,12 @@ async fn postgresql_upgrade_refuses_an_immutable_change_before_writing_and_appli
         .find(|l| l.contains("StatefulSet.apps/db-postgresql -n data"))
         .unwrap_or_else(|| panic!("no line names the StatefulSet:\n{err}"));
     assert!(
-        line.contains("nothing applied")
-            && line.contains("spec.volumeClaimTemplates cannot be changed on a live StatefulSet"),
+        line.contains("spec.volumeClaimTemplates cannot be changed on a live StatefulSet"),
         "{line}"
+    );
+    assert!(
+        err.contains("error: nothing applied: 1 object(s) refused"),
+        "{err}"
     );
     assert_eq!(
         postgres_password(),

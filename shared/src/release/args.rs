@@ -11,8 +11,14 @@ use super::store::{Storage, Store};
 #[derive(Debug, Args, Clone)]
 pub struct StorageArgs {
     /// Where release records live: secret, configmap, or file:DIR.
-    #[arg(long, default_value = "secret", value_name = "KIND")]
+    #[arg(long, default_value = "secret", value_name = "KIND", value_parser = parse_storage)]
     pub storage: String,
+}
+
+/// The `--storage` value parser: the value as given, once it names a
+/// storage (a usage error listing the accepted ones otherwise).
+fn parse_storage(s: &str) -> Result<String, String> {
+    Storage::parse(s, PathBuf::new()).map(|_| s.to_string())
 }
 
 /// Parses `--storage` (file storage defaults to ~/.cache/kubectl-pack/releases).
