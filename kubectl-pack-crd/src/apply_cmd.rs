@@ -66,6 +66,7 @@ fn annotation_mode(c: &Crd) -> Result<Option<Mode>> {
 
 /// Runs `apply`.
 pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
+    shared::interrupt::watch();
     let text = shared::yaml::read_input(&args.input.filename)?;
     let timeout = args.timeout;
     let origin = if args.input.filename == "-" {
@@ -307,6 +308,9 @@ async fn apply_managed(
     }
     for (i, c) in managed.iter().enumerate() {
         let step = async {
+            if shared::interrupt::requested() {
+                bail!("CRD {}: {}", c.name(), shared::interrupt::STOPPED);
+            }
             crd::apply(k, c, true).await?;
             crd::wait_established(k, c.name(), timeout).await
         };

@@ -104,7 +104,7 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "ID", conflicts_with = "file")]
     pub from_store: Option<String>,
     /// Restore objects of namespace A into namespace B (repeatable: A=B).
-    #[arg(long, value_name = "A=B")]
+    #[arg(long, value_name = "A=B", value_parser = parse_namespace_pair)]
     pub namespace_map: Vec<String>,
     /// Take over fields other managers own instead of reporting conflicts.
     #[arg(long)]
@@ -174,4 +174,17 @@ pub struct ApplyArgs {
     #[arg(long, default_value = "60s", value_name = "DURATION",
           value_parser = shared::kubeconfig::positive_duration)]
     pub timeout: std::time::Duration,
+}
+
+/// `--namespace-map FROM=TO`: two namespace names.
+fn parse_namespace_pair(text: &str) -> Result<String, String> {
+    match text.split_once('=') {
+        Some((a, b))
+            if shared::identity::check_name("Namespace", a).is_ok()
+                && shared::identity::check_name("Namespace", b).is_ok() =>
+        {
+            Ok(text.to_string())
+        }
+        _ => Err("expected FROM=TO, two namespace names".to_string()),
+    }
 }

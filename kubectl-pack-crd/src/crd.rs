@@ -314,6 +314,9 @@ pub async fn wait_established(k: &Kube, name: &str, timeout: std::time::Duration
         if start.elapsed() > timeout {
             bail!("CRD {name} not ready after {}s: {why}", timeout.as_secs());
         }
+        if shared::interrupt::requested() {
+            bail!("CRD {name}: {}", shared::interrupt::STOPPED);
+        }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

@@ -62,6 +62,7 @@ async fn rewrite(api: &Api<DynamicObject>, mut obj: DynamicObject) -> Result<boo
 
 /// Runs `migrate`.
 pub async fn run(kube: &KubeArgs, args: &MigrateArgs) -> Result<u8> {
+    shared::interrupt::watch();
     let k = kube.connect().await?;
     let live = crd::live(&k, &args.crd).await?.with_context(|| {
         format!(
@@ -102,6 +103,15 @@ pub async fn run(kube: &KubeArgs, args: &MigrateArgs) -> Result<u8> {
     );
     let mut rewritten = 0;
     for (i, o) in objects.into_iter().enumerate() {
+        if shared::interrupt::requested() {
+            progress.finish_and_clear();
+            // storedVersions still lists the old version: nothing is lost,
+            // and running the command again finishes the job.
+            bail!(
+                "interrupted after rewriting {i} of {total} object(s) of {}; status.storedVersions is unchanged; run the same command again to finish",
+                args.crd
+            );
+        }
         let obj: DynamicObject = serde_json::from_value(o)?;
         let ns_api = match &obj.metadata.namespace {
             Some(ns) => Api::namespaced_with(k.client.clone(), ns, &live.resource(&args.to)),

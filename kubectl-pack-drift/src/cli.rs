@@ -171,7 +171,7 @@ pub struct SyncArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Restore only these objects (Kind/name, repeatable).
-    #[arg(long, value_name = "KIND/NAME")]
+    #[arg(long, value_name = "KIND/NAME", value_parser = shared::identity::parse_kind_name)]
     pub only: Vec<String>,
 }
 

@@ -49,13 +49,16 @@ pub struct MigrateArgs {
     #[arg(value_parser = shared::release::parse_name)]
     pub release: String,
     /// Where the revisions are now.
-    #[arg(long, default_value = "secret", value_name = "KIND")]
+    #[arg(long, default_value = "secret", value_name = "KIND",
+          value_parser = shared::release::args::parse_storage)]
     pub from_storage: String,
     /// Where they should be (default: where they are).
-    #[arg(long = "storage", value_name = "KIND")]
+    #[arg(long = "storage", value_name = "KIND",
+          value_parser = shared::release::args::parse_storage)]
     pub to_storage: Option<String>,
     /// Compression of the rewritten records: zstd, gzip or none.
-    #[arg(long, default_value = "zstd", value_name = "KIND")]
+    #[arg(long, default_value = "zstd", value_name = "KIND",
+          value_parser = ["zstd", "gzip", "none"])]
     pub compression: String,
 }
 
@@ -234,10 +237,11 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub diff: bool,
     /// Roll back only these objects (Kind/name, repeatable); the others stay as they are.
-    #[arg(long, value_name = "KIND/NAME")]
+    #[arg(long, value_name = "KIND/NAME", value_parser = shared::identity::parse_kind_name)]
     pub only: Vec<String>,
     /// Roll back every object except these (Kind/name, repeatable).
-    #[arg(long, value_name = "KIND/NAME", conflicts_with = "only")]
+    #[arg(long, value_name = "KIND/NAME", conflicts_with = "only",
+          value_parser = shared::identity::parse_kind_name)]
     pub except: Vec<String>,
     /// Timeout (e.g. 5m).
     #[arg(long, default_value = "5m", value_name = "DURATION",

@@ -13,6 +13,7 @@ use crate::cli::{MigrateArgs, StorageArgs};
 
 /// Runs `migrate`.
 pub async fn run(kube: &KubeArgs, args: &MigrateArgs) -> Result<u8> {
+    shared::interrupt::watch();
     let from = crate::cli::storage(&StorageArgs {
         storage: args.from_storage.clone(),
     })?;
@@ -36,7 +37,14 @@ pub async fn run(kube: &KubeArgs, args: &MigrateArgs) -> Result<u8> {
                 args.from_storage
             );
         }
-        for rel in &history {
+        for (i, rel) in history.iter().enumerate() {
+            if shared::interrupt::requested() {
+                bail!(
+                    "interrupted after writing {i} of {} revisions of {}; the old ones are kept; run the same command again",
+                    history.len(),
+                    args.release
+                );
+            }
             dest.save(rel).await?;
         }
         let written = dest.history(&args.release).await?;
@@ -53,6 +61,12 @@ pub async fn run(kube: &KubeArgs, args: &MigrateArgs) -> Result<u8> {
         }
         if from != to {
             for rel in &history {
+                if shared::interrupt::requested() {
+                    bail!(
+                        "interrupted while removing the old copies of {}'s revisions (the new ones are complete); run the same command again",
+                        args.release
+                    );
+                }
                 source.delete_revision(&args.release, rel.revision).await?;
             }
         }

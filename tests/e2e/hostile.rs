@@ -516,6 +516,40 @@ fn waves_cases() -> Vec<Case> {
         2,
         "unrecognized subcommand",
     ));
+    for (name, args, code, says) in [
+        (
+            "rollback --only without a kind",
+            &["rollback", "base", "--only", "web"][..],
+            2,
+            "expected KIND/NAME",
+        ),
+        (
+            "rollback --except of an object in neither revision",
+            &["rollback", "base", "1", "--except", "ConfigMap/nowhere"],
+            1,
+            "is in neither revision",
+        ),
+        (
+            "migrate --compression lz4",
+            &["migrate", "base", "--compression", "lz4"],
+            2,
+            "possible values",
+        ),
+        (
+            "migrate --from-storage bogus",
+            &["migrate", "base", "--from-storage", "bogus"],
+            2,
+            "unknown storage 'bogus'",
+        ),
+        (
+            "migrate of an unknown release",
+            &["migrate", "nosuch"],
+            1,
+            "has no revisions",
+        ),
+    ] {
+        v.push(case(name, "waves", args, "", code, says));
+    }
     v
 }
 
@@ -712,6 +746,18 @@ fn drift_cases() -> Vec<Case> {
             "unexpected argument '-1'",
         ),
         d("-o xml", &["base", "-o", "xml"], 2, "possible values"),
+        d(
+            "sync --only without a name",
+            &["sync", "base", "--only", "Deployment/"],
+            2,
+            "expected KIND/NAME",
+        ),
+        d(
+            "sync --only of an object the release lacks",
+            &["sync", "base", "--only", "ConfigMap/nowhere"],
+            2,
+            "has no such object",
+        ),
     ]
 }
 
@@ -834,6 +880,13 @@ fn crd_cases() -> Vec<Case> {
             "",
             2,
             "does not exist",
+        ),
+        c(
+            "restore --namespace-map without '='",
+            &["restore", "{dir}/configmap.yaml", "--namespace-map", "a"],
+            "",
+            2,
+            "expected FROM=TO",
         ),
     ]
 }

@@ -17,7 +17,7 @@ pub struct StorageArgs {
 
 /// The `--storage` value parser: the value as given, once it names a
 /// storage (a usage error listing the accepted ones otherwise).
-fn parse_storage(s: &str) -> Result<String, String> {
+pub fn parse_storage(s: &str) -> Result<String, String> {
     Storage::parse(s, PathBuf::new()).map(|_| s.to_string())
 }
 
