@@ -5,6 +5,7 @@
 //! own module; the release store lives in `shared::release`.
 
 mod apply_cmd;
+mod certain;
 mod cli;
 mod delete;
 mod diff_cmd;

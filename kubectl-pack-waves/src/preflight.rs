@@ -249,7 +249,18 @@ async fn dry_run_all(
             (text(&spec["group"]), text(&spec["names"]["kind"]))
         })
         .collect();
+    // New plain ConfigMaps/Secrets need no dry-run where no admission acts.
+    let certain = |c: &Candidate<'_>| {
+        c.id.namespace.as_deref() == Some(target.namespace)
+            && !live.contains_key(&live_key(c))
+            && crate::certain::certainly_valid_new(&c.obj.object)
+    };
+    let skip_certain = candidates.iter().any(certain)
+        && crate::certain::admission_free(client, target.namespace).await;
     let judged = candidates.iter().filter(|c| {
+        if skip_certain && certain(c) {
+            return false;
+        }
         let new_ns =
             c.id.namespace
                 .as_deref()

@@ -1213,3 +1213,58 @@ async fn every_bad_input_of_the_corpus_is_refused_with_one_line_and_nothing_appl
         "{leftovers:?}"
     );
 }
+
+#[tokio::test]
+async fn an_admission_policy_refusal_is_found_before_the_first_write() {
+    let ns = namespace("corpus-admission").await;
+    // A ValidatingAdmissionPolicy (CEL, in the API server) bound to this
+    // namespace only: ConfigMaps may not carry a key named "forbidden".
+    let policy = format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: {ns}-no-forbidden\nspec:\n  failurePolicy: Fail\n  matchConstraints:\n    resourceRules:\n    - apiGroups: [\"\"]\n      apiVersions: [v1]\n      operations: [CREATE, UPDATE]\n      resources: [configmaps]\n  validations:\n  - expression: \"!has(object.data) || !('forbidden' in object.data)\"\n    message: ConfigMaps may not hold a key named forbidden\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata:\n  name: {ns}-no-forbidden\nspec:\n  policyName: {ns}-no-forbidden\n  validationActions: [Deny]\n  matchResources:\n    namespaceSelector:\n      matchLabels: {{kubernetes.io/metadata.name: {ns}}}\n"
+    );
+    let mut c = harness::kubectl();
+    c.args(["apply", "-f", "-"]);
+    let out = run_with_stdin(c, &policy);
+    assert!(out.status.success(), "{}", texts(&out).1);
+    let stream = good_then(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: refused\ndata:\n  forbidden: x\n",
+    );
+    // The policy takes a moment to reach the admission plugin.
+    harness::wait_until(
+        "the policy refuses a dry-run",
+        std::time::Duration::from_secs(30),
+        || {
+            let ns = ns.clone();
+            async move {
+                let mut c = harness::kubectl();
+                c.args([
+                    "-n",
+                    &ns,
+                    "create",
+                    "configmap",
+                    "probe",
+                    "--from-literal=forbidden=x",
+                    "--dry-run=server",
+                ]);
+                harness::run(c).0 != 0
+            }
+        },
+    )
+    .await;
+    let before = snapshot(&ns).await;
+    let mut c = plugin("waves");
+    c.args(["-n", &ns, "apply", "adm"]);
+    let out = run_with_stdin(c, &stream);
+    let err = texts(&out).1;
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("ConfigMap/refused")
+            && err.contains("ConfigMaps may not hold a key named forbidden"),
+        "{err}"
+    );
+    assert_eq!(before, snapshot(&ns).await, "nothing applied: {err}");
+    let mut c = harness::kubectl();
+    c.args(["delete", "-f", "-"]);
+    let out = run_with_stdin(c, &policy);
+    assert!(out.status.success(), "{}", texts(&out).1);
+}
