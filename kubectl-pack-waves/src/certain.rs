@@ -1,12 +1,12 @@
 //! When the server-side dry-run of an object can be skipped because its
-//! outcome is certain: a new ConfigMap or Opaque Secret whose every field
+//! outcome is certain: a ConfigMap or Opaque Secret whose every field
 //! pack-waves checks exactly as the API server does (names, keys, values,
-//! labels, annotations, sizes), in a cluster where no admission could
-//! refuse or change it (no admission webhooks, no admission policy
-//! bindings, no ResourceQuota in the namespace). Anything else — another
-//! kind, an existing object (it may be `immutable`), a field not listed
-//! here, a cluster with admission, a LIST we may not make — goes to the
-//! server. The dry-run of 1,000 such ConfigMaps costs the server as much
+//! labels, annotations, sizes) — new, or for a ConfigMap existing and not
+//! `immutable` — in a cluster where no admission could refuse or change it
+//! (no admission webhooks, no admission policy bindings, no ResourceQuota
+//! in the namespace). Anything else — another kind, an existing Secret, an
+//! immutable ConfigMap, a field not listed here, a cluster with admission,
+//! a LIST we may not make — goes to the server. The dry-run of 1,000 such ConfigMaps costs the server as much
 //! CPU as 60 % of applying them (`bench/waves.py`), and the checks here
 //! take microseconds.
 
@@ -17,9 +17,10 @@ const MAX_DATA_BYTES: usize = 1024 * 1024;
 /// The most bytes of annotations one object may carry (the server's limit).
 const MAX_ANNOTATION_BYTES: usize = 256 * 1024;
 
-/// True when the server would certainly accept this object as a new object
-/// (given no admission): every field is one checked here, and valid.
-pub fn certainly_valid_new(object: &Value) -> bool {
+/// True when the server would certainly accept this object's content
+/// (given no admission, and for an update an object that is not
+/// immutable): every field is one checked here, and valid.
+pub fn certainly_valid(object: &Value) -> bool {
     let Some(top) = object.as_object() else {
         return false;
     };
@@ -190,6 +191,25 @@ fn label_value(v: &str) -> bool {
     v.is_empty() || (v.len() <= 63 && name_part(v))
 }
 
+/// The ConfigMaps of `namespace` that are not `immutable` (one LIST; empty
+/// when it fails, so they all go to the server).
+pub async fn mutable_config_maps(
+    client: &kube::Client,
+    namespace: &str,
+) -> std::collections::HashSet<String> {
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), namespace);
+    match api.list(&kube::api::ListParams::default()).await {
+        Ok(list) => list
+            .items
+            .into_iter()
+            .filter(|c| c.immutable != Some(true))
+            .filter_map(|c| c.metadata.name)
+            .collect(),
+        Err(_) => Default::default(),
+    }
+}
+
 /// True when nothing in the cluster admits objects of `namespace` beyond
 /// the built-in checks: no admission webhooks, no admission policy
 /// bindings, no ResourceQuota there. Any LIST that fails (not allowed,
@@ -260,10 +280,10 @@ mod tests {
         let ok = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "a", "labels": {"app.kubernetes.io/name": "x"}, "annotations": {"note": "free text: ok"}},
             "data": {"a.conf": "x", "B_2": "y"}, "binaryData": {"bin": "AAEC"}});
-        assert!(certainly_valid_new(&ok));
+        assert!(certainly_valid(&ok));
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
             "type": "Opaque", "data": {"k": "dmFsdWU="}, "stringData": {"p": "x"}});
-        assert!(certainly_valid_new(&secret));
+        assert!(certainly_valid(&secret));
         for (path, bad) in [
             ("/data/bad key!", json!("v")),
             ("/data/k", json!({"a": 1})),
@@ -276,15 +296,15 @@ mod tests {
             let mut o = ok.clone();
             let (parent, key) = path.rsplit_once('/').unwrap();
             o.pointer_mut(parent).unwrap()[key] = bad;
-            assert!(!certainly_valid_new(&o), "{path}");
+            assert!(!certainly_valid(&o), "{path}");
         }
         let mut tls = secret.clone();
         tls["type"] = json!("kubernetes.io/tls");
-        assert!(!certainly_valid_new(&tls), "typed Secrets go to the server");
+        assert!(!certainly_valid(&tls), "typed Secrets go to the server");
         let mut big = ok.clone();
         big["data"]["a.conf"] = json!("x".repeat(MAX_DATA_BYTES));
-        assert!(!certainly_valid_new(&big));
-        assert!(!certainly_valid_new(
+        assert!(!certainly_valid(&big));
+        assert!(!certainly_valid(
             &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a"}})
         ));
     }

@@ -249,11 +249,23 @@ async fn dry_run_all(
             (text(&spec["group"]), text(&spec["names"]["kind"]))
         })
         .collect();
-    // New plain ConfigMaps/Secrets need no dry-run where no admission acts.
-    let certain = |c: &Candidate<'_>| {
+    // Plain ConfigMaps/Secrets need no dry-run where no admission acts:
+    // new ones, and ConfigMaps that exist and are not immutable.
+    let plain = |c: &Candidate<'_>| {
         c.id.namespace.as_deref() == Some(target.namespace)
-            && !live.contains_key(&live_key(c))
-            && crate::certain::certainly_valid_new(&c.obj.object)
+            && crate::certain::certainly_valid(&c.obj.object)
+    };
+    let existing_cm =
+        |c: &Candidate<'_>| c.id.kind == "ConfigMap" && live.contains_key(&live_key(c));
+    let mutable = if candidates.iter().any(|c| plain(c) && existing_cm(c)) {
+        crate::certain::mutable_config_maps(client, target.namespace).await
+    } else {
+        Default::default()
+    };
+    let certain = |c: &Candidate<'_>| {
+        plain(c)
+            && (!live.contains_key(&live_key(c))
+                || (existing_cm(c) && mutable.contains(&c.id.name)))
     };
     let skip_certain = candidates.iter().any(certain)
         && crate::certain::admission_free(client, target.namespace).await;
