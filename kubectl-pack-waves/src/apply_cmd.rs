@@ -71,7 +71,7 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
             args.release
         );
     }
-    let manifest = manifest_of(&objects);
+    let manifest = manifest_of(&objects)?;
     let opts = Options {
         pack: pack.unwrap_or_default(),
         release: args.release.clone(),
@@ -108,11 +108,11 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
 }
 
 /// The stream as text (stored in the record).
-pub fn manifest_of(objects: &[SourcedObject]) -> String {
+pub fn manifest_of(objects: &[SourcedObject]) -> Result<String> {
     let values: Vec<&serde_json::Value> = objects.iter().map(|o| &o.object).collect();
     let mut out = Vec::new();
-    let _ = shared::yaml::write_stream(&mut out, values);
-    String::from_utf8(out).unwrap_or_default()
+    shared::yaml::write_stream(&mut out, values)?;
+    Ok(String::from_utf8(out)?)
 }
 
 /// Applies objects as a new revision.

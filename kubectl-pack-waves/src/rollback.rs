@@ -102,7 +102,7 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
         }
         return Ok(exit::OK);
     }
-    let manifest = apply_cmd::manifest_of(&objects);
+    let manifest = apply_cmd::manifest_of(&objects)?;
     let opts = Options {
         release: args.release.clone(),
         storage,
@@ -147,10 +147,18 @@ pub async fn uninstall(kube: &KubeArgs, args: &UninstallArgs) -> Result<u8> {
             bail!("release {} not found in {}", args.release, k.namespace);
         };
         let progress = Progress::new();
+        // The recorded manifest holds the delete hooks; unreadable, they
+        // would be skipped without a word.
+        let objects = shared::stream::parse_stream(&latest.manifest, shared::stream::Origin::Stdin)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the manifest recorded with revision {} of {} cannot be read ({e}); nothing was deleted",
+                    latest.revision,
+                    args.release
+                )
+            })?;
         latest.status = Status::Uninstalling;
         store.save(&latest).await?;
-        let objects = shared::stream::parse_stream(&latest.manifest, shared::stream::Origin::Stdin)
-            .unwrap_or_default();
         let (_, hooks) = crate::hooks::partition(objects);
         let resolver = shared::discovery::Resolver::new(k.client.clone());
         let engine = crate::engine::Engine {

@@ -61,6 +61,35 @@ impl Files {
     }
 }
 
+/// A file of the pack, as Helm's `.Files.Get` reads it: a missing file is
+/// empty; any other failure, or a file over the reading limit, is an error.
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(invalid(format!(
+                "files: cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let limit = shared::yaml::MAX_INPUT_BYTES;
+    let mut out = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| invalid(format!("files: cannot read {}: {e}", path.display())))?;
+    if out.len() as u64 > limit {
+        return Err(invalid(format!(
+            "files: {} is larger than the {} MiB a file may have",
+            path.display(),
+            limit / 1024 / 1024
+        )));
+    }
+    Ok(out)
+}
+
 impl Object for Files {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         ObjectRepr::Plain
@@ -79,17 +108,14 @@ impl Object for Files {
         };
         match method {
             "get" => {
-                let p = self.resolve(&arg(0)?)?;
-                Ok(Value::from(std::fs::read_to_string(p).unwrap_or_default()))
+                let bytes = read_file(&self.resolve(&arg(0)?)?)?;
+                Ok(Value::from(String::from_utf8_lossy(&bytes).into_owned()))
             }
-            "get_bytes" => {
-                let p = self.resolve(&arg(0)?)?;
-                Ok(Value::from_bytes(std::fs::read(p).unwrap_or_default()))
-            }
+            "get_bytes" => Ok(Value::from_bytes(read_file(&self.resolve(&arg(0)?)?)?)),
             "exists" => Ok(Value::from(self.resolve(&arg(0)?)?.is_file())),
             "lines" => {
-                let p = self.resolve(&arg(0)?)?;
-                let text = std::fs::read_to_string(p).unwrap_or_default();
+                let bytes = read_file(&self.resolve(&arg(0)?)?)?;
+                let text = String::from_utf8_lossy(&bytes);
                 Ok(Value::from(
                     text.lines().map(str::to_string).collect::<Vec<_>>(),
                 ))
