@@ -187,9 +187,17 @@ const SCHEMA_FILES: [&str; 4] = [
 ];
 
 fn read(path: &Path) -> Result<String, RenderError> {
-    std::fs::read_to_string(path).map_err(|e| RenderError::Io {
+    read_bounded(path).map_err(|message| RenderError::Io {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message,
+    })
+}
+
+/// A file read up to the suite's input limit (`shared::yaml::MAX_INPUT_BYTES`).
+pub fn read_bounded(path: &Path) -> Result<String, String> {
+    shared::yaml::read_input(&path.to_string_lossy()).map_err(|e| match e {
+        shared::Error::Read { source, .. } => source.to_string(),
+        other => other.to_string(),
     })
 }
 

@@ -2,7 +2,6 @@
 //! them against the schema, render every template (subpacks first) and cut
 //! the output into Kubernetes objects that remember their template.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -176,14 +175,10 @@ fn capabilities(req: &Request) -> Value {
 }
 
 fn read_stdin_once() -> Result<String, RenderError> {
-    let mut s = String::new();
-    std::io::stdin()
-        .read_to_string(&mut s)
-        .map_err(|e| RenderError::ValuesFile {
-            path: "-".into(),
-            message: format!("cannot read STDIN: {e}"),
-        })?;
-    Ok(s)
+    shared::yaml::read_input("-").map_err(|e| RenderError::ValuesFile {
+        path: "-".into(),
+        message: e.to_string(),
+    })
 }
 
 fn subst(layer: &mut Layer) -> Result<(), RenderError> {
@@ -225,9 +220,11 @@ pub fn build_layers(
         let (label, text) = if f == "-" {
             ("-f STDIN".to_string(), read_stdin_once()?)
         } else {
-            let text = std::fs::read_to_string(f).map_err(|e| RenderError::ValuesFile {
-                path: f.clone(),
-                message: e.to_string(),
+            let text = crate::pack::read_bounded(std::path::Path::new(f)).map_err(|message| {
+                RenderError::ValuesFile {
+                    path: f.clone(),
+                    message,
+                }
             })?;
             (format!("-f {f}"), text)
         };

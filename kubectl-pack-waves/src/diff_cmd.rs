@@ -18,6 +18,7 @@ use crate::cli::DiffArgs;
 /// Runs `diff`.
 pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
     let objects = shared::stream::read_inputs(&args.input.inputs(), true)?;
+    crate::validate::offline(&objects)?;
     let k = kube.connect().await?;
     let storage = crate::cli::storage(&args.storage)?;
     diff_objects(&k, &args.release, storage, objects, args.force_conflicts).await
