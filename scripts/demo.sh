@@ -24,7 +24,8 @@ CLUSTER=$WORK/cluster
 FAKE_PID=""
 cleanup() {
   [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null || true
-  bash tests/cluster/cluster.sh down --dir "$CLUSTER" >/dev/null 2>&1 || true
+  # By absolute path: the demo changes directory on the way.
+  bash "$ROOT/tests/cluster/cluster.sh" down --dir "$CLUSTER" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
