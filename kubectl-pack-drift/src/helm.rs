@@ -5,8 +5,6 @@
 //! field manager) and the server's answer — defaulted and normalized like
 //! the live object — is compared with the live object.
 
-use std::io::Read;
-
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
@@ -64,14 +62,12 @@ async fn helm_release(k: &Kube, name: &str) -> Result<(u32, String, String)> {
     let gz = base64::engine::general_purpose::STANDARD
         .decode(raw.0.trim_ascii())
         .with_context(|| bad("data.release is not base64"))?;
-    let mut json = Vec::new();
-    if gz.starts_with(&[0x1f, 0x8b]) {
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_end(&mut json)
-            .with_context(|| bad("not gzip"))?;
+    let json = if gz.starts_with(&[0x1f, 0x8b]) {
+        shared::yaml::read_bounded(flate2::read::GzDecoder::new(&gz[..]))
+            .with_context(|| bad("not gzip, or too large"))?
     } else {
-        json = gz;
-    }
+        gz
+    };
     let v: Value = serde_json::from_slice(&json).with_context(|| bad("not JSON"))?;
     let manifest = v["manifest"].as_str().unwrap_or_default().to_string();
     let ns = v["namespace"].as_str().unwrap_or(&k.namespace).to_string();

@@ -138,6 +138,25 @@ pub fn read_input(path: &str) -> Result<String, crate::Error> {
     Ok(text)
 }
 
+/// Reads everything from `reader` up to [`MAX_INPUT_BYTES`] (a compressed
+/// record that expands past it is refused, not decompressed into memory).
+pub fn read_bounded(reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
+    read_at_most(reader, MAX_INPUT_BYTES)
+}
+
+fn read_at_most(reader: impl std::io::Read, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    reader.take(limit + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "it expands past the {} MiB limit",
+            limit / 1024 / 1024
+        )));
+    }
+    Ok(out)
+}
+
 /// A breached budget as words: which limit, and why it exists.
 pub fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
     use serde_saphyr::budget::BudgetBreach as B;
@@ -434,6 +453,31 @@ pub enum StreamWriteError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_decompression_bomb_stops_at_the_limit() {
+        let endless = std::io::repeat(0);
+        assert!(read_at_most(endless, 1 << 20).is_err());
+        assert_eq!(read_at_most(&b"abc"[..], 3).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn budget_errors_are_words_not_structs() {
+        let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x]\n");
+        for (prev, c) in "abcdefgh".chars().zip("bcdefghi".chars()) {
+            bomb.push_str(&format!(
+                "{c}: &{c} [{}]\n",
+                vec![format!("*{prev}"); 9].join(",")
+            ));
+        }
+        let err = parse_document::<serde_json::Value>(&bomb, 1).unwrap_err();
+        assert!(
+            err.message.contains("more than 250000 nodes"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains('{'), "{}", err.message);
+    }
 
     #[test]
     fn split_keeps_lines_and_counts_empty_documents() {

@@ -152,14 +152,12 @@ pub fn decode(name: &str, revision: u32, data: &[u8]) -> Result<Release> {
         .decode(data)
         .map_err(|e| corrupt(format!("not base64: {e}")))?;
     let json = if packed.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
-        zstd::decode_all(packed.as_slice()).map_err(|e| corrupt(format!("bad zstd data: {e}")))?
+        let decoder = zstd::stream::read::Decoder::new(packed.as_slice())
+            .map_err(|e| corrupt(format!("bad zstd data: {e}")))?;
+        crate::yaml::read_bounded(decoder).map_err(|e| corrupt(format!("bad zstd data: {e}")))?
     } else if packed.starts_with(&[0x1F, 0x8B]) {
-        use std::io::Read;
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(packed.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| corrupt(format!("bad gzip data: {e}")))?;
-        out
+        crate::yaml::read_bounded(flate2::read::GzDecoder::new(packed.as_slice()))
+            .map_err(|e| corrupt(format!("bad gzip data: {e}")))?
     } else {
         packed
     };
