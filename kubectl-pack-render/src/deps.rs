@@ -399,13 +399,15 @@ fn check_conflicts(res: &Resolution, root_conflicts: &[Dependency]) -> Result<()
 
 /// Runs `deps`.
 pub fn run(args: &DepsArgs) -> anyhow::Result<u8> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     match &args.command {
         DepsCommand::Resolve { pack } => {
             let dir = Path::new(pack);
             let res = resolve(dir)?;
             let mut lock = Vec::new();
             for c in res.chosen.values() {
-                println!("{:<24} {:<10} {}", c.name, c.version, c.dir.display());
+                writeln!(out, "{:<24} {:<10} {}", c.name, c.version, c.dir.display())?;
                 let rel = c
                     .dir
                     .strip_prefix(dir)
@@ -419,8 +421,14 @@ pub fn run(args: &DepsArgs) -> anyhow::Result<u8> {
         }
         DepsCommand::Graph { pack } => {
             let res = resolve(Path::new(pack))?;
-            println!("{} {}", res.root.0, res.root.1);
-            print_tree(&res, &res.root.0, "", &mut vec![res.root.0.clone()]);
+            writeln!(out, "{} {}", res.root.0, res.root.1)?;
+            print_tree(
+                &mut out,
+                &res,
+                &res.root.0,
+                "",
+                &mut vec![res.root.0.clone()],
+            )?;
         }
         DepsCommand::Why { name, pack } => {
             let res = resolve(Path::new(pack))?;
@@ -447,17 +455,24 @@ pub fn run(args: &DepsArgs) -> anyhow::Result<u8> {
                     if range.is_empty() { "*".into() } else { range }
                 ));
             }
-            println!(
+            writeln!(
+                out,
                 "{name} {} is included because: {}",
                 c.version,
                 parts.join(", ")
-            );
+            )?;
         }
     }
     Ok(shared::output::exit::OK)
 }
 
-fn print_tree(res: &Resolution, node: &str, indent: &str, path: &mut Vec<String>) {
+fn print_tree(
+    out: &mut impl std::io::Write,
+    res: &Resolution,
+    node: &str,
+    indent: &str,
+    path: &mut Vec<String>,
+) -> std::io::Result<()> {
     let children: Vec<&(String, String, String)> =
         res.edges.iter().filter(|(f, _, _)| f == node).collect();
     for (i, (_, to, range)) in children.iter().enumerate() {
@@ -467,22 +482,25 @@ fn print_tree(res: &Resolution, node: &str, indent: &str, path: &mut Vec<String>
             .get(to)
             .map(|c| c.version.to_string())
             .unwrap_or_else(|| "?".into());
-        println!(
+        writeln!(
+            out,
             "{indent}{} {to} {version} ({})",
             if last { "└──" } else { "├──" },
             if range.is_empty() { "*" } else { range }
-        );
+        )?;
         if !path.contains(to) {
             path.push(to.clone());
             print_tree(
+                out,
                 res,
                 to,
                 &format!("{indent}{}", if last { "    " } else { "│   " }),
                 path,
-            );
+            )?;
             path.pop();
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

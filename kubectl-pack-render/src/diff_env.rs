@@ -118,7 +118,7 @@ pub async fn run(kube: &KubeArgs, args: &DiffEnvArgs, matches: &ArgMatches) -> a
         Paint::for_stream(Stream::Stdout),
     );
     if differs {
-        print!("{report}");
+        std::io::Write::write_all(&mut std::io::stdout().lock(), report.as_bytes())?;
         Ok(exit::DIFFERENCES)
     } else {
         eprintln!("{} and {} render the same objects", args.from, args.to);

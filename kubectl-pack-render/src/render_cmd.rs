@@ -138,7 +138,8 @@ pub async fn run(
                 "--explain {path}: no layer of values sets it (values.yaml, environment, -f files, --set); check the path, for example --explain image.tag"
             );
         }
-        print!("{}", crate::values::explain(path, &layers, &merged));
+        let text = crate::values::explain(path, &layers, &merged);
+        std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
         return Ok(shared::output::exit::OK);
     }
 

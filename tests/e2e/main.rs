@@ -13,6 +13,7 @@ mod interrupt;
 mod krew;
 mod kubeconfig;
 mod ownership;
+mod pipes;
 mod plugins;
 mod real_charts;
 mod render;

@@ -383,7 +383,7 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<u8> {
         crate::cli::TestFormat::Json => report::json(&results, args.coverage.then_some(&coverage)),
         crate::cli::TestFormat::Junit => report::junit(&results),
     };
-    print!("{text}");
+    std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
     Ok(if failed > 0 {
         shared::output::exit::ERROR
     } else {
