@@ -1,7 +1,9 @@
 //! Environments: `environments/<name>.yaml` with `_inherit: <parent>`
 //! chains (root first; a cycle is an error listing it), an optional
 //! `environments/_base.yaml` applied under every environment, and
-//! `_templates: {include: [globs], exclude: [globs]}` limiting what renders.
+//! `_templates: {include: [globs], exclude: [globs]}` limiting what renders
+//! (a glob may name templates with or without their `templates/` prefix;
+//! one that matches no template is a warning naming the file).
 
 use std::path::Path;
 
@@ -17,6 +19,9 @@ use crate::values::Layer;
 pub struct TemplateFilter {
     include: Option<GlobSet>,
     exclude: Option<GlobSet>,
+    /// Every glob as written, with its matcher, and the file it is in.
+    globs: Vec<(String, globset::GlobMatcher)>,
+    file: String,
 }
 
 impl TemplateFilter {
@@ -25,6 +30,26 @@ impl TemplateFilter {
         self.include.as_ref().is_none_or(|g| g.is_match(name))
             && !self.exclude.as_ref().is_some_and(|g| g.is_match(name))
     }
+
+    /// One warning per glob that matches none of `names`.
+    pub fn unmatched<'a>(&self, names: impl Iterator<Item = &'a str> + Clone) -> Vec<String> {
+        self.globs
+            .iter()
+            .filter(|(_, m)| !names.clone().any(|n| m.is_match(n)))
+            .map(|(pat, _)| {
+                format!(
+                    "{}: _templates glob {pat:?} matches no template of the pack",
+                    self.file
+                )
+            })
+            .collect()
+    }
+}
+
+/// A glob as written in `_templates`, relative to `templates/`.
+fn template_glob(pattern: &str) -> &str {
+    let p = pattern.strip_prefix("./").unwrap_or(pattern);
+    p.strip_prefix("templates/").unwrap_or(p)
 }
 
 /// An environment resolved to its value layers and template filter.
@@ -76,17 +101,28 @@ fn load_file(
     Ok(None)
 }
 
-fn globset(file: &str, v: Option<&Value>) -> Result<Option<GlobSet>, RenderError> {
+fn globset(
+    file: &str,
+    v: Option<&Value>,
+    globs: &mut Vec<(String, globset::GlobMatcher)>,
+) -> Result<Option<GlobSet>, RenderError> {
     let Some(list) = v.and_then(Value::as_array) else {
         return Ok(None);
     };
     let mut b = GlobSetBuilder::new();
     for g in list {
-        let pat = g.as_str().unwrap_or_default();
-        b.add(Glob::new(pat).map_err(|e| RenderError::PackFile {
+        let Some(pat) = g.as_str() else {
+            return Err(RenderError::PackFile {
+                path: file.into(),
+                message: format!("_templates: {g} is not a glob string"),
+            });
+        };
+        let glob = Glob::new(template_glob(pat)).map_err(|e| RenderError::PackFile {
             path: file.into(),
             message: format!("_templates glob {pat:?}: {e}"),
-        })?);
+        })?;
+        globs.push((pat.to_string(), glob.compile_matcher()));
+        b.add(glob);
     }
     Ok(Some(b.build().map_err(|e| RenderError::PackFile {
         path: file.into(),
@@ -136,9 +172,12 @@ pub fn resolve(pack: &Pack, name: &str) -> Result<Environment, RenderError> {
         .find(|(_, _, v, _)| v.get("_templates").is_some())
     {
         let t = v.get("_templates");
+        let mut globs = Vec::new();
         env.templates = TemplateFilter {
-            include: globset(rel, t.and_then(|t| t.get("include")))?,
-            exclude: globset(rel, t.and_then(|t| t.get("exclude")))?,
+            include: globset(rel, t.and_then(|t| t.get("include")), &mut globs)?,
+            exclude: globset(rel, t.and_then(|t| t.get("exclude")), &mut globs)?,
+            globs,
+            file: rel.clone(),
         };
     }
     let base = load_file(pack, "_base")?;

@@ -458,6 +458,16 @@ fn collect_jobs(
     let engine = std::sync::Arc::new(Engine::new(pack, &tprefix, options)?);
     let (ctx, data) = engine::context(pack, values, release, caps, req.coverage || req.trace);
     let data = std::sync::Arc::new(data);
+    if let Some(f) = filter {
+        let names = pack
+            .templates
+            .iter()
+            .filter(|t| !t.helper)
+            .map(|t| t.name.as_str());
+        for w in f.unmatched(names) {
+            shared::output::warn(&w);
+        }
+    }
     for t in &pack.templates {
         if t.helper || !filter.is_none_or(|f| f.allows(&t.name)) {
             continue;

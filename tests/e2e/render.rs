@@ -779,3 +779,47 @@ fn pack_test_coverage_reports_templates_branches_and_values() {
     );
     assert!(out.contains("values read: "), "{out}");
 }
+
+#[test]
+fn template_filters_take_the_templates_prefix_and_warn_when_they_match_nothing() {
+    let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
+    let tree = write_tree(&[
+        (
+            "p/Pack.yaml",
+            "apiVersion: sherpack/v1\nkind: application\nmetadata: {name: p, version: 1.0.0}\n",
+        ),
+        ("p/templates/app.yaml", &cm("app")),
+        ("p/templates/debug/shell.yaml", &cm("shell")),
+        // The roadmap's spelling: paths that start with templates/.
+        (
+            "p/environments/prod.yaml",
+            "_templates:\n  exclude: [templates/debug/*, templates/nothing/*]\n",
+        ),
+        (
+            "p/environments/dev.yaml",
+            "_templates:\n  include: [\"*.yaml\", debug/*]\n",
+        ),
+    ]);
+    let p = tree.path().join("p");
+    let p = p.to_str().unwrap();
+    let (code, out, err) = render(&["app", p, "-e", "prod"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("name: app") && !out.contains("name: shell"),
+        "{out}"
+    );
+    assert!(
+        err.contains(
+            "environments/prod.yaml: _templates glob \"templates/nothing/*\" matches no template"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("templates/debug/*\" matches"), "{err}");
+    let (code, out, err) = render(&["app", p, "-e", "dev"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("name: app") && out.contains("name: shell"),
+        "{out}"
+    );
+    assert!(!err.contains("matches no template"), "{err}");
+}
