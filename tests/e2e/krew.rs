@@ -151,14 +151,12 @@ fn violations(file_stem: &str, m: &Value) -> Vec<String> {
             "windows bin ends in .exe",
         );
     }
-    for os in ["linux", "darwin", "windows"] {
-        for arch in ["amd64", "arm64"] {
-            check(
-                pairs.contains(&(os.to_string(), arch.to_string())),
-                "missing an os/arch platform",
-            );
-        }
-    }
+    // Only what scripts/release.sh builds is listed; other platforms are a
+    // release machine's step, never a placeholder.
+    check(
+        pairs.len() == 1 && pairs.contains(&("linux".to_string(), "amd64".to_string())),
+        "exactly the platforms release.sh builds (linux/amd64)",
+    );
     v
 }
 
@@ -177,9 +175,14 @@ fn krew_rule_checker_catches_broken_manifests() {
     let mut bad = good.clone();
     bad["spec"]["shortDescription"] = Value::from("x".repeat(51));
     bad["spec"]["version"] = Value::from("0.1.0");
+    let platform = bad["spec"]["platforms"][0].clone();
+    let platforms = bad["spec"]["platforms"].as_array_mut().unwrap();
+    platforms.push(platform.clone());
+    platforms.push(platform);
     bad["spec"]["platforms"][0]["sha256"] = Value::from("ABC");
     bad["spec"]["platforms"][1]["selector"]["matchLabels"]["arch"] = Value::from("amd64");
     bad["spec"]["platforms"][2]["uri"] = Value::from("https://x/a.tar.xz");
+    bad["spec"]["platforms"][2]["selector"]["matchLabels"]["os"] = Value::from("darwin");
     let problems = violations("pack-waves", &bad);
     for expected in [
         "shortDescription: one line, 1-50 chars",
@@ -187,6 +190,7 @@ fn krew_rule_checker_catches_broken_manifests() {
         "sha256: lowercase hex",
         "two platforms match the same os/arch",
         "uri must be .tar.gz or .zip",
+        "exactly the platforms release.sh builds (linux/amd64)",
     ] {
         assert!(
             problems.iter().any(|p| p == expected),
@@ -232,6 +236,10 @@ fn release_script_output_installs_like_krew_and_runs() {
         let text = std::fs::read_to_string(dist.join(format!("krew/pack-{p}.yaml"))).unwrap();
         let manifest: Value = shared::yaml::from_str(&text).unwrap();
         assert!(violations(&format!("pack-{p}"), &manifest).is_empty());
+        assert!(
+            !text.contains(&"0".repeat(64)),
+            "a released manifest holds no placeholder sha256: {text}"
+        );
         let entry = manifest["spec"]["platforms"]
             .as_array()
             .unwrap()
