@@ -48,6 +48,10 @@ stop_all() {
   local d=$1 pid
   [ -d "$d" ] || return 0
   d=$(cd "$d" && pwd)
+  # The watchdog first (unless it is the one asking: it ends by itself).
+  if [ -f "$d/watchdog.pid" ] && [ "$(cat "$d/watchdog.pid")" != "$PPID" ]; then
+    kill "$(cat "$d/watchdog.pid")" 2>/dev/null || true
+  fi
   for name in kube-controller-manager kube-apiserver etcd; do
     [ -f "$d/$name.pid" ] || continue
     pid=$(cat "$d/$name.pid")
@@ -205,6 +209,7 @@ if [ -n "$WATCH_PID" ]; then
   # Watchdog: outlives this script, stops the cluster when WATCH_PID is gone.
   setsid bash -c "while kill -0 $WATCH_PID 2>/dev/null && [ -d '$DIR' ]; do sleep 0.5; done; '$HERE/cluster.sh' down --dir '$DIR' >/dev/null 2>&1" \
     >/dev/null 2>&1 < /dev/null &
+  echo $! > "$DIR/watchdog.pid"
 fi
 log "ready at $SERVER (data in $DIR)"
 echo "export KUBECONFIG=$DIR/kubeconfig"

@@ -60,3 +60,48 @@ async fn controller_manager_collects_garbage() {
     }
     panic!("the dependent ConfigMap was not garbage-collected within 30 s");
 }
+
+/// True while `pid` is a live process (a zombie has stopped).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')))
+        .is_some_and(|zombie| !zombie)
+}
+
+#[test]
+fn cluster_down_stops_every_process_it_started() {
+    let private = harness::PrivateCluster::start("down-check");
+    let dir = private.dir.clone();
+    let pids: Vec<u32> = ["etcd", "kube-apiserver", "kube-controller-manager"]
+        .iter()
+        .map(|name| {
+            std::fs::read_to_string(dir.join(format!("{name}.pid")))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(pids.iter().all(|p| running(*p)), "{pids:?} run");
+    drop(private); // cluster.sh down
+    let still: Vec<&u32> = pids.iter().filter(|p| running(**p)).collect();
+    assert!(still.is_empty(), "left running after down: {still:?}");
+    let mention = dir.to_string_lossy().to_string();
+    let others: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| running(*p))
+        .filter_map(|p| {
+            let cmd = std::fs::read(format!("/proc/{p}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            cmd.contains(&mention).then_some(format!("{p}: {cmd}"))
+        })
+        .collect();
+    assert!(
+        others.is_empty(),
+        "processes still using {mention}: {others:?}"
+    );
+    assert!(!dir.exists(), "down removes its directory");
+}
