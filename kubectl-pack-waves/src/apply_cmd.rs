@@ -79,10 +79,10 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
         create_namespace: args.create_namespace,
         force: args.force_conflicts,
         concurrency: args.concurrency,
-        wait: args.wait,
+        wait: args.wait || args.wait_for_jobs,
         timeout: args.timeout,
         // --rollback-on means: roll back when it triggers.
-        on_failure: if args.rollback_on.is_empty() {
+        on_failure: if args.rollback_on.is_empty() && !args.rollback_on_failure {
             args.on_failure
         } else {
             OnFailure::Rollback

@@ -138,8 +138,13 @@ pub struct ApplyArgs {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub concurrency: usize,
     /// Wait for each wave to be ready before the next (--wait=false: apply all waves at once).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL",
+          num_args = 0..=1, default_missing_value = "true")]
     pub wait: bool,
+    /// Helm's spelling: wait until Jobs complete. Waiting (the default)
+    /// always waits for Jobs to complete; this makes sure --wait is on.
+    #[arg(long, conflicts_with = "wait")]
+    pub wait_for_jobs: bool,
     /// Timeout of the whole apply (e.g. 5m).
     #[arg(long, default_value = "5m", value_name = "DURATION",
           value_parser = shared::kubeconfig::positive_duration)]
@@ -147,6 +152,9 @@ pub struct ApplyArgs {
     /// On a failed wave: stop, continue, or rollback.
     #[arg(long, value_enum, default_value = "stop")]
     pub on_failure: OnFailure,
+    /// Helm 4's spelling of --on-failure rollback (Helm 3's --atomic).
+    #[arg(long, visible_alias = "atomic", conflicts_with = "on_failure")]
+    pub rollback_on_failure: bool,
     /// Pod states that fail the apply at once and roll back (e.g. CrashLoopBackOff,ImagePullBackOff,ErrImagePull,Failed).
     #[arg(long, value_name = "STATES", value_delimiter = ',',
           value_parser = clap::builder::PossibleValuesParser::new(POD_FAILURE_STATES))]
@@ -155,7 +163,12 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub wave: Option<i64>,
     /// Revisions to keep (oldest superseded ones are deleted).
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(
+        long,
+        visible_alias = "history-max",
+        default_value_t = 10,
+        value_name = "N"
+    )]
     pub max_history: usize,
     /// Wait for another apply of this release to finish instead of failing.
     #[arg(long)]

@@ -955,3 +955,38 @@ async fn an_apply_interrupted_by_the_api_server_going_away_converges_on_rerun() 
         .collect();
     assert_eq!(statuses, vec!["failed", "deployed"], "{out}");
 }
+
+#[tokio::test]
+async fn helm_spellings_history_max_rollback_on_failure_atomic_and_wait_for_jobs() {
+    let ns = namespace("waves-helm-flags").await;
+    let ok = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  v: \"1\"\n";
+    for _ in 0..3 {
+        let (code, _, err) = waves(
+            &ns,
+            &["apply", "app", "--history-max", "2", "--wait-for-jobs"],
+            ok,
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let (_, history, _) = waves(&ns, &["history", "app"], "");
+    assert_eq!(
+        history.lines().count(),
+        1 + 2,
+        "--history-max 2 keeps two: {history}"
+    );
+    // A PVC is never bound here: the revision fails and is rolled back.
+    let bad = format!(
+        "{ok}---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: never-bound\n  annotations: {{sherpack.io/timeout: 1s}}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n"
+    );
+    for flag in ["--rollback-on-failure", "--atomic"] {
+        let (code, _, err) = waves(&ns, &["apply", "app", flag], &bad);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("rolling back to revision"), "{flag}: {err}");
+    }
+    let (code, _, err) = waves(
+        &ns,
+        &["apply", "app", "--atomic", "--on-failure", "stop"],
+        ok,
+    );
+    assert_eq!(code, 2, "one or the other: {err}");
+}
