@@ -124,17 +124,8 @@ pub async fn apply(
 ) -> Result<u8> {
     crate::validate::offline(&objects)?;
     let (objects, hooks) = crate::hooks::partition(objects);
+    // Hook annotations were checked with every other mark by `offline`.
     let plan = plan::build(objects)?;
-    for phase in [
-        "pre-install",
-        "post-install",
-        "pre-upgrade",
-        "post-upgrade",
-        "pre-rollback",
-        "post-rollback",
-    ] {
-        crate::hooks::for_phase(&hooks, phase).map_err(anyhow::Error::msg)?;
-    }
     let progress = Progress::new();
     for w in &plan.warnings {
         shared::output::warn(w);
