@@ -38,6 +38,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Pipeline step: apply the stream's CRDs safely, pass every other document through.
     Apply(ApplyArgs),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completion(shared::cli::CompletionArgs),
 }
 
 /// `diff`.

@@ -37,6 +37,9 @@ fn main() -> ExitCode {
             Command::Restore(a) => backup::run_restore(&kube, &a).await,
             Command::Migrate(a) => migrate::run(&kube, &a).await,
             Command::Apply(a) => apply_cmd::run(&kube, &a).await,
+            Command::Completion(a) => {
+                shared::cli::completion(Cli::command(), "kubectl-pack_crd", &a)
+            }
         }
     })
 }

@@ -41,10 +41,12 @@ impl Cli {
                 ) =>
             {
                 // A named subcommand with a bad argument: its own error.
-                let named = args
-                    .iter()
-                    .skip(1)
-                    .any(|a| matches!(a.to_str(), Some("status" | "watch" | "sync" | "history")));
+                let named = args.iter().skip(1).any(|a| {
+                    matches!(
+                        a.to_str(),
+                        Some("status" | "watch" | "sync" | "history" | "completion")
+                    )
+                });
                 if named {
                     e.exit();
                 }
@@ -68,6 +70,8 @@ pub enum Command {
     Sync(SyncArgs),
     /// Show the release's drift events (detected, corrected, failed).
     History(HistoryArgs),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completion(shared::cli::CompletionArgs),
 }
 
 /// What every check takes.

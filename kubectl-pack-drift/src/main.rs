@@ -37,6 +37,9 @@ fn main() -> ExitCode {
             Command::Watch(a) => watch::run(&kube, &a).await,
             Command::Sync(a) => sync_cmd::run(&kube, &a).await,
             Command::History(a) => history_cmd::run(&kube, &a).await,
+            Command::Completion(a) => {
+                shared::cli::completion(Cli::command(), "kubectl-pack_drift", &a)
+            }
         }
     })
 }

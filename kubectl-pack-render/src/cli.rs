@@ -41,6 +41,8 @@ pub enum Command {
     DiffEnv(DiffEnvArgs),
     /// Resolve, show and explain the pack's dependencies.
     Deps(DepsArgs),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completion(shared::cli::CompletionArgs),
 }
 
 /// Where values come from (shared by render, test and diff-env).

@@ -46,6 +46,9 @@ fn main() -> ExitCode {
                 diff_env::run(&cli.kube, args, sub).await
             }
             Some(Command::Deps(args)) => deps::run(args),
+            Some(Command::Completion(a)) => {
+                shared::cli::completion(Cli::command(), "kubectl-pack_render", a)
+            }
         }
     })
 }

@@ -52,6 +52,8 @@ pub enum Command {
     Pull(PullArgs),
     /// Create/update Kubernetes Secrets from provider secrets (spec file or Pod annotations).
     Sync(SyncArgs),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completion(shared::cli::CompletionArgs),
 }
 
 /// Identity flags of commands that decrypt.

@@ -41,6 +41,9 @@ fn main() -> ExitCode {
             Command::Status(a) => crypt::status(&a, &ids),
             Command::Pull(a) => pull::run(&kube, &ids, &a).await,
             Command::Sync(a) => sync::run(&kube, &a).await,
+            Command::Completion(a) => {
+                shared::cli::completion(Cli::command(), "kubectl-pack_secrets", &a)
+            }
         }
     })
 }

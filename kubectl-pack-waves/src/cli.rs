@@ -40,6 +40,8 @@ pub enum Command {
     List(ListArgs),
     /// Re-encode a release's stored revisions: move them to another storage and/or compression.
     Migrate(MigrateArgs),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completion(shared::cli::CompletionArgs),
 }
 
 /// `migrate`.

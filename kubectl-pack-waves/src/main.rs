@@ -51,6 +51,9 @@ fn main() -> ExitCode {
             Command::Migrate(a) => migrate::run(&kube, &a).await,
             Command::Rollback(a) => rollback::rollback(&kube, &a).await,
             Command::Uninstall(a) => rollback::uninstall(&kube, &a).await,
+            Command::Completion(a) => {
+                shared::cli::completion(Cli::command(), "kubectl-pack_waves", &a)
+            }
         }
     })
 }

@@ -127,3 +127,63 @@ pub fn usage_without_command(mut command: clap::Command) -> ExitCode {
     let _ = write!(std::io::stderr(), "{help}");
     ExitCode::from(exit::USAGE)
 }
+
+/// `completion SHELL`, shared by the five plugins.
+#[derive(Debug, clap::Args)]
+pub struct CompletionArgs {
+    /// The shell to print the completion script for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// The shells completion scripts are generated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    /// bash (`source <(kubectl-pack_waves completion bash)`).
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// Prints the completion script of `command` (a plugin's clap definition)
+/// for the executable `bin` (`kubectl-pack_waves`), generated from the
+/// same definition the plugin parses with.
+pub fn completion(
+    mut command: clap::Command,
+    bin: &str,
+    args: &CompletionArgs,
+) -> anyhow::Result<u8> {
+    use clap_complete::Shell;
+    let shell = match args.shell {
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+    };
+    // The executable's name, not "kubectl pack-x" (a space would split the
+    // script's function names). clap_complete's bash script spells a `-`
+    // in the name two ways (its subcommand cases never match), so bash is
+    // generated for the name without `-` and registered for the real one.
+    let generated = match shell {
+        Shell::Bash => bin.replace('-', "_"),
+        _ => bin.to_string(),
+    };
+    command = command.name(generated.clone()).bin_name(generated.clone());
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, generated.clone(), &mut script);
+    let mut text = String::from_utf8_lossy(&script).into_owned();
+    if generated != bin {
+        text = text
+            .lines()
+            .map(|l| match l.strip_suffix(&format!(" {generated}")) {
+                Some(head) if l.trim_start().starts_with("complete ") => format!("{head} {bin}"),
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        text.push('\n');
+    }
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(exit::OK)
+}

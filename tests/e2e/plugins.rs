@@ -120,3 +120,71 @@ fn closed_stdout_is_not_a_crash() {
         assert_eq!(out.status.code(), Some(0), "{stderr}");
     }
 }
+
+/// What bash completes for `words` (the last one being completed), through
+/// the script `PLUGIN completion bash` prints, as an interactive bash would.
+fn bash_completes(plugin: &str, words: &[&str]) -> Vec<String> {
+    let exe = harness::bin(plugin);
+    let name = exe.file_name().unwrap().to_str().unwrap().to_string();
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let script = format!(
+        "export PATH='{dir}':$PATH\nsource <({name} completion bash)\nfn=$(complete -p {name} | sed -E 's/.*-F ([^ ]+) .*/\\1/')\nCOMP_WORDS=({name} {words})\nCOMP_CWORD=$((${{#COMP_WORDS[@]}} - 1))\nCOMP_LINE=\"${{COMP_WORDS[*]}}\"\nCOMP_POINT=${{#COMP_LINE}}\n\"$fn\" {name} \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        dir = exe.parent().unwrap().display(),
+        words = quoted.join(" "),
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn bash_completes_subcommands_flags_and_values_of_every_plugin() {
+    for (plugin, partial, expected) in [
+        ("waves", "ap", "apply"),
+        ("drift", "hi", "history"),
+        ("crd", "val", "validate"),
+        ("secrets", "dec", "decrypt"),
+        ("render", "dif", "diff-env"),
+    ] {
+        let got = bash_completes(plugin, &[partial]);
+        assert!(
+            got.contains(&expected.to_string()),
+            "{plugin} {partial}: {got:?}"
+        );
+    }
+    let got = bash_completes("waves", &["apply", "app", "--take"]);
+    assert_eq!(got, ["--take-ownership"], "{got:?}");
+    let got = bash_completes("waves", &["apply", "app", "--on-failure", ""]);
+    for v in ["stop", "continue", "rollback"] {
+        assert!(got.contains(&v.to_string()), "{got:?}");
+    }
+    let got = bash_completes("waves", &["apply", "app", "--rollback-on", "Crash"]);
+    assert_eq!(got, ["CrashLoopBackOff"], "{got:?}");
+    let got = bash_completes("drift", &["completion", ""]);
+    for v in ["bash", "zsh", "fish"] {
+        assert!(got.contains(&v.to_string()), "{got:?}");
+    }
+    // zsh and fish scripts are generated from the same definitions.
+    for shell in ["zsh", "fish"] {
+        let out = std::process::Command::new(harness::bin("waves"))
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("take-ownership"),
+            "{shell}: {text}"
+        );
+    }
+}
