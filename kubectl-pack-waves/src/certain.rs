@@ -212,8 +212,9 @@ pub async fn mutable_config_maps(
 
 /// True when nothing in the cluster admits objects of `namespace` beyond
 /// the built-in checks: no admission webhooks, no admission policy
-/// bindings, no ResourceQuota there. Any LIST that fails (not allowed,
-/// not served by an older server is fine) counts as "maybe".
+/// bindings (any served version), no ResourceQuota there. Any LIST that
+/// fails (not allowed; not served by this server's version is fine)
+/// counts as "maybe".
 pub async fn admission_free(client: &kube::Client, namespace: &str) -> bool {
     let lists = [
         (
@@ -237,6 +238,13 @@ pub async fn admission_free(client: &kube::Client, namespace: &str) -> bool {
         (
             "admissionregistration.k8s.io",
             "v1beta1",
+            "mutatingadmissionpolicybindings",
+            false,
+        ),
+        // Mutating policies: beta in 1.34, served as v1 by later servers.
+        (
+            "admissionregistration.k8s.io",
+            "v1",
             "mutatingadmissionpolicybindings",
             false,
         ),
