@@ -366,11 +366,17 @@ pub fn write_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
 pub struct PrivateCluster {
     /// Its directory (kubeconfig, env, pids).
     pub dir: PathBuf,
+    /// One private cluster at a time: each is a whole etcd and API server
+    /// on a 2-core machine, and their tests time restarts.
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+static PRIVATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl PrivateCluster {
     /// Starts one (about five seconds).
     pub fn start(name: &str) -> PrivateCluster {
+        let guard = PRIVATE.lock().unwrap_or_else(|e| e.into_inner());
         let dir =
             std::env::temp_dir().join(format!("kubectl-pack-e2e-{name}-{}", std::process::id()));
         let status = Command::new("bash")
@@ -382,7 +388,10 @@ impl PrivateCluster {
             .status()
             .expect("run tests/cluster/cluster.sh");
         assert!(status.success(), "private cluster did not start");
-        PrivateCluster { dir }
+        PrivateCluster {
+            dir,
+            _one_at_a_time: guard,
+        }
     }
 
     /// Its kubeconfig.
