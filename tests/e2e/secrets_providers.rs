@@ -484,6 +484,13 @@ async fn sync_watch_creates_secrets_for_new_pods_and_propagates_provider_updates
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The line about the update is written just after the Secret is.
+    harness::wait_until("the update's line in the log", deadline, || async {
+        std::fs::read_to_string(log.path())
+            .unwrap()
+            .contains("web-creds: updated")
+    })
+    .await;
     let output = std::fs::read_to_string(log.path()).unwrap();
     assert!(
         output.contains("web-creds: created") && output.contains("web-creds: updated"),
