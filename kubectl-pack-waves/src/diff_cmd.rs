@@ -59,7 +59,9 @@ pub async fn diff_objects(
         let live = api
             .get_opt(&id.name)
             .await?
-            .map(|o| shared::diff::clean(serde_json::to_value(o).unwrap_or_default()));
+            .map(serde_json::to_value)
+            .transpose()?
+            .map(shared::diff::clean);
         let dry = applier
             .apply(
                 &obj,

@@ -33,8 +33,46 @@ pub fn without_server_metadata(mut v: Value) -> Value {
 }
 
 /// The object without server bookkeeping and status; Secret values replaced
-/// by a short digest so a change is visible but the value is not.
+/// by a short digest so a change is visible but the value is not; keys in
+/// one order ([`canonical`]) so two sides of a diff line up.
 pub fn clean(v: Value) -> Value {
+    canonical(cleaned(v))
+}
+
+/// Keys in one order whatever order they arrived in (a dry-run answer,
+/// a live object and a stored manifest each order them differently):
+/// `apiVersion`, `kind`, `metadata` first at the top, every other map
+/// sorted by key, as `kubectl diff` shows objects.
+pub fn canonical(v: Value) -> Value {
+    const FIRST: [&str; 3] = ["apiVersion", "kind", "metadata"];
+    match sorted(v) {
+        Value::Object(mut map) => {
+            let mut out = serde_json::Map::new();
+            for key in FIRST {
+                if let Some(val) = map.remove(key) {
+                    out.insert(key.to_string(), val);
+                }
+            }
+            out.extend(map);
+            Value::Object(out)
+        }
+        other => other,
+    }
+}
+
+fn sorted(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+fn cleaned(v: Value) -> Value {
     let mut v = without_server_metadata(v);
     if let Some(m) = v["metadata"].as_object_mut()
         && let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut)
@@ -104,4 +142,29 @@ pub fn write_unified_indented(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Regression: drift sync showed `+apiVersion ... -apiVersion` because
+    /// the dry-run answer and the live object ordered keys differently.
+    #[test]
+    fn two_orders_of_one_object_print_the_same() {
+        let a = json!({"kind": "ConfigMap", "data": {"b": "1", "a": "2"},
+                       "metadata": {"namespace": "x", "name": "c"}, "apiVersion": "v1"});
+        let b = json!({"apiVersion": "v1", "metadata": {"name": "c", "namespace": "x"},
+                       "data": {"a": "2", "b": "1"}, "kind": "ConfigMap"});
+        let (ya, yb) = (
+            crate::yaml::to_string(&clean(a)).expect("yaml"),
+            crate::yaml::to_string(&clean(b)).expect("yaml"),
+        );
+        assert_eq!(ya, yb);
+        assert!(
+            ya.starts_with("apiVersion: v1\nkind: ConfigMap\nmetadata:"),
+            "{ya}"
+        );
+    }
 }

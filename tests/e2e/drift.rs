@@ -422,6 +422,24 @@ async fn each_kind_of_change_is_found_with_path_manager_and_severity_and_sync_re
         "{out}"
     );
     assert!(!out.contains("SENTINEL"));
+    // Both sides in one key order: in a restored (not re-created) object
+    // the identity lines never show as changed.
+    let text = format!("\n{out}");
+    let restored: Vec<&str> = text
+        .split("\nre")
+        .filter(|block| block.starts_with("store "))
+        .collect();
+    assert!(!restored.is_empty(), "{out}");
+    for block in restored {
+        assert!(
+            !block
+                .lines()
+                .any(|l| ["+apiVersion", "-apiVersion", "+kind", "-kind"]
+                    .iter()
+                    .any(|p| l.starts_with(p))),
+            "{out}"
+        );
+    }
     assert_eq!(
         kctl(
             &ns,
