@@ -9,9 +9,9 @@
 # --bin-dir  package binaries already built there instead of running
 #            `cargo build --release` (the tests use target/debug)
 #
-# Each archive holds the plugin binary and LICENSE, as the manifests'
-# `files` entries expect. Platforms not built here keep their all-zero
-# sha256 until a release machine for them fills it in.
+# Each archive holds the plugin binary, its kubectl completion helper
+# (krew/complete/kubectl_complete-pack_<x>) and LICENSE, as the manifests'
+# `files` entries expect.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=$ROOT/dist
@@ -36,9 +36,12 @@ for plugin in render drift crd secrets waves; do
   [ -x "$BIN_DIR/$bin" ] || { echo "release.sh: $BIN_DIR/$bin not built" >&2; exit 1; }
   stage=$(mktemp -d)
   cp "$BIN_DIR/$bin" "$stage/$bin"
+  helper=kubectl_complete-pack_$plugin
+  cp "krew/complete/$helper" "$stage/$helper"
+  chmod 0755 "$stage/$helper"
   cp LICENSE "$stage/LICENSE"
   archive=$OUT/$bin-$VERSION-$OS-$ARCH.tar.gz
-  tar -C "$stage" -czf "$archive" "$bin" LICENSE
+  tar -C "$stage" -czf "$archive" "$bin" "$helper" LICENSE
   rm -rf "$stage"
   sha=$(sha256sum "$archive" | cut -d' ' -f1)
   python3 - "$ROOT/krew/pack-$plugin.yaml" "$OUT/krew/pack-$plugin.yaml" "$OS" "$ARCH" "$sha" <<'PY'

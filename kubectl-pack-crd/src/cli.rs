@@ -190,3 +190,13 @@ fn parse_namespace_pair(text: &str) -> Result<String, String> {
         _ => Err("expected FROM=TO, two namespace names".to_string()),
     }
 }
+
+/// Completion values from the cluster: CRD names.
+pub fn complete_values(q: shared::complete::Query) -> shared::complete::Values {
+    Box::pin(async move {
+        Ok(match q.arg.as_str() {
+            "crds" | "crd" => Some(shared::complete::crd_names(&q).await?),
+            _ => None,
+        })
+    })
+}

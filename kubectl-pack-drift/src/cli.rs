@@ -194,3 +194,14 @@ pub struct HistoryArgs {
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: Format,
 }
+
+/// Completion values from the cluster: release names (also where a
+/// subcommand could go: `kubectl pack-drift RELEASE` is `status RELEASE`).
+pub fn complete_values(q: shared::complete::Query) -> shared::complete::Values {
+    Box::pin(async move {
+        Ok(match (q.arg.as_str(), q.path.is_empty()) {
+            ("release", _) | ("", true) => Some(shared::complete::releases(&q).await?),
+            _ => None,
+        })
+    })
+}

@@ -26,6 +26,9 @@ use shared::cli::ErrorCode;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    if let Some(words) = shared::complete::requested() {
+        return shared::complete::run(Cli::command(), words, cli::complete_values);
+    }
     let cli = Cli::parse_with_default();
     let Some(command) = cli.command else {
         return shared::cli::usage_without_command(Cli::command());

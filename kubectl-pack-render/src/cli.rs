@@ -224,3 +224,44 @@ pub fn ordered_sets(matches: &ArgMatches) -> Vec<(SetFlag, String)> {
     out.sort_by_key(|(i, _, _)| *i);
     out.into_iter().map(|(_, f, v)| (f, v)).collect()
 }
+
+/// Completion values from the pack typed so far: environment names
+/// (`environments/NAME.yaml`) for `-e` and diff-env's FROM and TO.
+pub fn complete_values(q: shared::complete::Query) -> shared::complete::Values {
+    Box::pin(async move {
+        if !matches!(q.arg.as_str(), "environment" | "from" | "to") {
+            return Ok(None);
+        }
+        let pack = q
+            .value("pack")
+            .or_else(|| {
+                q.seen
+                    .get("args")
+                    .and_then(|a| a.last())
+                    .map(String::as_str)
+            })
+            .unwrap_or(".");
+        Ok(Some(environment_names(std::path::Path::new(pack))))
+    })
+}
+
+/// The environments a pack defines, sorted.
+fn environment_names(pack: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(pack.join("environments")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('_') {
+                return None; // a base to inherit from, not an environment
+            }
+            name.strip_suffix(".yaml")
+                .or_else(|| name.strip_suffix(".yml"))
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}

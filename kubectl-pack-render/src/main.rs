@@ -28,6 +28,9 @@ use shared::cli::ErrorCode;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    if let Some(words) = shared::complete::requested() {
+        return shared::complete::run(Cli::command(), words, cli::complete_values);
+    }
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

@@ -22,6 +22,9 @@ use shared::cli::ErrorCode;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    if let Some(words) = shared::complete::requested() {
+        return shared::complete::run(Cli::command(), words, shared::complete::no_values);
+    }
     let cli = Cli::parse();
     let Some(command) = cli.command else {
         return shared::cli::usage_without_command(Cli::command());

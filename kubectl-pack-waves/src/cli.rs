@@ -298,3 +298,14 @@ pub struct ListArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
 }
+
+/// Completion values from the cluster: release names and revisions.
+pub fn complete_values(q: shared::complete::Query) -> shared::complete::Values {
+    Box::pin(async move {
+        Ok(match q.arg.as_str() {
+            "release" => Some(shared::complete::releases(&q).await?),
+            "revision" => Some(shared::complete::revisions(&q).await?),
+            _ => None,
+        })
+    })
+}

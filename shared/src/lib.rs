@@ -11,6 +11,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod complete;
 pub mod crd;
 pub mod diff;
 pub mod discovery;

@@ -309,5 +309,28 @@ fn release_script_output_installs_like_krew_and_runs() {
             .expect("the binary stayed busy");
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Usage: kubectl pack-{p}")));
+        // The completion helper ships beside it and asks the plugin found
+        // on PATH (the caveats tell the user to link it next to bin).
+        let helper = format!("kubectl_complete-pack_{p}");
+        std::os::unix::fs::symlink(install.join(&helper), link_dir.join(&helper)).unwrap();
+        let out = Command::new(link_dir.join(&helper))
+            .args(["completion", ""])
+            .env("PATH", path_with(&link_dir))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with("bash")) && text.ends_with(":4\n"),
+            "{helper} completion <Tab>: {text}"
+        );
     }
+}
+
+fn path_with(dir: &std::path::Path) -> std::ffi::OsString {
+    let mut dirs = vec![dir.to_path_buf()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).unwrap()
 }

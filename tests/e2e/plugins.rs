@@ -188,3 +188,104 @@ fn bash_completes_subcommands_flags_and_values_of_every_plugin() {
         );
     }
 }
+
+/// What `kubectl __complete pack-<plugin> WORDS...` answers — the request
+/// kubectl's own bash/zsh/fish scripts send on <Tab> — through the
+/// `kubectl_complete-pack_<plugin>` helper found on PATH: the candidates
+/// (without descriptions) and the directive.
+fn kubectl_completes(plugin: &str, words: &[&str]) -> (Vec<String>, String) {
+    let (dir, _) = plugin_path();
+    let helpers = harness::workspace_root().join("krew/complete");
+    let path = format!(
+        "{}:{}:{}",
+        helpers.display(),
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(harness::kubectl_bin())
+        .arg("__complete")
+        .arg(format!("pack-{plugin}"))
+        .args(words)
+        .env("PATH", &path)
+        .env("KUBECONFIG", harness::cluster().kubeconfig())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = harness::texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("kubectl_complete-pack_{plugin}")),
+        "kubectl did not call the helper: {stderr}"
+    );
+    let mut lines: Vec<String> = stdout.lines().map(str::to_string).collect();
+    let directive = lines.pop().unwrap_or_default();
+    let candidates = lines
+        .into_iter()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+        .collect();
+    (candidates, directive)
+}
+
+#[tokio::test]
+async fn kubectl_completes_release_names_revisions_crds_and_environments() {
+    let ns = harness::namespace("kubectl-complete").await;
+    for release in ["alpha", "beta"] {
+        for i in 1..=2 {
+            let stream = format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {release}\ndata:\n  i: \"{i}\"\n"
+            );
+            let mut cmd = harness::plugin("waves");
+            cmd.args(["apply", release, "-n", &ns]);
+            let out = harness::run_with_stdin(cmd, &stream);
+            assert!(out.status.success(), "{:?}", harness::texts(&out));
+        }
+    }
+    let group = format!("{ns}.example.com");
+    harness::apply_yaml(
+        &ns,
+        &format!(
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: gadgets, singular: gadget, kind: Gadget}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {{openAPIV3Schema: {{type: object}}}}\n"
+        ),
+    )
+    .await;
+
+    // Subcommands, with their descriptions, then the release names.
+    let (got, directive) = kubectl_completes("waves", &["rollback", "-n", &ns, ""]);
+    assert_eq!(
+        (got, directive.as_str()),
+        (vec!["alpha".into(), "beta".into()], ":4")
+    );
+    let (got, _) = kubectl_completes("waves", &["rollback", "-n", &ns, "alpha", ""]);
+    assert_eq!(got, ["2", "1"], "revisions, newest first");
+    let (got, _) = kubectl_completes("waves", &["status", &format!("--namespace={ns}"), "b"]);
+    assert_eq!(got, ["beta"]);
+    // pack-drift RELEASE is `status RELEASE`: both complete at the first word.
+    let (got, _) = kubectl_completes("drift", &["-n", &ns, ""]);
+    for want in ["status", "watch", "sync", "alpha", "beta"] {
+        assert!(got.contains(&want.to_string()), "{want}: {got:?}");
+    }
+    let (got, _) = kubectl_completes("drift", &["history", "-n", &ns, "al"]);
+    assert_eq!(got, ["alpha"]);
+    // Another namespace has none of them.
+    let (got, _) = kubectl_completes("waves", &["history", "-n", "kube-public", ""]);
+    assert!(got.is_empty(), "{got:?}");
+    let (got, _) = kubectl_completes("waves", &["list", "-n", ""]);
+    assert!(got.contains(&ns), "{got:?}");
+
+    let (got, _) = kubectl_completes("crd", &["backup", "gadgets.t"]);
+    assert!(got.contains(&format!("gadgets.{group}")), "{got:?}");
+
+    let webapp = harness::workspace_root().join("examples/webapp");
+    let webapp = webapp.to_str().unwrap();
+    let (got, _) = kubectl_completes("render", &["app", webapp, "-e", ""]);
+    assert_eq!(got, ["development", "production", "staging"]);
+    let (_, directive) = kubectl_completes("render", &["app", ""]);
+    assert_eq!(directive, ":0", "a pack directory completes as a file name");
+
+    // Flags and fixed values from the clap definitions.
+    let (got, _) = kubectl_completes("waves", &["apply", "app", "--on-failure=r"]);
+    assert_eq!(got, ["--on-failure=rollback"]);
+    let (got, _) = kubectl_completes("secrets", &["dec"]);
+    assert_eq!(got, ["decrypt"]);
+    let (got, _) = kubectl_completes("waves", &["uninstall", "--keep"]);
+    assert_eq!(got, ["--keep-history"]);
+}
