@@ -402,11 +402,3 @@ pub async fn check(
     report.duration_ms = started.elapsed().as_millis();
     Ok((report, snap))
 }
-
-/// A `Kind/name` selector (`--only`) matches an object.
-pub fn selects(selector: &str, kind: &str, name: &str) -> bool {
-    match selector.split_once('/') {
-        Some((k, n)) => k.eq_ignore_ascii_case(kind) && n == name,
-        None => selector == name,
-    }
-}

@@ -174,9 +174,10 @@ pub struct SyncArgs {
     /// Show the server-side dry-run diff only; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Restore only these objects (Kind/name, repeatable).
-    #[arg(long, value_name = "KIND/NAME", value_parser = shared::identity::parse_kind_name)]
-    pub only: Vec<String>,
+    /// Restore only these objects (KIND/NAME as kubectl spells them:
+    /// deployment/web, deploy/web, secrets/*; repeatable).
+    #[arg(long, value_name = "KIND/NAME", value_parser = shared::select::parse)]
+    pub only: Vec<shared::select::Selector>,
 }
 
 /// `history`.

@@ -14,6 +14,33 @@ use crate::events::{Event, History, Kind};
 use crate::report::State;
 use crate::settings::Settings;
 
+/// `--only`, checked against discovery and the release's objects: each
+/// selector must pick one of them.
+async fn selectors(
+    k: &shared::kubeconfig::Kube,
+    rel: &shared::release::Release,
+    list: &[shared::select::Selector],
+) -> Result<shared::select::Selectors> {
+    let kinds: Vec<(&str, &str)> = rel
+        .objects
+        .iter()
+        .map(|r| (r.api_version.as_str(), r.kind.as_str()))
+        .collect();
+    let served = shared::discovery::listable_resources(&k.client).await?;
+    let only = shared::select::Selectors::resolve("--only", list, served, &kinds)
+        .map_err(anyhow::Error::msg)?;
+    for s in only.iter() {
+        if !rel
+            .objects
+            .iter()
+            .any(|r| only.picks(s, &r.api_version, &r.kind, &r.name))
+        {
+            anyhow::bail!("--only {}: release {} has no such object", s.text, rel.name);
+        }
+    }
+    Ok(only)
+}
+
 /// Runs `sync`.
 pub async fn run(kube: &KubeArgs, args: &SyncArgs) -> Result<u8> {
     let k = kube.connect().await?;
@@ -22,25 +49,12 @@ pub async fn run(kube: &KubeArgs, args: &SyncArgs) -> Result<u8> {
     let settings = Settings::new(&rel.pack.settings, &args.check.flags())?;
     let (mut report, snap) =
         crate::check::check(&k, &rel, &settings, !args.check.no_unexpected).await?;
-    for sel in &args.only {
-        if !rel
-            .objects
-            .iter()
-            .any(|r| crate::check::selects(sel, &r.kind, &r.name))
-        {
-            anyhow::bail!(
-                "--only {sel}: release {} has no such object (use Kind/name, e.g. Deployment/web)",
-                rel.name
-            );
-        }
+    if !args.only.is_empty() {
+        let only = selectors(&k, &rel, &args.only).await?;
+        report
+            .drifted
+            .retain(|o| only.any(&o.api_version, &o.kind, &o.name));
     }
-    report.drifted.retain(|o| {
-        args.only.is_empty()
-            || args
-                .only
-                .iter()
-                .any(|s| crate::check::selects(s, &o.kind, &o.name))
-    });
     let mut out = std::io::stdout().lock();
     let paint = Paint::for_stream(Stream::Stdout);
     let mut todo = Vec::new();

@@ -251,13 +251,14 @@ pub struct RollbackArgs {
     /// With --dry-run: show the server-side diff of the rollback.
     #[arg(long)]
     pub diff: bool,
-    /// Roll back only these objects (Kind/name, repeatable); the others stay as they are.
-    #[arg(long, value_name = "KIND/NAME", value_parser = shared::identity::parse_kind_name)]
-    pub only: Vec<String>,
-    /// Roll back every object except these (Kind/name, repeatable).
+    /// Roll back only these objects (KIND/NAME as kubectl spells them:
+    /// deployment/web, deploy/web, secrets/*; repeatable); the others stay as they are.
+    #[arg(long, value_name = "KIND/NAME", value_parser = shared::select::parse)]
+    pub only: Vec<shared::select::Selector>,
+    /// Roll back every object except these (KIND/NAME, globs, repeatable).
     #[arg(long, value_name = "KIND/NAME", conflicts_with = "only",
-          value_parser = shared::identity::parse_kind_name)]
-    pub except: Vec<String>,
+          value_parser = shared::select::parse)]
+    pub except: Vec<shared::select::Selector>,
     /// Timeout (e.g. 5m).
     #[arg(long, default_value = "5m", value_name = "DURATION",
           value_parser = shared::kubeconfig::positive_duration)]

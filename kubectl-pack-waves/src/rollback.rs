@@ -8,6 +8,8 @@ use shared::output::exit;
 use shared::release::Status;
 use shared::release::lock::Lock;
 use shared::release::store::Store;
+use shared::select::Selectors;
+use shared::stream::SourcedObject;
 
 use crate::apply_cmd::{self, Options};
 use crate::cli::{OnFailure, RollbackArgs, UninstallArgs};
@@ -54,33 +56,8 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
         target_objects
     } else {
         let current_objects = parse(&current.manifest)?;
-        let key = |o: &shared::stream::SourcedObject| format!("{}/{}", o.kind(), o.name());
-        for name in args.only.iter().chain(&args.except) {
-            if !current_objects
-                .iter()
-                .chain(&target_objects)
-                .any(|o| key(o) == *name)
-            {
-                bail!(
-                    "{name} is in neither revision {} nor revision {}",
-                    current.revision,
-                    target.revision
-                );
-            }
-        }
-        let selected = |o: &shared::stream::SourcedObject| {
-            if args.only.is_empty() {
-                !args.except.contains(&key(o))
-            } else {
-                args.only.contains(&key(o))
-            }
-        };
-        let mut mixed: Vec<_> = current_objects
-            .into_iter()
-            .filter(|o| !selected(o))
-            .collect();
-        mixed.extend(target_objects.into_iter().filter(|o| selected(o)));
-        mixed
+        let revisions = (current.revision, target.revision);
+        mix(&k, args, current_objects, target_objects, revisions).await?
     };
     if args.dry_run {
         if args.diff {
@@ -126,6 +103,40 @@ pub async fn rollback(kube: &KubeArgs, args: &RollbackArgs) -> Result<u8> {
         force_replace: args.replace.force_replace,
     };
     apply_cmd::apply(&k, objects, manifest, &opts).await
+}
+
+/// `--only`/`--except`: the selected objects from the target revision,
+/// the others as they are in the current one.
+async fn mix(
+    k: &shared::kubeconfig::Kube,
+    args: &RollbackArgs,
+    current: Vec<SourcedObject>,
+    target: Vec<SourcedObject>,
+    (current_rev, target_rev): (u32, u32),
+) -> Result<Vec<SourcedObject>> {
+    let (flag, list) = if args.only.is_empty() {
+        ("--except", &args.except)
+    } else {
+        ("--only", &args.only)
+    };
+    let both = || current.iter().chain(&target);
+    let kinds: Vec<(&str, &str)> = both().map(|o| (o.api_version(), o.kind())).collect();
+    let served = shared::discovery::listable_resources(&k.client).await?;
+    let selectors = Selectors::resolve(flag, list, served, &kinds).map_err(anyhow::Error::msg)?;
+    for s in selectors.iter() {
+        if !both().any(|o| selectors.picks(s, o.api_version(), o.kind(), o.name())) {
+            bail!(
+                "{flag} {}: no object of revision {current_rev} or revision {target_rev} matches",
+                s.text
+            );
+        }
+    }
+    let selected = |o: &SourcedObject| {
+        selectors.any(o.api_version(), o.kind(), o.name()) != args.only.is_empty()
+    };
+    let mut mixed: Vec<_> = current.into_iter().filter(|o| !selected(o)).collect();
+    mixed.extend(target.into_iter().filter(|o| selected(o)));
+    Ok(mixed)
 }
 
 /// Runs `uninstall`.

@@ -51,6 +51,10 @@ pub struct ResolvedKind {
     pub scope: Scope,
     /// Whether the kind has a `status` subresource.
     pub has_status: bool,
+    /// The singular resource name (`deployment`; empty when not given).
+    pub singular: String,
+    /// Short names (`deploy`), for selectors typed as kubectl users type them.
+    pub short_names: Vec<String>,
 }
 
 impl ResolvedKind {
@@ -120,6 +124,8 @@ fn classic_resources(
                         Scope::Cluster
                     },
                     has_status,
+                    singular: r.singular_name.clone(),
+                    short_names: r.short_names.clone().unwrap_or_default(),
                 },
                 listable: r.verbs.iter().any(|v| v == "list"),
             }
@@ -187,6 +193,11 @@ fn aggregated_resource(api_version: &str, r: &Value) -> Option<Discovered> {
                 Scope::Namespaced
             },
             has_status,
+            singular: r["singularResource"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            short_names: strings(&r["shortNames"]),
         },
         listable: strings(&r["verbs"]).iter().any(|v| v == "list"),
     })

@@ -184,19 +184,3 @@ mod name_tests {
         assert!(check_name("ConfigMap", &"a".repeat(254)).is_err());
     }
 }
-
-/// A clap value parser for `KIND/NAME` selectors (`--only Deployment/web`):
-/// a kind starting with a capital letter, a slash, a non-empty name.
-pub fn parse_kind_name(text: &str) -> Result<String, String> {
-    match text.split_once('/') {
-        Some((kind, name))
-            if kind.starts_with(|c: char| c.is_ascii_uppercase())
-                && kind.chars().all(|c| c.is_ascii_alphanumeric())
-                && !name.is_empty()
-                && !name.contains('/') =>
-        {
-            Ok(text.to_string())
-        }
-        _ => Err("expected KIND/NAME, e.g. Deployment/web".to_string()),
-    }
-}

@@ -23,6 +23,7 @@ pub mod live;
 pub mod output;
 pub mod release;
 pub mod seal;
+pub mod select;
 pub mod sops;
 pub mod stream;
 pub mod takeover;

@@ -527,7 +527,7 @@ fn waves_cases() -> Vec<Case> {
             "rollback --except of an object in neither revision",
             &["rollback", "base", "1", "--except", "ConfigMap/nowhere"],
             1,
-            "is in neither revision",
+            "no object of revision",
         ),
         (
             "migrate --compression lz4",
@@ -751,6 +751,12 @@ fn drift_cases() -> Vec<Case> {
             &["sync", "base", "--only", "Deployment/"],
             2,
             "expected KIND/NAME",
+        ),
+        d(
+            "sync --only of a kind the server does not know",
+            &["sync", "base", "--only", "deploymnt/web"],
+            2,
+            "the server has no kind, plural or short name 'deploymnt'",
         ),
         d(
             "sync --only of an object the release lacks",

@@ -747,7 +747,7 @@ async fn partial_rollback_restores_only_the_named_objects_and_other_storages_wor
             "--storage",
             "configmap",
             "--only",
-            "ConfigMap/one",
+            "configmaps/o*",
             "--dry-run",
             "--diff",
         ],
@@ -766,8 +766,8 @@ async fn partial_rollback_restores_only_the_named_objects_and_other_storages_wor
             "1",
             "--storage",
             "configmap",
-            "--only",
-            "ConfigMap/one",
+            "--except",
+            "cm/tw?",
         ],
         "",
     );
@@ -788,7 +788,24 @@ async fn partial_rollback_restores_only_the_named_objects_and_other_storages_wor
         "",
     );
     assert!(
-        code == 1 && err.contains("ConfigMap/nope is in neither revision"),
+        code == 1 && err.contains("--only ConfigMap/nope: no object of revision"),
+        "{err}"
+    );
+    let (code, _, err) = waves(
+        &ns,
+        &[
+            "rollback",
+            "app",
+            "1",
+            "--storage",
+            "configmap",
+            "--only",
+            "confgmap/one",
+        ],
+        "",
+    );
+    assert!(
+        code != 0 && err.contains("no kind, plural or short name 'confgmap'"),
         "{err}"
     );
     // The records are ConfigMaps; file storage keeps them on disk.
