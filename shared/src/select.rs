@@ -67,7 +67,7 @@ impl Selector {
             || known.is_some_and(|k| {
                 self.kind == k.resource.plural
                     || k.singular == self.kind
-                    || k.short_names.iter().any(|s| *s == self.kind)
+                    || k.short_names.contains(&self.kind)
             })
     }
 }
