@@ -12,7 +12,7 @@ use shared::release::store::{Storage, Store};
 use shared::release::{ObjectRecord, PackInfo, Release, Status, now};
 use shared::stream::SourcedObject;
 
-use crate::cli::{ApplyArgs, OnFailure};
+use crate::cli::{ApplyArgs, DryRun, OnFailure};
 use crate::engine::{Engine, write_parent};
 use crate::plan;
 use crate::progress::Progress;
@@ -79,8 +79,8 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
         create_namespace: args.create_namespace,
         force: args.force_conflicts,
         concurrency: args.concurrency,
-        wait: args.wait || args.wait_for_jobs,
-        timeout: args.timeout,
+        wait: args.change.wait || args.wait_for_jobs,
+        timeout: args.change.timeout,
         // --rollback-on means: roll back when it triggers.
         on_failure: if args.rollback_on.is_empty() && !args.rollback_on_failure {
             args.on_failure
@@ -104,7 +104,11 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
         );
     }
     let k = kube.connect().await?;
-    apply(&k, objects, manifest, &opts).await
+    match args.change.dry_run {
+        DryRun::None => apply(&k, objects, manifest, &opts).await,
+        DryRun::Client => crate::dry_run::client(&k, &opts, objects).await,
+        DryRun::Server => crate::dry_run::server(&k, &opts, objects).await,
+    }
 }
 
 /// The stream as text (stored in the record).
@@ -451,6 +455,7 @@ async fn prune(
         namespace: &k.namespace,
         crds: opts.prune_crds,
         namespaces: false,
+        dry_run: false,
     };
     let done = crate::delete::delete_all(&k.client, &gone, &how, progress).await;
     for e in done.errors {

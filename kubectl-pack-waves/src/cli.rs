@@ -139,18 +139,12 @@ pub struct ApplyArgs {
     #[arg(long, default_value_t = crate::engine::DEFAULT_CONCURRENCY, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub concurrency: usize,
-    /// Wait for each wave to be ready before the next (--wait=false: apply all waves at once).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL",
-          num_args = 0..=1, default_missing_value = "true")]
-    pub wait: bool,
+    #[command(flatten)]
+    pub change: ChangeArgs,
     /// Helm's spelling: wait until Jobs complete. Waiting (the default)
     /// always waits for Jobs to complete; this makes sure --wait is on.
-    #[arg(long, conflicts_with = "wait")]
+    #[arg(long)]
     pub wait_for_jobs: bool,
-    /// Timeout of the whole apply (e.g. 5m).
-    #[arg(long, default_value = "5m", value_name = "DURATION",
-          value_parser = shared::kubeconfig::positive_duration)]
-    pub timeout: std::time::Duration,
     /// On a failed wave: stop, continue, or rollback.
     #[arg(long, value_enum, default_value = "stop")]
     pub on_failure: OnFailure,
@@ -196,6 +190,43 @@ pub struct ApplyArgs {
     /// send one.
     #[arg(long)]
     pub allow_empty: bool,
+}
+
+/// How far a command that changes a release goes: `--dry-run`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum DryRun {
+    /// Change the cluster.
+    #[default]
+    None,
+    /// Show what would change from the recorded revision; no request to
+    /// the API server writes anything.
+    Client,
+    /// Also send every change as a server-side dry-run (admission,
+    /// validation, ownership, RBAC checked by the server); nothing changes.
+    Server,
+}
+
+/// `--dry-run`, `--wait` and `--timeout`: the same flags with the same
+/// meaning on every command that changes a release (apply, rollback,
+/// uninstall).
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ChangeArgs {
+    /// none, client (what would change, from the recorded revision; no
+    /// writes) or server (also a server-side dry-run of every change);
+    /// --dry-run alone is client.
+    #[arg(long, value_enum, default_value = "none", num_args = 0..=1,
+          require_equals = true, default_missing_value = "client", value_name = "MODE")]
+    pub dry_run: DryRun,
+    /// Wait until the change is done — objects ready wave by wave (apply,
+    /// rollback), deleted objects gone (uninstall) — up to --timeout;
+    /// --wait=false returns once the requests are accepted.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL",
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub wait: bool,
+    /// How long the whole command may take (e.g. 5m, 90s).
+    #[arg(long, default_value = "5m", value_name = "DURATION",
+          value_parser = shared::kubeconfig::positive_duration)]
+    pub timeout: std::time::Duration,
 }
 
 /// `--force-replace`, shared by apply and rollback.
@@ -245,10 +276,9 @@ pub struct RollbackArgs {
     pub revision: Option<u32>,
     #[command(flatten)]
     pub storage: StorageArgs,
-    /// Show what would be applied and pruned, change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// With --dry-run: show the server-side diff of the rollback.
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Same as --dry-run=server (the server-side diff of the rollback).
     #[arg(long)]
     pub diff: bool,
     /// Roll back only these objects (KIND/NAME as kubectl spells them:
@@ -259,10 +289,6 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "KIND/NAME", conflicts_with = "only",
           value_parser = shared::select::parse)]
     pub except: Vec<shared::select::Selector>,
-    /// Timeout (e.g. 5m).
-    #[arg(long, default_value = "5m", value_name = "DURATION",
-          value_parser = shared::kubeconfig::positive_duration)]
-    pub timeout: std::time::Duration,
     /// Wait for another operation on this release instead of failing.
     #[arg(long)]
     pub wait_for_lock: bool,
@@ -285,6 +311,8 @@ pub struct UninstallArgs {
     /// a Namespace that existed before the release is kept otherwise.
     #[arg(long)]
     pub delete_namespaces: bool,
+    #[command(flatten)]
+    pub change: ChangeArgs,
     /// Wait for another operation on this release instead of failing.
     #[arg(long)]
     pub wait_for_lock: bool,

@@ -21,6 +21,9 @@ pub struct Deletion<'a> {
     pub crds: bool,
     /// `--delete-namespaces`: Namespaces taken over may go too.
     pub namespaces: bool,
+    /// `--dry-run=server`: every delete sent as a server-side dry-run, and
+    /// what would happen reported in [`Deleted::report`].
+    pub dry_run: bool,
 }
 
 /// What [`delete_all`] did.
@@ -32,6 +35,70 @@ pub struct Deleted {
     pub kept: usize,
     /// Failures, one line each.
     pub errors: Vec<String>,
+    /// The records deleted (or, in a dry run, that would be), for waiting.
+    pub gone: Vec<ObjectRecord>,
+    /// In a dry run, one line per object: what would happen to it.
+    pub report: Vec<String>,
+}
+
+/// Records in deletion order: higher waves first; within a wave CRDs last;
+/// then reverse kind order.
+fn deletion_order<T>(mut items: Vec<(&ObjectRecord, T)>) -> Vec<(&ObjectRecord, T)> {
+    items.sort_by_key(|(r, _)| {
+        (
+            std::cmp::Reverse(r.wave),
+            r.kind == "CustomResourceDefinition",
+            std::cmp::Reverse(crate::plan::kind_rank(&r.kind)),
+        )
+    });
+    items
+}
+
+/// `--dry-run=client`: what [`delete_all`] would do, from the records
+/// alone (no request to the server), one line per object.
+pub fn planned(records: &[ObjectRecord], how: &Deletion<'_>) -> Vec<String> {
+    deletion_order(records.iter().map(|r| (r, ())).collect())
+        .into_iter()
+        .map(|(r, _)| match kept_because(r, how) {
+            Some(why) => format!("would keep {} ({why})", r.id()),
+            None => format!("would delete {}", r.id()),
+        })
+        .collect()
+}
+
+/// Waits until every record in `gone` is no longer on the server (its
+/// finalizers done), or `deadline`; the ones still there otherwise.
+pub async fn wait_gone(
+    client: &kube::Client,
+    gone: &[ObjectRecord],
+    deadline: std::time::Instant,
+) -> Result<(), Vec<String>> {
+    let resources: Vec<kube::api::ApiResource> =
+        gone.iter().map(ObjectRecord::api_resource).collect();
+    let wanted: Vec<shared::live::Wanted<'_>> = gone
+        .iter()
+        .zip(&resources)
+        .map(|(r, res)| (res, r.namespace.as_deref(), r.name.as_str()))
+        .collect();
+    loop {
+        let left: Vec<String> = match shared::live::fetch_metadata(client, &wanted).await {
+            Ok(live) => gone
+                .iter()
+                .zip(&wanted)
+                .filter(|(_, w)| live.contains_key(&shared::live::key(w)))
+                .map(|(r, _)| r.id().to_string())
+                .collect(),
+            // A server that does not answer for a moment is asked again.
+            Err(_) => vec!["(the API server did not answer)".to_string()],
+        };
+        if left.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline || shared::interrupt::requested() {
+            return Err(left);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 /// Why a record is kept, if it is.
@@ -70,16 +137,11 @@ pub async fn delete_all(
             return done;
         }
     };
-    let mut order: Vec<(&ObjectRecord, &shared::live::Wanted<'_>)> =
-        records.iter().zip(&wanted).collect();
-    // Higher waves first; within a wave CRDs last; then reverse kind order.
-    order.sort_by_key(|(r, _)| {
-        (
-            std::cmp::Reverse(r.wave),
-            r.kind == "CustomResourceDefinition",
-            std::cmp::Reverse(crate::plan::kind_rank(&r.kind)),
-        )
-    });
+    let order = deletion_order(records.iter().zip(&wanted).collect());
+    let say = |done: &mut Deleted, line: String| match how.dry_run {
+        true => done.report.push(format!("would {line}")),
+        false => progress.note(&line),
+    };
     for (r, w) in order {
         if shared::interrupt::requested() {
             done.errors.push(shared::interrupt::STOPPED.into());
@@ -87,7 +149,7 @@ pub async fn delete_all(
         }
         let key = r.id().to_string();
         if let Some(why) = kept_because(r, how) {
-            progress.note(&format!("kept {key} ({why})"));
+            say(&mut done, format!("keep {key} ({why})"));
             done.kept += 1;
             continue;
         }
@@ -116,12 +178,14 @@ pub async fn delete_all(
                 uid: meta["metadata"]["uid"].as_str().map(str::to_string),
                 resource_version: None,
             }),
+            dry_run: how.dry_run,
             ..Default::default()
         };
         match api.delete(&r.name, &dp).await {
             Ok(_) => {
-                progress.note(&format!("deleted {key}"));
+                say(&mut done, format!("delete {key}"));
                 done.deleted += 1;
+                done.gone.push(r.clone());
             }
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => done

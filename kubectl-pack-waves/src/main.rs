@@ -9,6 +9,7 @@ mod certain;
 mod cli;
 mod delete;
 mod diff_cmd;
+mod dry_run;
 mod engine;
 mod hooks;
 mod marks;

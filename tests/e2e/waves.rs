@@ -753,7 +753,7 @@ async fn partial_rollback_restores_only_the_named_objects_and_other_storages_wor
         ],
         "",
     );
-    assert_eq!(code, 1, "changes shown: {err}");
+    assert_eq!(code, 0, "a dry run that shows changes succeeds: {err}");
     assert!(
         out.contains("update ConfigMap/one") && !out.contains("ConfigMap/two"),
         "{out}"
@@ -1006,4 +1006,125 @@ async fn helm_spellings_history_max_rollback_on_failure_atomic_and_wait_for_jobs
         ok,
     );
     assert_eq!(code, 2, "one or the other: {err}");
+}
+
+/// Adds (or with `None` removes) a finalizer that nothing will clear.
+async fn hold(ns: &str, name: &str, finalizer: Option<&str>) {
+    let api: Api<ConfigMap> = Api::namespaced(cluster().client().await, ns);
+    let patch = json!({"metadata": {"finalizers": finalizer.map(|f| vec![f])}});
+    api.patch(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn dry_runs_change_nothing_and_uninstall_waits_until_objects_are_gone() {
+    let ns = namespace("waves-dry-run").await;
+    let v1 = format!(
+        "{}---\n{}",
+        configmap("one", 0, ""),
+        configmap("two", 0, "")
+    );
+    let (code, _, err) = waves(&ns, &["apply", "app"], &v1);
+    assert_eq!(code, 0, "{err}");
+    let v2 = format!(
+        "{}---\n{}",
+        configmap("one", 0, "").replace("k: v", "k: changed"),
+        configmap("three", 1, "")
+    );
+
+    // client: from the record, nothing sent; server: the server's checks and diff.
+    for mode in ["--dry-run", "--dry-run=client", "--dry-run=server"] {
+        let (code, out, err) = waves(&ns, &["apply", "app", mode], &v2);
+        assert_eq!(code, 0, "{mode}: {err}");
+        assert!(
+            out.contains("update ConfigMap/one") && out.contains("+  k: changed"),
+            "{mode}: {out}"
+        );
+        assert!(
+            out.contains("ConfigMap/three") && out.contains("ConfigMap/two"),
+            "{mode}: {out}"
+        );
+        assert!(err.contains("nothing was"), "{mode}: {err}");
+    }
+    assert!(cm(&ns, "three").await.is_none());
+    assert_eq!(cm(&ns, "one").await.unwrap().data.unwrap()["k"], "v");
+    let (_, out, _) = waves(&ns, &["history", "app", "-o", "json"], "");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Only the server knows this Service is invalid: refused, one line.
+    let bad = format!(
+        "{v2}---\napiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec: {{ports: [{{port: 70000}}]}}\n"
+    );
+    let (code, _, err) = waves(&ns, &["apply", "app", "--dry-run=server"], &bad);
+    assert!(
+        code == 1 && err.contains("Service/web") && err.contains("70000"),
+        "{err}"
+    );
+    let (code, _, err) = waves(&ns, &["apply", "app", "--dry-run=sometimes"], &v2);
+    assert!(code == 2 && err.contains("possible values"), "{err}");
+
+    // uninstall --dry-run lists, deletes nothing.
+    for mode in ["--dry-run", "--dry-run=server"] {
+        let (code, out, err) = waves(&ns, &["uninstall", "app", mode], "");
+        assert_eq!(code, 0, "{mode}: {err}");
+        assert!(
+            out.contains("would delete ConfigMap/one")
+                && out.contains("would delete the 1 revision"),
+            "{out}"
+        );
+    }
+    assert!(cm(&ns, "one").await.is_some());
+
+    // --wait (the default) waits for deleted objects to be gone: a finalizer
+    // nobody clears fails it at --timeout, naming the object.
+    hold(&ns, "one", Some("example.com/hold")).await;
+    let (code, _, err) = waves(&ns, &["uninstall", "app", "--timeout", "3s"], "");
+    assert!(
+        code == 1
+            && err.contains("still there after --timeout 3s")
+            && err.contains("ConfigMap/one"),
+        "{err}"
+    );
+    let (_, out, _) = waves(&ns, &["status", "app"], "");
+    assert!(
+        out.contains("failed"),
+        "the revision records the failed uninstall: {out}"
+    );
+    hold(&ns, "one", None).await;
+    let (code, _, err) = waves(&ns, &["uninstall", "app"], "");
+    assert_eq!(code, 0, "{err}");
+    // --wait=false returns once the deletes are accepted.
+    let (code, _, err) = waves(&ns, &["apply", "other"], &configmap("four", 0, ""));
+    assert_eq!(code, 0, "{err}");
+    hold(&ns, "four", Some("example.com/hold")).await;
+    let started = Instant::now();
+    let (code, _, err) = waves(
+        &ns,
+        &["uninstall", "other", "--wait=false", "--timeout", "30s"],
+        "",
+    );
+    assert!(
+        code == 0 && started.elapsed() < Duration::from_secs(20),
+        "{err}"
+    );
+    assert!(
+        cm(&ns, "four")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+    hold(&ns, "four", None).await;
 }
