@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use shared::kubeconfig::KubeArgs;
-pub use shared::output::Format;
+pub use shared::output::OutputArgs;
 use shared::release::args::StorageArgs;
 
 /// Upgrade CRDs safely.
@@ -52,9 +52,8 @@ pub struct DiffArgs {
     /// Risky changes fail too.
     #[arg(long)]
     pub strict: bool,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "text")]
-    pub output: Format,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Where CRDs come from.
@@ -75,9 +74,8 @@ pub struct InputArgs {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "text")]
-    pub output: Format,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `backup`.
@@ -199,4 +197,16 @@ pub fn complete_values(q: shared::complete::Query) -> shared::complete::Values {
             _ => None,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Regression guard for every flag: clap's checks of the whole tree
+    /// and one `-o` definition.
+    #[test]
+    fn command_tree_is_consistent() {
+        shared::cli::assert_command_tree(super::Cli::command());
+    }
 }

@@ -9,7 +9,7 @@ use shared::kubeconfig::KubeArgs;
 use shared::output::exit;
 
 use crate::classify::{Finding, Level, classify};
-use crate::cli::{DiffArgs, Format};
+use crate::cli::DiffArgs;
 use crate::crd::{self, Crd};
 
 /// Loads both sides, connecting only when one is `cluster:NAME`.
@@ -69,8 +69,8 @@ pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
     let found = findings(&old, &new)?;
     let (breaking, risky, safe) = summary(&found);
     let mut out = std::io::stdout().lock();
-    match args.output {
-        Format::Text => {
+    match &args.output.output {
+        f if f.is_text() => {
             for f in &found {
                 writeln!(out, "{}", f.line())?;
             }
@@ -79,12 +79,18 @@ pub async fn run(kube: &KubeArgs, args: &DiffArgs) -> Result<u8> {
                 "{breaking} breaking, {risky} risky, {safe} safe change(s)"
             )?;
         }
-        Format::Json | Format::Yaml => {
+        format => {
             let report = serde_json::json!({
                 "findings": found,
                 "summary": {"breaking": breaking, "risky": risky, "safe": safe},
             });
-            shared::output::write_structured(&mut out, args.output, &report)?;
+            // -o name: the CRDs with a change, once each.
+            let mut names: Vec<String> = found
+                .iter()
+                .map(|f| format!("customresourcedefinition.apiextensions.k8s.io/{}", f.crd))
+                .collect();
+            names.dedup();
+            shared::output::write_structured(&mut out, format, &report, &names)?;
         }
     }
     Ok(if breaking > 0 || (args.strict && risky > 0) {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use shared::kubeconfig::{Kube, KubeArgs};
 use shared::output::exit;
 
-use crate::cli::{Format, ValidateArgs};
+use crate::cli::ValidateArgs;
 use crate::crd::{self, Crd};
 use crate::schema::{self, Outcome};
 
@@ -190,10 +190,20 @@ pub async fn run(kube: &KubeArgs, args: &ValidateArgs) -> Result<u8> {
         results.push(check_crd(&k, c).await?);
     }
     let mut out = std::io::stdout().lock();
-    match args.output {
-        Format::Text => write_text(&mut out, &results)?,
-        Format::Json | Format::Yaml => {
-            shared::output::write_structured(&mut out, args.output, &results)?
+    match &args.output.output {
+        f if f.is_text() => write_text(&mut out, &results)?,
+        format => {
+            // -o name: the stored objects the new schema would refuse.
+            let names: Vec<String> = results
+                .iter()
+                .flat_map(|r| {
+                    r.objects
+                        .iter()
+                        .filter(|o| !o.outcome.violations.is_empty())
+                        .map(move |o| format!("{}/{}", r.crd, o.object))
+                })
+                .collect();
+            shared::output::write_structured(&mut out, format, &results, &names)?
         }
     }
     Ok(if results.iter().any(|r| r.broken() > 0) {

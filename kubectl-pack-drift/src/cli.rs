@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use shared::kubeconfig::KubeArgs;
-pub use shared::output::Format;
+pub use shared::output::{Format, OutputArgs};
 use shared::release::args::StorageArgs;
 
 use crate::report::Severity;
@@ -124,9 +124,8 @@ pub struct StatusArgs {
     pub helm: bool,
     #[command(flatten)]
     pub check: CheckArgs,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "text")]
-    pub output: Format,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Exit 1 only for drift at or above this severity.
     #[arg(long, value_enum, default_value = "low", value_name = "SEVERITY")]
     pub fail_on: Severity,
@@ -158,9 +157,8 @@ pub struct WatchArgs {
     /// Serve Prometheus metrics and /healthz on this address (e.g. 127.0.0.1:9100).
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
-    /// Print events as JSON lines.
-    #[arg(short = 'o', long, value_enum, default_value = "text")]
-    pub output: Format,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `sync`.
@@ -191,9 +189,8 @@ pub struct HistoryArgs {
     /// Show at most the N latest events.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub limit: usize,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "text")]
-    pub output: Format,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Completion values from the cluster: release names (also where a
@@ -205,4 +202,16 @@ pub fn complete_values(q: shared::complete::Query) -> shared::complete::Values {
             _ => None,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Regression guard for every flag: clap's checks of the whole tree
+    /// and one `-o` definition.
+    #[test]
+    fn command_tree_is_consistent() {
+        shared::cli::assert_command_tree(super::Cli::command());
+    }
 }

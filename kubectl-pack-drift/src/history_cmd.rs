@@ -6,7 +6,7 @@ use anyhow::Result;
 use shared::kubeconfig::KubeArgs;
 use shared::output::exit;
 
-use crate::cli::{Format, HistoryArgs};
+use crate::cli::HistoryArgs;
 use crate::events::History;
 
 /// Runs `history`.
@@ -27,11 +27,17 @@ pub async fn run(kube: &KubeArgs, args: &HistoryArgs) -> Result<u8> {
         events.drain(..events.len() - args.limit);
     }
     let mut out = std::io::stdout().lock();
-    match args.output {
-        Format::Json | Format::Yaml => {
-            shared::output::write_structured(&mut out, args.output, &events)?
+    match &args.output.output {
+        f if !f.is_text() => {
+            let mut names: Vec<String> = events
+                .iter()
+                .flat_map(|e| e.objects.iter().map(|o| o.object.clone()))
+                .collect();
+            names.sort();
+            names.dedup();
+            shared::output::write_structured(&mut out, f, &events, &names)?
         }
-        Format::Text => {
+        _ => {
             if events.is_empty() {
                 writeln!(out, "no drift events recorded for release {}", args.release)?;
             }

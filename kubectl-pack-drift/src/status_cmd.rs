@@ -14,25 +14,28 @@ use crate::events::{Event, History, Kind};
 use crate::report::{self, Report};
 use crate::settings::{Detection, Settings};
 
-/// Prints reports in the chosen format (one report as an object, `-A` as a list).
-pub fn print(format: Format, reports: &[Report], list: bool) -> Result<()> {
+/// Prints reports in the chosen format (one report as an object, `-A` as
+/// a list; `-o name`: the drifted objects).
+pub fn print(format: &Format, reports: &[Report], list: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    match format {
-        Format::Json | Format::Yaml if reports.len() == 1 && !list => {
-            shared::output::write_structured(&mut out, format, &reports[0])?
+    if format.is_text() {
+        let paint = Paint::for_stream(Stream::Stdout);
+        for r in reports {
+            report::write_text(&mut out, r, &paint)?;
+            writeln!(out, "{}", report::summary(r))?;
         }
-        Format::Json | Format::Yaml => {
-            shared::output::write_structured(&mut out, format, &reports)?
-        }
-        Format::Text => {
-            let paint = Paint::for_stream(Stream::Stdout);
-            for r in reports {
-                report::write_text(&mut out, r, &paint)?;
-                writeln!(out, "{}", report::summary(r))?;
-            }
-        }
+        return Ok(());
     }
-    Ok(())
+    let names: Vec<String> = reports
+        .iter()
+        .flat_map(|r| &r.drifted)
+        .map(|o| shared::identity::kubectl_name(&o.api_version, &o.kind, &o.name))
+        .collect();
+    if reports.len() == 1 && !list {
+        shared::output::write_structured(&mut out, format, &reports[0], &names)
+    } else {
+        shared::output::write_structured(&mut out, format, &reports, &names)
+    }
 }
 
 /// Records a "detected" event; a failure to write is a warning, not an error.
@@ -60,7 +63,7 @@ pub async fn run(kube: &KubeArgs, args: &StatusArgs) -> Result<u8> {
             bail!("--helm needs a release name");
         };
         let report = crate::helm::check(&k, release, &args.check).await?;
-        print(args.output, std::slice::from_ref(&report), false)?;
+        print(&args.output.output, std::slice::from_ref(&report), false)?;
         return Ok(if report.fails(args.fail_on) {
             exit::DIFFERENCES
         } else {
@@ -124,7 +127,7 @@ pub async fn run(kube: &KubeArgs, args: &StatusArgs) -> Result<u8> {
     if args.all && targets.is_empty() {
         shared::output::info("no releases found");
     }
-    print(args.output, &reports, args.all)?;
+    print(&args.output.output, &reports, args.all)?;
     Ok(if errors > 0 {
         exit::DIFF_ERROR
     } else if failing {

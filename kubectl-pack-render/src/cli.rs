@@ -1,6 +1,6 @@
 //! The command line of `kubectl pack-render`: every flag defined once.
 
-use clap::{ArgMatches, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, Args, Parser, Subcommand};
 use shared::kubeconfig::KubeArgs;
 
 use crate::render::SetFlag;
@@ -92,22 +92,16 @@ pub struct ValuesArgs {
 }
 
 /// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Format {
-    /// A YAML stream.
-    #[default]
-    Yaml,
-    /// A JSON List.
-    Json,
-}
-
 /// Render-only output flags.
 #[derive(Debug, Clone, Args, Default)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
-    pub format: Format,
+    /// Output format: yaml (a YAML stream, the default; text and wide are
+    /// the same), json (a List), name (kind/name per object) or
+    /// jsonpath=TEMPLATE (over the List).
+    #[arg(short = 'o', long = "output", default_value = "yaml", value_name = "FORMAT",
+          value_parser = shared::output::FormatParser)]
+    pub format: shared::output::Format,
     /// Write each template's output to DIR/<pack>/templates/<file> instead of stdout.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<std::path::PathBuf>,
@@ -139,8 +133,10 @@ pub struct TestArgs {
     /// Stop at the first failing test.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = TestFormat::Pretty)]
+    /// Output format: the shared ones (text ✓/✗ per test, wide, json,
+    /// yaml, name = failed tests, jsonpath=TEMPLATE) or junit (JUnit XML).
+    #[arg(short = 'o', long = "output", default_value = "text", value_name = "FORMAT",
+          value_parser = TestFormatParser)]
     pub format: TestFormat,
     /// Rewrite snapshots instead of comparing.
     #[arg(long)]
@@ -150,15 +146,44 @@ pub struct TestArgs {
     pub coverage: bool,
 }
 
-/// `test` output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// `test` output format: every `-o` format, plus JUnit XML for CI systems.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TestFormat {
-    /// ✓/✗ per test with expected/actual.
-    Pretty,
-    /// One JSON report.
-    Json,
+    /// One of the shared formats (`text` is ✓/✗ per test with expected/actual).
+    Report(shared::output::Format),
     /// JUnit XML.
     Junit,
+}
+
+/// The value parser of [`TestFormat`] (`pretty`, the old name of `text`,
+/// still accepted).
+#[derive(Debug, Clone, Copy)]
+pub struct TestFormatParser;
+
+impl clap::builder::TypedValueParser for TestFormatParser {
+    type Value = TestFormat;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<TestFormat, clap::Error> {
+        match value.to_str() {
+            Some("junit") => Ok(TestFormat::Junit),
+            Some("pretty") => Ok(TestFormat::Report(shared::output::Format::Text)),
+            _ => shared::output::FormatParser
+                .parse_ref(cmd, arg, value)
+                .map(TestFormat::Report),
+        }
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let names = shared::output::FORMATS.into_iter().chain(["junit"]);
+        Some(Box::new(names.map(clap::builder::PossibleValue::new)))
+    }
 }
 
 /// `diff-env` arguments.
@@ -264,4 +289,16 @@ fn environment_names(pack: &std::path::Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Regression guard for every flag: clap's checks of the whole tree
+    /// and one `-o` definition.
+    #[test]
+    fn command_tree_is_consistent() {
+        shared::cli::assert_command_tree(super::Cli::command());
+    }
 }

@@ -59,14 +59,18 @@ pub fn write_yaml(out: &mut impl Write, files: &[&RenderedFile]) -> std::io::Res
 
 /// Writes a JSON `List` of every object.
 pub fn write_json(out: &mut impl Write, files: &[&RenderedFile]) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &list(files))?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The rendered objects as a `v1` `List` (what `-o json` prints).
+pub fn list(files: &[&RenderedFile]) -> serde_json::Value {
     let items: Vec<&serde_json::Value> = files
         .iter()
         .flat_map(|f| f.documents.iter().map(|d| d.object()))
         .collect();
-    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
-    serde_json::to_writer_pretty(&mut *out, &list)?;
-    writeln!(out)?;
-    Ok(())
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items})
 }
 
 /// Writes each template's documents to `dir/<path>`.

@@ -8,9 +8,10 @@ use anyhow::Context as _;
 use clap::ArgMatches;
 use shared::kubeconfig::KubeArgs;
 
-use crate::cli::{Format, OutputArgs, ValuesArgs};
+use crate::cli::{OutputArgs, ValuesArgs};
 use crate::engine::LookupFn;
 use crate::render::{self, Request};
+use shared::output::Format;
 
 /// Builds a render request from the shared values flags. Connects to the
 /// cluster only for `--values-from` and `--cluster-lookup`.
@@ -152,8 +153,8 @@ pub async fn run(
     } else {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        match output.format {
-            Format::Yaml => {
+        match &output.format {
+            Format::Yaml | Format::Text | Format::Wide => {
                 // Whole, then sealed with the end line (shared::seal).
                 let mut stream = Vec::new();
                 writeln!(stream, "{}", rendered.pack.header_line())?;
@@ -167,6 +168,22 @@ pub async fn run(
                 out.write_all(shared::seal::seal(stream).as_bytes())?;
             }
             Format::Json => crate::output::write_json(&mut out, &files)?,
+            other => {
+                let list = crate::output::list(&files);
+                let names: Vec<String> = files
+                    .iter()
+                    .flat_map(|f| f.documents.iter().map(|d| d.object()))
+                    .map(|o| {
+                        let s = |k: &str| o[k].as_str().unwrap_or_default().to_string();
+                        shared::identity::kubectl_name(
+                            &s("apiVersion"),
+                            &s("kind"),
+                            o["metadata"]["name"].as_str().unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                shared::output::write_structured(&mut out, other, &list, &names)?
+            }
         }
         out.flush()?;
     }

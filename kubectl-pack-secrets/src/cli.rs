@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use shared::kubeconfig::KubeArgs;
 
 /// SOPS-compatible secrets for packs.
@@ -169,23 +169,13 @@ pub struct UnsetArgs {
     pub path: String,
 }
 
-/// Output formats of reports.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum ReportFormat {
-    /// Human-readable lines.
-    Text,
-    /// JSON.
-    Json,
-}
-
 /// `status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The file.
     pub file: PathBuf,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value = "text")]
-    pub output: ReportFormat,
+    #[command(flatten)]
+    pub output: shared::output::OutputArgs,
 }
 
 /// Provider connection flags shared by pull and sync.
@@ -241,4 +231,16 @@ pub struct SyncArgs {
     pub refresh: std::time::Duration,
     #[command(flatten)]
     pub provider: ProviderArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Regression guard for every flag: clap's checks of the whole tree
+    /// and one `-o` definition.
+    #[test]
+    fn command_tree_is_consistent() {
+        shared::cli::assert_command_tree(super::Cli::command());
+    }
 }

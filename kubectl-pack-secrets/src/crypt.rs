@@ -8,9 +8,7 @@ use shared::output::{exit, warn};
 use shared::sops::tree::{self, Node};
 use shared::sops::{self, DecryptOptions, EncryptSpec, Keys, Wrapped, keys};
 
-use crate::cli::{
-    DecryptArgs, EncryptArgs, FileArgs, IdentityArgs, ReportFormat, RotateArgs, StatusArgs,
-};
+use crate::cli::{DecryptArgs, EncryptArgs, FileArgs, IdentityArgs, RotateArgs, StatusArgs};
 use crate::files::{self, load};
 use crate::keyring;
 
@@ -265,9 +263,14 @@ pub fn status(args: &StatusArgs, ids: &IdentityArgs) -> Result<u8> {
             report["otherKeyTypes"] = serde_json::json!(meta.other_keys);
         }
     }
-    match args.output {
-        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
-        ReportFormat::Text => {
+    match &args.output.output {
+        format if !format.is_text() => shared::output::write_structured(
+            &mut out,
+            format,
+            &report,
+            std::slice::from_ref(&f.name),
+        )?,
+        _ => {
             writeln!(out, "file:         {}", f.name)?;
             writeln!(
                 out,

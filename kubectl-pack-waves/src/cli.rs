@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use shared::kubeconfig::KubeArgs;
-pub use shared::output::Format;
+pub use shared::output::{Format, OutputArgs};
 pub use shared::release::args::{StorageArgs, storage, store};
 
 /// Apply YAML streams in ordered waves.
@@ -88,9 +88,8 @@ impl InputArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "text")]
-    pub output: Format,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// What to do when a wave fails.
@@ -261,9 +260,8 @@ pub struct ReleaseArgs {
     pub release: String,
     #[command(flatten)]
     pub storage: StorageArgs,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "text")]
-    pub output: Format,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `rollback`.
@@ -326,6 +324,8 @@ pub struct ListArgs {
     pub all_namespaces: bool,
     #[command(flatten)]
     pub storage: StorageArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Completion values from the cluster: release names and revisions.
@@ -337,4 +337,16 @@ pub fn complete_values(q: shared::complete::Query) -> shared::complete::Values {
             _ => None,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Regression guard for every flag: clap's checks of the whole tree
+    /// and one `-o` definition.
+    #[test]
+    fn command_tree_is_consistent() {
+        shared::cli::assert_command_tree(super::Cli::command());
+    }
 }

@@ -138,9 +138,10 @@ pub async fn delete_all(
         }
     };
     let order = deletion_order(records.iter().zip(&wanted).collect());
-    let say = |done: &mut Deleted, line: String| match how.dry_run {
-        true => done.report.push(format!("would {line}")),
-        false => progress.note(&line),
+    // "deleted X" as it happens; "would delete X" in a dry run's report.
+    let say = |done: &mut Deleted, (did, would): (&str, &str), what: String| match how.dry_run {
+        true => done.report.push(format!("would {would} {what}")),
+        false => progress.note(&format!("{did} {what}")),
     };
     for (r, w) in order {
         if shared::interrupt::requested() {
@@ -149,7 +150,7 @@ pub async fn delete_all(
         }
         let key = r.id().to_string();
         if let Some(why) = kept_because(r, how) {
-            say(&mut done, format!("keep {key} ({why})"));
+            say(&mut done, ("kept", "keep"), format!("{key} ({why})"));
             done.kept += 1;
             continue;
         }
@@ -183,7 +184,7 @@ pub async fn delete_all(
         };
         match api.delete(&r.name, &dp).await {
             Ok(_) => {
-                say(&mut done, format!("delete {key}"));
+                say(&mut done, ("deleted", "delete"), key);
                 done.deleted += 1;
                 done.gone.push(r.clone());
             }

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Result;
 use shared::output::exit;
 
-use crate::cli::{Format, PlanArgs};
+use crate::cli::PlanArgs;
 use crate::plan;
 
 /// Runs `plan`.
@@ -14,11 +14,18 @@ pub fn run(args: &PlanArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     let objects = shared::stream::read_inputs(&args.input.inputs(), true)?;
     let plan = plan::build(objects)?;
-    match args.output {
-        Format::Json | Format::Yaml => {
-            shared::output::write_structured(&mut out, args.output, &plan.view())?
+    match &args.output.output {
+        f if !f.is_text() => {
+            let names: Vec<String> = plan
+                .items
+                .iter()
+                .map(|i| {
+                    shared::identity::kubectl_name(i.obj.api_version(), i.obj.kind(), i.obj.name())
+                })
+                .collect();
+            shared::output::write_structured(&mut out, f, &plan.view(), &names)?
         }
-        Format::Text => {
+        _ => {
             for (wave, idx) in plan.waves() {
                 writeln!(out, "wave {wave}:")?;
                 for i in idx {

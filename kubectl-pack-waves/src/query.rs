@@ -10,8 +10,8 @@ use shared::output::exit;
 use crate::cli::{Format, ListArgs, ReleaseArgs};
 use crate::readiness::{self, State};
 
-fn print<T: serde::Serialize>(format: Format, v: &T) -> Result<()> {
-    shared::output::write_structured(&mut std::io::stdout().lock(), format, v)
+fn print<T: serde::Serialize>(format: &Format, v: &T, names: &[String]) -> Result<()> {
+    shared::output::write_structured(&mut std::io::stdout().lock(), format, v, names)
 }
 
 /// Runs `history`.
@@ -23,29 +23,43 @@ pub async fn history(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
     if h.is_empty() {
         bail!("release {} not found in {}", args.release, k.namespace);
     }
-    if args.output != Format::Text {
+    let format = &args.output.output;
+    if !format.is_text() {
         let rows: Vec<serde_json::Value> = h
             .iter()
-            .map(|r| serde_json::json!({"revision": r.revision, "updated": r.last_deployed, "status": r.status.to_string(), "objects": r.objects.len(), "description": r.description}))
+            .map(|r| serde_json::json!({"revision": r.revision, "updated": r.last_deployed, "status": r.status.to_string(), "objects": r.objects.len(), "pack": r.pack.name, "version": r.pack.version, "description": r.description}))
             .collect();
-        print(args.output, &rows)?;
+        let names: Vec<String> = h.iter().map(|r| r.revision.to_string()).collect();
+        print(format, &rows, &names)?;
         return Ok(exit::OK);
     }
-    writeln!(
+    let wide = *format == Format::Wide;
+    write!(
         out,
-        "{:<9} {:<21} {:<16} {:>7}  DESCRIPTION",
+        "{:<9} {:<21} {:<16} {:>7}  ",
         "REVISION", "UPDATED", "STATUS", "OBJECTS"
     )?;
+    if wide {
+        write!(out, "{:<30} ", "PACK")?;
+    }
+    writeln!(out, "DESCRIPTION")?;
     for r in &h {
-        writeln!(
+        write!(
             out,
-            "{:<9} {:<21} {:<16} {:>7}  {}",
+            "{:<9} {:<21} {:<16} {:>7}  ",
             r.revision,
             r.last_deployed,
             r.status.to_string(),
             r.objects.len(),
-            r.description
         )?;
+        if wide {
+            let pack = match r.pack.name.is_empty() {
+                true => "-".to_string(),
+                false => format!("{}-{}", r.pack.name, r.pack.version),
+            };
+            write!(out, "{pack:<30} ")?;
+        }
+        writeln!(out, "{}", r.description)?;
     }
     Ok(exit::OK)
 }
@@ -73,13 +87,19 @@ pub async fn status(kube: &KubeArgs, args: &ReleaseArgs) -> Result<u8> {
         all_ready &= state == "ready";
         rows.push((r.wave, format!("{}/{}", r.kind, r.name), state));
     }
-    if args.output != Format::Text {
+    let format = &args.output.output;
+    if !format.is_text() {
+        let names: Vec<String> = rel
+            .objects
+            .iter()
+            .map(|r| shared::identity::kubectl_name(&r.api_version, &r.kind, &r.name))
+            .collect();
         let v = serde_json::json!({
             "release": rel.name, "namespace": rel.namespace, "revision": rel.revision, "status": rel.status.to_string(),
             "updated": rel.last_deployed, "description": rel.description,
             "objects": rows.iter().map(|(w, o, s)| serde_json::json!({"wave": w, "object": o, "state": s})).collect::<Vec<_>>(),
         });
-        print(args.output, &v)?;
+        print(format, &v, &names)?;
     } else {
         writeln!(
             out,
@@ -103,6 +123,19 @@ pub async fn list(kube: &KubeArgs, args: &ListArgs) -> Result<u8> {
     let k = kube.connect().await?;
     let store = crate::cli::store(&k, &args.storage)?;
     let releases = store.releases(args.all_namespaces).await?;
+    let format = &args.output.output;
+    if !format.is_text() {
+        let rows: Vec<serde_json::Value> = releases
+            .iter()
+            .map(|(ns, name, rev, status)| serde_json::json!({"name": name, "namespace": ns, "revision": rev, "status": status}))
+            .collect();
+        let names: Vec<String> = releases
+            .iter()
+            .map(|(_, name, _, _)| name.clone())
+            .collect();
+        print(format, &rows, &names)?;
+        return Ok(exit::OK);
+    }
     writeln!(
         out,
         "{:<30} {:<20} {:>8}  STATUS",

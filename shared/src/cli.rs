@@ -187,3 +187,41 @@ pub fn completion(
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(exit::OK)
 }
+
+/// For each plugin's unit test of its command tree: clap's own
+/// consistency checks (`debug_assert`), plus the suite's rule that `-o`
+/// takes every format of [`crate::output::FORMATS`] (a command may add its
+/// own, as `test -o junit`) or is a file to write (`-o FILE`, as sops
+/// spells it).
+pub fn assert_command_tree(command: clap::Command) {
+    let mut command = command;
+    command.build();
+    command.clone().debug_assert();
+    fn walk(cmd: &clap::Command, path: &str) {
+        for arg in cmd.get_arguments() {
+            if arg.get_short() != Some('o') {
+                continue;
+            }
+            let values: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect();
+            let names = arg.get_value_names().unwrap_or_default();
+            let is_file = names
+                .iter()
+                .any(|n| ["FILE", "OUT", "DIR"].contains(&n.as_str()));
+            let shared = crate::output::FORMATS
+                .iter()
+                .all(|f| values.iter().any(|v| v == f));
+            assert!(
+                shared || (values.is_empty() && is_file),
+                "{path}: -o must be the shared output format or a FILE, found {values:?} {names:?}"
+            );
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()));
+        }
+    }
+    walk(&command, command.get_name());
+}

@@ -184,3 +184,15 @@ mod name_tests {
         assert!(check_name("ConfigMap", &"a".repeat(254)).is_err());
     }
 }
+
+/// An object as `kubectl get -o name` prints it: the lowercased kind, its
+/// group for non-core kinds, the name (`deployment.apps/web`, `configmap/x`).
+pub fn kubectl_name(api_version: &str, kind: &str, name: &str) -> String {
+    let group = split_api_version(api_version).0;
+    let kind = kind.to_ascii_lowercase();
+    if group.is_empty() {
+        format!("{kind}/{name}")
+    } else {
+        format!("{kind}.{group}/{name}")
+    }
+}

@@ -18,6 +18,7 @@ pub mod discovery;
 pub mod error;
 pub mod identity;
 pub mod interrupt;
+pub mod jsonpath;
 pub mod kubeconfig;
 pub mod live;
 pub mod output;

@@ -24,28 +24,116 @@ pub mod exit {
     pub const USAGE: u8 = 2;
 }
 
-/// The `-o` formats of the reporting commands (status, history, diff, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// `-o/--output`, one definition for every command that prints objects or
+/// a report: `text` (the default, for people), `wide` (text with every
+/// column the command has), `json`, `yaml`, `name` (one `kind/name`, release
+/// or revision per line, for scripts) and `jsonpath=TEMPLATE` (kubectl's
+/// templates over what `json` prints).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Format {
     /// Human-readable (coloured on a terminal).
+    #[default]
     Text,
+    /// Text with every column.
+    Wide,
     /// JSON.
     Json,
     /// YAML.
     Yaml,
+    /// One name per line.
+    Name,
+    /// kubectl's JSONPath template.
+    JsonPath(crate::jsonpath::Template),
 }
 
-/// Writes `value` as pretty JSON or YAML; `Text` writes nothing (the
-/// caller prints its own text).
+/// The plain format names `-o` takes (`jsonpath=` takes a template).
+pub const FORMATS: [&str; 6] = ["text", "wide", "json", "yaml", "name", "jsonpath="];
+
+/// The clap value parser of [`Format`]: an unknown name is clap's own
+/// "invalid value ... [possible values: ...]" usage error, a broken
+/// template names what is wrong.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FormatParser;
+
+impl clap::builder::TypedValueParser for FormatParser {
+    type Value = Format;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Format, clap::Error> {
+        if value.to_string_lossy().starts_with("jsonpath=") {
+            // clap words the error: invalid value '...' for '--output': why.
+            let template = |text: &str| -> Result<Format, String> {
+                match text.strip_prefix("jsonpath=").unwrap_or_default() {
+                    "" => Err("jsonpath= needs a template, e.g. jsonpath='{.revision}'".into()),
+                    t => crate::jsonpath::Template::parse(t).map(Format::JsonPath),
+                }
+            };
+            return template.parse_ref(cmd, arg, value);
+        }
+        let names = clap::builder::PossibleValuesParser::new(FORMATS);
+        let name = names.parse_ref(cmd, arg, value)?;
+        Ok(match name.as_str() {
+            "wide" => Format::Wide,
+            "json" => Format::Json,
+            "yaml" => Format::Yaml,
+            "name" => Format::Name,
+            _ => Format::Text,
+        })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            FORMATS
+                .iter()
+                .map(|n| clap::builder::PossibleValue::new(*n)),
+        ))
+    }
+}
+
+/// `-o/--output FORMAT`, flattened into every reporting command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputArgs {
+    /// Output format: text, wide, json, yaml, name or jsonpath=TEMPLATE.
+    #[arg(short = 'o', long = "output", default_value = "text", value_name = "FORMAT",
+          value_parser = FormatParser)]
+    pub output: Format,
+}
+
+impl Format {
+    /// True for the formats people read (`text`, `wide`): the command
+    /// prints its own text.
+    pub fn is_text(&self) -> bool {
+        matches!(self, Format::Text | Format::Wide)
+    }
+}
+
+/// Writes `value` in a machine format (`names` for `-o name`); writes
+/// nothing for `text`/`wide` (the caller prints its own text).
 pub fn write_structured<T: serde::Serialize>(
     out: &mut impl Write,
-    format: Format,
+    format: &Format,
     value: &T,
+    names: &[String],
 ) -> anyhow::Result<()> {
     match format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(value)?)?,
         Format::Yaml => write!(out, "{}", crate::yaml::to_string(value)?)?,
-        Format::Text => {}
+        Format::Name => {
+            for n in names {
+                writeln!(out, "{n}")?;
+            }
+        }
+        Format::JsonPath(t) => {
+            // As kubectl: no newline of its own (`{"\n"}` adds one).
+            write!(out, "{}", t.render(&serde_json::to_value(value)?))?;
+        }
+        Format::Text | Format::Wide => {}
     }
     Ok(())
 }

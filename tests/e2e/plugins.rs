@@ -289,3 +289,113 @@ async fn kubectl_completes_release_names_revisions_crds_and_environments() {
     let (got, _) = kubectl_completes("waves", &["uninstall", "--keep"]);
     assert_eq!(got, ["--keep-history"]);
 }
+
+/// Runs a plugin against the test cluster with `stdin`; (code, stdout, stderr).
+fn run_plugin(plugin: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut cmd = harness::plugin(plugin);
+    cmd.args(args);
+    let out = harness::run_with_stdin(cmd, stdin);
+    let (o, e) = harness::texts(&out);
+    (out.status.code().unwrap_or(-1), o, e)
+}
+
+#[tokio::test]
+async fn one_output_flag_prints_name_jsonpath_and_wide_in_every_plugin() {
+    let ns = harness::namespace("output-flag").await;
+    let stream = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\ndata: {k: v}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations: {sherpack.io/wait-ready: \"false\"}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: nginx}]}\n";
+    for _ in 0..2 {
+        let (code, _, err) = run_plugin("waves", &["apply", "app", "-n", &ns], stream);
+        assert_eq!(code, 0, "{err}");
+    }
+    let waves = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["-n", &ns]);
+        run_plugin("waves", &all, "")
+    };
+    let (_, out, _) = waves(&["history", "app", "-o", "name"]);
+    assert_eq!(out, "1\n2\n");
+    let (_, out, _) = waves(&["history", "app", "-o", "jsonpath={[*].status}"]);
+    assert_eq!(out, "superseded deployed");
+    let (_, out, _) = waves(&["history", "app", "-o", "wide"]);
+    assert!(out.lines().next().unwrap().contains("PACK"), "{out}");
+    let (_, out, _) = waves(&["list", "-o", "name"]);
+    assert_eq!(out, "app\n");
+    let (_, out, _) = waves(&[
+        "list",
+        "-o",
+        r#"jsonpath={range [*]}{.name}={.revision}{"\n"}{end}"#,
+    ]);
+    assert_eq!(out, "app=2\n");
+    let (_, out, _) = waves(&["status", "app", "-o", "name"]);
+    assert_eq!(out, "configmap/one\ndeployment.apps/web\n");
+    let (_, out, _) = waves(&["status", "app", "-o", "yaml"]);
+    assert!(out.contains("revision: 2"), "{out}");
+    let (_, out, _) = run_plugin("waves", &["plan", "-o", "name"], stream);
+    assert_eq!(out, "configmap/one\ndeployment.apps/web\n");
+    // The same flag, the same errors, in every plugin.
+    let (code, _, err) = waves(&["history", "app", "-o", "jsonpath={.a"]);
+    assert!(code == 2 && err.contains("unclosed"), "{err}");
+    let (code, _, err) = waves(&["history", "app", "-o", "xml"]);
+    assert!(
+        code == 2 && err.contains("[possible values: text, wide, json, yaml, name, jsonpath=]"),
+        "{err}"
+    );
+
+    let (code, out, err) = run_plugin(
+        "drift",
+        &["app", "-n", &ns, "-o", "jsonpath={.release}", "--read-only"],
+        "",
+    );
+    assert_eq!((code, out.as_str()), (0, "app"), "{err}");
+    let (_, out, _) = run_plugin(
+        "drift",
+        &["app", "-n", &ns, "-o", "name", "--read-only"],
+        "",
+    );
+    assert_eq!(out, "", "nothing drifted");
+
+    let webapp = harness::workspace_root().join("examples/webapp");
+    let (code, out, err) = run_plugin(
+        "render",
+        &["app", webapp.to_str().unwrap(), "-o", "name"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("deployment.apps/app")
+            || out.lines().any(|l| l.starts_with("deployment.apps/")),
+        "{out}"
+    );
+    let (_, out, _) = run_plugin(
+        "render",
+        &["app", webapp.to_str().unwrap(), "-o", "jsonpath={.kind}"],
+        "",
+    );
+    assert_eq!(out, "List");
+
+    let sops = harness::fixtures().join("sops/secrets.age.yaml");
+    let (code, out, err) = run_plugin(
+        "secrets",
+        &[
+            "status",
+            sops.to_str().unwrap(),
+            "-o",
+            "jsonpath={.encrypted}",
+        ],
+        "",
+    );
+    assert_eq!((code, out.as_str()), (0, "true"), "{err}");
+    for plugin in ["drift", "crd", "render", "secrets"] {
+        let args: &[&str] = match plugin {
+            "drift" => &["status", "app", "-o", "xml"],
+            "crd" => &["validate", "-o", "xml"],
+            "render" => &["test", "pack", "-o", "xml"],
+            _ => &["status", "f", "-o", "xml"],
+        };
+        let (code, _, err) = run_plugin(plugin, args, "");
+        assert!(
+            code == 2 && err.contains("possible values: text, wide, json, yaml, name, jsonpath="),
+            "{plugin}: {err}"
+        );
+    }
+}

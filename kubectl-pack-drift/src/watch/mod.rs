@@ -299,19 +299,32 @@ impl Watch<'_> {
         let now = shared::release::now();
         let mut out = std::io::stdout().lock();
         // A closed stdout must not stop the watch.
-        let _ = if self.args.output == Format::Json {
-            writeln!(
-                out,
-                "{}",
-                json!({"time": now, "event": event, "object": object, "message": text})
-            )
-        } else {
+        let format = &self.args.output.output;
+        let _ = if format.is_text() {
             let obj = if object.is_empty() {
                 String::new()
             } else {
                 format!(" {object}")
             };
             writeln!(out, "{now} {}{obj} {text}", event.to_uppercase())
+        } else {
+            // One document per event: JSON lines, YAML documents, names.
+            let value = json!({"time": now, "event": event, "object": object, "message": text});
+            let names: Vec<String> = (!object.is_empty())
+                .then(|| object.to_string())
+                .into_iter()
+                .collect();
+            let separator = if *format == Format::Yaml { "---\n" } else { "" };
+            let compact = if *format == Format::Json {
+                writeln!(out, "{value}").map_err(anyhow::Error::from)
+            } else {
+                write!(out, "{separator}")
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| {
+                        shared::output::write_structured(&mut out, format, &value, &names)
+                    })
+            };
+            compact.map_err(std::io::Error::other)
         };
     }
 

@@ -27,7 +27,9 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use crate::cli::TestArgs;
+use std::io::Write as _;
+
+use crate::cli::{TestArgs, TestFormat};
 use crate::render::{self, Request, SetFlag};
 
 /// The outcome of one test.
@@ -376,14 +378,23 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<u8> {
     let args_owned = args.clone();
     let (results, coverage) = tokio::task::spawn_blocking(move || run_all(&args_owned)).await??;
     let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
-    let text = match args.format {
-        crate::cli::TestFormat::Pretty => {
-            report::pretty(&results, args.coverage.then_some(&coverage))
+    let coverage = args.coverage.then_some(&coverage);
+    let mut out = std::io::stdout().lock();
+    match &args.format {
+        TestFormat::Junit => out.write_all(report::junit(&results).as_bytes())?,
+        TestFormat::Report(f) if f.is_text() => {
+            out.write_all(report::pretty(&results, coverage).as_bytes())?
         }
-        crate::cli::TestFormat::Json => report::json(&results, args.coverage.then_some(&coverage)),
-        crate::cli::TestFormat::Junit => report::junit(&results),
-    };
-    std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
+        TestFormat::Report(f) => {
+            let failed_names: Vec<String> = results
+                .iter()
+                .filter(|r| !r.failures.is_empty())
+                .map(|r| format!("{}/{}", r.suite, r.name))
+                .collect();
+            let value = report::value(&results, coverage);
+            shared::output::write_structured(&mut out, f, &value, &failed_names)?
+        }
+    }
     Ok(if failed > 0 {
         shared::output::exit::ERROR
     } else {

@@ -87,10 +87,9 @@ pub fn pretty(results: &[TestResult], coverage: Option<&Coverage>) -> String {
 }
 
 /// Machine-readable output.
-pub fn json(results: &[TestResult], coverage: Option<&Coverage>) -> String {
+pub fn value(results: &[TestResult], coverage: Option<&Coverage>) -> serde_json::Value {
     let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
-    let v = serde_json::json!({"passed": results.len() - failed, "failed": failed, "tests": results, "coverage": coverage});
-    format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
+    serde_json::json!({"passed": results.len() - failed, "failed": failed, "tests": results, "coverage": coverage})
 }
 
 fn xml(s: &str) -> String {
