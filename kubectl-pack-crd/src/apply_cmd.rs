@@ -344,7 +344,11 @@ async fn apply_managed(
 
 fn ask(name: &str, n: usize) -> Result<bool> {
     if !std::io::stderr().is_terminal() {
-        bail!("--strategy interactive asks on a terminal, and there is none; use safe or force");
+        return Err(shared::error::Usage(
+            "--strategy interactive asks on a terminal, and there is none; use safe or force"
+                .into(),
+        )
+        .into());
     }
     dialoguer::Confirm::new()
         .with_prompt(format!("Apply {n} breaking change(s) to CRD {name}?"))

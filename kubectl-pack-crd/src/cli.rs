@@ -199,6 +199,17 @@ pub fn complete_values(q: shared::complete::Query) -> shared::complete::Values {
     })
 }
 
+impl Command {
+    /// Its column of the exit-code table (`shared::output::exit`): `diff`
+    /// and `validate` are checks (1 = breaking changes / invalid objects).
+    pub fn error_code(&self) -> shared::cli::ErrorCode {
+        match self {
+            Command::Diff(_) | Command::Validate(_) => shared::cli::ErrorCode::DiffLike,
+            _ => shared::cli::ErrorCode::Standard,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

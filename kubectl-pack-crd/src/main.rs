@@ -18,7 +18,6 @@ mod validate_cmd;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use shared::cli::ErrorCode;
 
 use cli::{Cli, Command};
 
@@ -31,8 +30,7 @@ fn main() -> ExitCode {
         return shared::cli::usage_without_command(Cli::command());
     };
     let kube = cli.kube;
-    // diff and validate are diff-like (0 / 1 findings / 2 error); bad input is 2 everywhere.
-    shared::cli::run(ErrorCode::DiffLike, async move {
+    shared::cli::run(command.error_code(), async move {
         match command {
             Command::Diff(a) => diff_cmd::run(&kube, &a).await,
             Command::Validate(a) => validate_cmd::run(&kube, &a).await,

@@ -204,6 +204,14 @@ pub fn complete_values(q: shared::complete::Query) -> shared::complete::Values {
     })
 }
 
+impl Command {
+    /// Its column of the exit-code table (`shared::output::exit`): every
+    /// drift command is a check (0 clean, 1 drift, 2 error).
+    pub fn error_code(&self) -> shared::cli::ErrorCode {
+        shared::cli::ErrorCode::DiffLike
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

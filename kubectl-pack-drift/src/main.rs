@@ -21,7 +21,6 @@ mod watch;
 use std::process::ExitCode;
 
 use clap::CommandFactory;
-use shared::cli::ErrorCode;
 
 use cli::{Cli, Command};
 
@@ -34,7 +33,7 @@ fn main() -> ExitCode {
         return shared::cli::usage_without_command(Cli::command());
     };
     let kube = cli.kube;
-    shared::cli::run(ErrorCode::DiffLike, async move {
+    shared::cli::run(command.error_code(), async move {
         match command {
             Command::Status(a) => status_cmd::run(&kube, &a).await,
             Command::Watch(a) => watch::run(&kube, &a).await,

@@ -28,7 +28,7 @@ async fn selectors(
         .collect();
     let served = shared::discovery::listable_resources(&k.client).await?;
     let only = shared::select::Selectors::resolve("--only", list, served, &kinds)
-        .map_err(anyhow::Error::msg)?;
+        .map_err(shared::error::Usage)?;
     for s in only.iter() {
         if !rel
             .objects

@@ -291,6 +291,18 @@ fn environment_names(pack: &std::path::Path) -> Vec<String> {
     names
 }
 
+impl Command {
+    /// Its column of the exit-code table (`shared::output::exit`):
+    /// `diff-env` is a check (1 = the environments differ); the render
+    /// itself and the others are ordinary.
+    pub fn error_code(&self) -> shared::cli::ErrorCode {
+        match self {
+            Command::DiffEnv(_) => shared::cli::ErrorCode::DiffLike,
+            _ => shared::cli::ErrorCode::Standard,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

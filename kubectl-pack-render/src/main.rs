@@ -36,10 +36,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let code = match &cli.command {
-        Some(Command::DiffEnv(_)) => ErrorCode::DiffLike,
-        _ => ErrorCode::Standard,
-    };
+    let code = cli
+        .command
+        .as_ref()
+        .map_or(ErrorCode::Standard, Command::error_code);
     shared::cli::run(code, async move {
         match &cli.command {
             None => render_cmd::run(&cli.kube, &cli.values, &cli.output, &cli.args, &matches).await,

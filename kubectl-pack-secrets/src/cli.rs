@@ -233,6 +233,14 @@ pub struct SyncArgs {
     pub provider: ProviderArgs,
 }
 
+impl Command {
+    /// Its column of the exit-code table (`shared::output::exit`): no
+    /// secrets command is a check.
+    pub fn error_code(&self) -> shared::cli::ErrorCode {
+        shared::cli::ErrorCode::Standard
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

@@ -17,7 +17,6 @@ mod target;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use shared::cli::ErrorCode;
 
 use cli::{Cli, Command};
 
@@ -31,7 +30,7 @@ fn main() -> ExitCode {
     };
     let ids = cli.ids;
     let kube = cli.kube;
-    shared::cli::run(ErrorCode::Standard, async move {
+    shared::cli::run(command.error_code(), async move {
         match command {
             Command::Init(a) => init::run(&a),
             Command::Encrypt(a) => crypt::encrypt(&a),

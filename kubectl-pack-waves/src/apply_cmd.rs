@@ -99,9 +99,10 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
         force_replace: args.replace.force_replace,
     };
     if opts.pause && !shared::output::is_terminal(shared::output::Stream::Stdin) {
-        bail!(
-            "--pause-between-waves asks on a terminal, and stdin is the stream; pass the stream with -f FILE and run it in a terminal"
-        );
+        return Err(shared::error::Usage(
+            "--pause-between-waves asks on a terminal, and stdin is the stream; pass the stream with -f FILE and run it in a terminal".into(),
+        )
+        .into());
     }
     let k = kube.connect().await?;
     match args.change.dry_run {

@@ -26,7 +26,6 @@ mod validate;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use shared::cli::ErrorCode;
 
 use cli::{Cli, Command};
 
@@ -39,11 +38,7 @@ fn main() -> ExitCode {
         return shared::cli::usage_without_command(Cli::command());
     };
     let kube = cli.kube;
-    let code = if matches!(command, Command::Diff(_)) {
-        ErrorCode::DiffLike
-    } else {
-        ErrorCode::Standard
-    };
+    let code = command.error_code();
     shared::cli::run(code, async move {
         match command {
             Command::Plan(a) => plan_cmd::run(&a),

@@ -142,7 +142,7 @@ async fn mix(
     let both = || current.iter().chain(&target);
     let kinds: Vec<(&str, &str)> = both().map(|o| (o.api_version(), o.kind())).collect();
     let served = shared::discovery::listable_resources(&k.client).await?;
-    let selectors = Selectors::resolve(flag, list, served, &kinds).map_err(anyhow::Error::msg)?;
+    let selectors = Selectors::resolve(flag, list, served, &kinds).map_err(shared::error::Usage)?;
     for s in selectors.iter() {
         if !both().any(|o| selectors.picks(s, o.api_version(), o.kind(), o.name())) {
             bail!(

@@ -74,6 +74,10 @@ where
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::from(exit::OK),
+        Err(err) if err.is::<crate::error::Usage>() => {
+            report(&err);
+            ExitCode::from(exit::USAGE)
+        }
         Err(err) => {
             report(&err);
             ExitCode::from(match code_on_error {

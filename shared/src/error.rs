@@ -9,6 +9,13 @@ use std::path::PathBuf;
 
 use crate::stream::Source;
 
+/// A command line that cannot be carried out as given, found after clap
+/// parsed it (an `--only` kind the server does not know, a flag that needs
+/// a terminal there is none of): a usage error, exit 2 like clap's own.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
 /// A check before the first write refused the input: one line per bad
 /// object (printed each on its own line by [`crate::cli::report`]), then
 /// the summary. Nothing was changed.

@@ -10,7 +10,22 @@ use std::io::{IsTerminal, Write};
 
 use owo_colors::OwoColorize;
 
-/// Process exit codes, kubectl's conventions.
+/// The suite's exit codes, one table for the five plugins (kubectl's and
+/// `kubectl diff`'s conventions). Each command is of one [`Kind`]:
+///
+/// | outcome                                   | ordinary | check |
+/// |-------------------------------------------|----------|-------|
+/// | success (check: nothing found)            | 0        | 0     |
+/// | check: differences / drift / findings     | —        | 1     |
+/// | failure (the cluster, a file, the input)  | 1        | 2     |
+/// | usage: a command line that cannot be run | 2        | 2     |
+/// | interrupted (Ctrl-C / SIGTERM)            | 130/143  | 130/143 |
+///
+/// Checks are `pack-waves diff` and `status` (1 = not all ready),
+/// `pack-drift` (all of it), `pack-crd diff` and `validate`, `pack-render
+/// diff-env`; every other command is ordinary. Each plugin's `Command`
+/// says its kind (`error_code`), and [`crate::cli::run`] turns an outcome
+/// into the code.
 pub mod exit {
     /// Success.
     pub const OK: u8 = 0;
@@ -20,8 +35,11 @@ pub mod exit {
     pub const DIFFERENCES: u8 = 1;
     /// Diff-like commands: an error, as opposed to differences.
     pub const DIFF_ERROR: u8 = 2;
-    /// Usage errors (clap's own exit code).
+    /// Usage errors (clap's own exit code, and [`crate::error::Usage`]).
     pub const USAGE: u8 = 2;
+
+    /// Which column of the table a command uses.
+    pub use crate::cli::ErrorCode as Kind;
 }
 
 /// `-o/--output`, one definition for every command that prints objects or

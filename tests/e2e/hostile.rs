@@ -441,7 +441,7 @@ fn waves_cases() -> Vec<Case> {
         "waves",
         &["apply", "corpus", "--pause-between-waves"],
         &one,
-        1,
+        2,
         "asks on a terminal",
     ));
     v.push(case(
@@ -481,7 +481,7 @@ fn waves_cases() -> Vec<Case> {
         "waves",
         &["status", "nosuch"],
         "",
-        1,
+        2,
         "nosuch",
     ));
     v.push(case(
@@ -776,28 +776,28 @@ fn crd_cases() -> Vec<Case> {
             "restore of a plain ConfigMap file",
             &["restore", "{dir}/configmap.yaml"],
             "",
-            2,
+            1,
             "is not a backup written by kubectl pack-crd backup",
         ),
         c(
             "restore of a backup holding other objects",
             &["restore", "{dir}/tampered-backup.yaml"],
             "",
-            2,
+            1,
             "are not custom resources of the backup's CRDs",
         ),
         c(
             "restore of a missing file",
             &["restore", "{dir}/missing.yaml"],
             "",
-            2,
+            1,
             "missing.yaml",
         ),
         c(
             "apply of a stream with duplicate keys",
             &["apply"],
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: d\ndata:\n  a: \"1\"\n  a: \"2\"\n",
-            2,
+            1,
             "duplicate mapping key",
         ),
         c(
@@ -807,21 +807,21 @@ fn crd_cases() -> Vec<Case> {
                 "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n{}",
                 alias_bomb("  ")
             ),
-            2,
+            1,
             "over the reading limits",
         ),
         c(
             "apply of a non-structural CRD",
             &["apply"],
             "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: things.corpus.example.com\nspec:\n  group: corpus.example.com\n  scope: Namespaced\n  names: {plural: things, kind: Thing}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, properties: {spec: {}}}\n",
-            2,
+            1,
             "structural",
         ),
         c(
             "apply of a CRD with two storage versions",
             &["apply"],
             "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: twos.corpus.example.com\nspec:\n  group: corpus.example.com\n  scope: Namespaced\n  names: {plural: twos, kind: Two}\n  versions:\n  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}\n  - {name: v2, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}\n",
-            2,
+            1,
             "storage",
         ),
         c(
@@ -831,14 +831,14 @@ fn crd_cases() -> Vec<Case> {
                 "metadata:\n",
                 "metadata:\n  annotations: {sherpack.io/crd-policy: sometimes}\n",
             ),
-            2,
+            1,
             "sometimes",
         ),
         c(
             "apply of a cut rendered stream",
             &["apply"],
             "# kubectl-pack.io/pack: {\"name\":\"p\",\"version\":\"1.0.0\"}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sealed\n",
-            2,
+            1,
             "cut short",
         ),
         c(
@@ -877,14 +877,14 @@ fn crd_cases() -> Vec<Case> {
             "migrate of a missing CRD",
             &["migrate", "nopes.corpus.example.com", "--to", "v2"],
             "",
-            2,
+            1,
             "nopes.corpus.example.com",
         ),
         c(
             "backup of a missing CRD",
             &["backup", "nopes.corpus.example.com"],
             "",
-            2,
+            1,
             "does not exist",
         ),
         c(

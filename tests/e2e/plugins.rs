@@ -399,3 +399,133 @@ async fn one_output_flag_prints_name_jsonpath_and_wide_in_every_plugin() {
         );
     }
 }
+
+/// The exit-code table of README ("Exit codes") and `shared::output::exit`:
+/// ordinary commands 0 / 1 failure / 2 usage; checks 0 / 1 found / 2 error.
+#[tokio::test]
+async fn exit_codes_follow_one_table_in_every_plugin() {
+    let ns = harness::namespace("exit-codes").await;
+    let cm = |v: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\ndata: {{k: {v}}}\n")
+    };
+    let (code, _, err) = run_plugin("waves", &["apply", "app", "-n", &ns], &cm("a"));
+    assert_eq!(code, 0, "{err}");
+    let n = ns.as_str();
+    type Row<'a> = (&'a str, Vec<&'a str>, String, i32, &'a str);
+    let rows: Vec<Row<'_>> = vec![
+        (
+            "waves",
+            vec!["apply"],
+            String::new(),
+            2,
+            "usage: a missing argument",
+        ),
+        (
+            "waves",
+            vec!["rollback", "app", "1", "-n", n, "--only", "nokind/x"],
+            String::new(),
+            2,
+            "usage found late: a kind the server does not know",
+        ),
+        (
+            "waves",
+            vec!["history", "nosuch", "-n", n],
+            String::new(),
+            1,
+            "failure",
+        ),
+        (
+            "waves",
+            vec!["diff", "app", "-n", n],
+            cm("b"),
+            1,
+            "check: differences",
+        ),
+        (
+            "waves",
+            vec!["diff", "app", "-n", n],
+            cm("a"),
+            0,
+            "check: none",
+        ),
+        (
+            "waves",
+            vec!["diff", "app", "-n", n, "-f", "/nonexistent.yaml"],
+            String::new(),
+            2,
+            "check: error",
+        ),
+        (
+            "waves",
+            vec!["status", "nosuch", "-n", n],
+            String::new(),
+            2,
+            "check: error",
+        ),
+        ("drift", vec!["--bogus"], String::new(), 2, "usage"),
+        (
+            "drift",
+            vec!["app", "-n", n, "--read-only"],
+            String::new(),
+            0,
+            "check: clean",
+        ),
+        (
+            "drift",
+            vec!["nosuch", "-n", n],
+            String::new(),
+            2,
+            "check: error",
+        ),
+        ("crd", vec!["backup"], String::new(), 2, "usage"),
+        (
+            "crd",
+            vec!["backup", "nosuch.example.com"],
+            String::new(),
+            1,
+            "failure (was 2)",
+        ),
+        (
+            "crd",
+            vec!["diff", "/nonexistent.yaml", "/nonexistent.yaml"],
+            String::new(),
+            2,
+            "check: error",
+        ),
+        ("render", vec!["--bogus"], String::new(), 2, "usage"),
+        (
+            "render",
+            vec!["app", "/nonexistent-pack"],
+            String::new(),
+            1,
+            "failure",
+        ),
+        (
+            "render",
+            vec!["diff-env", "a", "b", "/nonexistent-pack"],
+            String::new(),
+            2,
+            "check: error",
+        ),
+        ("secrets", vec!["decrypt"], String::new(), 2, "usage"),
+        (
+            "secrets",
+            vec!["decrypt", "/nonexistent.yaml"],
+            String::new(),
+            1,
+            "failure",
+        ),
+    ];
+    for (plugin, args, stdin, want, what) in rows {
+        let (code, _, err) = run_plugin(plugin, &args, &stdin);
+        assert_eq!(code, want, "{plugin} {args:?} ({what}): {err}");
+    }
+    // Drift found: an object of the release deleted by hand.
+    let out = harness::kubectl()
+        .args(["delete", "configmap", "one", "-n", n])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (code, _, err) = run_plugin("drift", &["app", "-n", n, "--read-only"], "");
+    assert_eq!(code, 1, "check: drift found: {err}");
+}
