@@ -181,13 +181,10 @@ pub struct StatusArgs {
 /// Provider connection flags shared by pull and sync.
 #[derive(Debug, Args, Clone)]
 pub struct ProviderArgs {
-    /// Timeout of one provider request.
-    #[arg(
-        long = "provider-timeout",
-        value_name = "SECONDS",
-        default_value_t = 10
-    )]
-    pub provider_timeout: u64,
+    /// Timeout of one provider request (e.g. 10s, 1m; a bare number is seconds).
+    #[arg(long = "provider-timeout", value_name = "DURATION", default_value = "10s",
+          value_parser = shared::kubeconfig::positive_duration)]
+    pub provider_timeout: std::time::Duration,
     /// Retries of transient provider errors (timeouts, 5xx, throttling).
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub retries: u32,

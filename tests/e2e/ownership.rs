@@ -126,7 +126,7 @@ async fn a_stream_cut_short_or_changed_after_render_is_refused_before_any_change
     crd.arg("apply");
     let out = run_with_stdin(crd, cut);
     let (o, e) = texts(&out);
-    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert_eq!(out.status.code(), Some(1), "{e}");
     assert!(o.is_empty() && e.contains("cut short"), "{e}");
     // A document taken out with the end line kept.
     let dropped = whole.replace("---\n# Source: trio/templates/cms.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: three}\ndata: {k: three}\n", "");

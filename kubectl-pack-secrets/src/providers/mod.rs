@@ -37,8 +37,8 @@ impl Providers {
     /// Builds the HTTP client (`VAULT_CACERT` adds a trusted CA).
     pub fn new(args: &ProviderArgs) -> anyhow::Result<Providers> {
         let mut b = reqwest::Client::builder()
-            .timeout(Duration::from_secs(args.provider_timeout.max(1)))
-            .connect_timeout(Duration::from_secs(args.provider_timeout.clamp(1, 10)))
+            .timeout(args.provider_timeout)
+            .connect_timeout(args.provider_timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("kubectl-pack-secrets/", env!("CARGO_PKG_VERSION")));
         if let Ok(path) = std::env::var("VAULT_CACERT")
             && !path.is_empty()
