@@ -72,7 +72,7 @@ pub struct KubeArgs {
     #[arg(long, global = true, value_name = "NAME")]
     pub tls_server_name: Option<String>,
     /// Time to wait for a single request ("0" = no limit), e.g. 30s, 1m.
-    #[arg(long, global = true, value_name = "DURATION")]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = request_timeout)]
     pub request_timeout: Option<String>,
 }
 
@@ -341,8 +341,14 @@ pub fn load_kubeconfig(
     }
 }
 
-/// A clap value parser for duration flags (`--timeout 5m`): a duration
-/// as [`parse_duration`] reads it, and not zero.
+/// The `--request-timeout` value parser: a duration or `0` (no limit),
+/// checked when the command line is parsed, kept as typed.
+pub fn request_timeout(text: &str) -> std::result::Result<String, String> {
+    parse_duration(text).map(|_| text.to_string())
+}
+
+/// A duration over zero (`30s`, `5m`, `1h30m`; a bare number is seconds),
+/// the value parser of every duration flag but `--request-timeout`.
 pub fn positive_duration(text: &str) -> std::result::Result<Duration, String> {
     parse_duration(text)?.ok_or_else(|| "must be more than 0, e.g. 30s or 5m".to_string())
 }

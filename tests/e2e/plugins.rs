@@ -100,6 +100,18 @@ fn usage_errors_exit_2_and_name_the_flag() {
         assert_eq!(out.status.code(), Some(2));
         assert!(out.stdout.is_empty());
         assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("kubectl pack-{p}")));
+
+        // A bad global flag value fails at parse time, with clap's words.
+        let out = Command::new(harness::bin(p))
+            .args(["--request-timeout", "5x", "completion", "bash"])
+            .output()
+            .unwrap();
+        let (_, stderr) = harness::texts(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("invalid value '5x' for '--request-timeout <DURATION>'"),
+            "{stderr}"
+        );
     }
 }
 
