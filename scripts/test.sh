@@ -15,6 +15,7 @@ step "installing test dependencies (cached after the first run)"
 NEWEST=$(bash tests/cluster/install.sh --versions | head -n 1)
 OLDEST=$(bash tests/cluster/install.sh --versions | tail -n 1)
 bash tests/providers/install.sh >/dev/null
+bash tests/registry/install.sh >/dev/null
 python3 scripts/peers.py all >/dev/null   # Helm 4, kubectl 1.35, Helm 3
 bash tests/cluster/install.sh "$NEWEST" >/dev/null
 bash tests/cluster/install.sh "$OLDEST" >/dev/null

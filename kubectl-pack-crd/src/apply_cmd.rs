@@ -297,8 +297,7 @@ async fn apply_managed(
             let (text, n) = crate::backup::backup_text(k, &[c.name().to_string()]).await?;
             let stamp = shared::release::now().replace(':', "");
             let path = dir.join(format!("{}-{stamp}.yaml", c.name()));
-            std::fs::write(&path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            shared::files::write_atomic(&path, text.as_bytes(), 0o600)?;
             shared::output::info(&format!(
                 "backed up CRD {} and {n} object(s) to {}",
                 c.name(),

@@ -140,7 +140,7 @@ pub async fn run_backup(kube: &KubeArgs, args: &BackupArgs) -> Result<u8> {
             k.namespace
         ));
     } else if let Some(path) = &args.output {
-        std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+        shared::files::write_atomic(path, text.as_bytes(), 0o600)?;
         shared::output::info(&format!(
             "backed up {} CRD(s) and {count} object(s) to {}",
             args.crds.len(),

@@ -80,7 +80,7 @@ pub async fn run(kube: &KubeArgs, args: &MigrateArgs) -> Result<u8> {
     }
     if let Some(path) = &args.backup {
         let (text, n) = crate::backup::backup_text(&k, std::slice::from_ref(&args.crd)).await?;
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        shared::files::write_atomic(path, text.as_bytes(), 0o600)?;
         shared::output::info(&format!("backed up {n} object(s) to {}", path.display()));
     }
     if set_versions(&k, &live, &args.to, false).await? {

@@ -14,7 +14,8 @@ use crate::render::SetFlag;
 #[command(
     name = "kubectl pack-render",
     bin_name = "kubectl pack-render",
-    version
+    version,
+    disable_version_flag = true
 )]
 #[command(args_conflicts_with_subcommands = true, arg_required_else_help = true)]
 pub struct Cli {
@@ -29,6 +30,12 @@ pub struct Cli {
     pub values: ValuesArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// With PACK = oci://HOST/REPO: the pack version (tag) to render, as
+    /// Helm's --version; alone: print this plugin's version.
+    #[arg(short = 'V', long = "version", value_name = "VERSION", num_args = 0..=1)]
+    pub version: Option<Option<String>>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Subcommands.
@@ -41,6 +48,14 @@ pub enum Command {
     DiffEnv(DiffEnvArgs),
     /// Resolve, show and explain the pack's dependencies.
     Deps(DepsArgs),
+    /// Write a reproducible archive of the pack (NAME-VERSION.tgz); prints its path.
+    Package(PackageArgs),
+    /// Push a pack archive to an OCI registry (oci://HOST/REPO[:TAG], the tag defaults to the version).
+    Push(PushArgs),
+    /// Pull a pack from an OCI registry into NAME-VERSION.tgz.
+    Pull(PullArgs),
+    /// List a repository's semver tags that match --constraint, newest first.
+    Versions(VersionsArgs),
     /// Print the shell completion script (bash, zsh or fish).
     Completion(shared::cli::CompletionArgs),
 }
@@ -184,6 +199,105 @@ impl clap::builder::TypedValueParser for TestFormatParser {
         let names = shared::output::FORMATS.into_iter().chain(["junit"]);
         Some(Box::new(names.map(clap::builder::PossibleValue::new)))
     }
+}
+
+/// `package` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct PackageArgs {
+    /// The pack directory.
+    #[arg(value_name = "PACK")]
+    pub pack: std::path::PathBuf,
+    /// Where to write the archive.
+    #[arg(
+        short = 'd',
+        long = "destination",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub destination: std::path::PathBuf,
+}
+
+/// How to reach an OCI registry (push, pull, and render of oci://).
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Registry")]
+pub struct RegistryArgs {
+    /// Registry user name (with --password-stdin); else Docker's config.json, else anonymous.
+    #[arg(long, value_name = "NAME", requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the registry password from stdin.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Talk to the registry over plain HTTP (a local or test registry).
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Also trust the CA certificates in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl RegistryArgs {
+    /// The password given on stdin (first line).
+    pub fn password(&self) -> anyhow::Result<String> {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| anyhow::anyhow!("--password-stdin: cannot read stdin: {e}"))?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        if password.is_empty() {
+            anyhow::bail!("--password-stdin: stdin holds no password");
+        }
+        Ok(password)
+    }
+}
+
+/// `push` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// The archive `package` wrote.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: std::path::PathBuf,
+    /// oci://HOST[:PORT]/REPOSITORY[:TAG].
+    #[arg(value_name = "REFERENCE")]
+    pub reference: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `pull` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct PullArgs {
+    /// oci://HOST[:PORT]/REPOSITORY[:TAG|@sha256:DIGEST].
+    #[arg(value_name = "REFERENCE")]
+    pub reference: String,
+    /// The version (tag) to pull, when the reference has none.
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Where to write the archive.
+    #[arg(
+        short = 'd',
+        long = "destination",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub destination: std::path::PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `versions` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct VersionsArgs {
+    /// oci://HOST[:PORT]/REPOSITORY.
+    #[arg(value_name = "REPOSITORY")]
+    pub reference: String,
+    /// Semver range the versions must match (e.g. '>=1.2, <2', '^1.4', '~2.0').
+    #[arg(long, value_name = "RANGE")]
+    pub constraint: Option<String>,
+    /// Include pre-releases (1.3.0-rc.1).
+    #[arg(long)]
+    pub devel: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `diff-env` arguments.

@@ -4,12 +4,14 @@
 //! The binary parses the command line and dispatches; each concern has its
 //! own module.
 
+mod archive;
 mod cli;
 mod deps;
 mod diff_env;
 mod engine;
 mod environments;
 mod error;
+mod oci;
 mod output;
 mod pack;
 mod render;
@@ -42,13 +44,23 @@ fn main() -> ExitCode {
         .map_or(ErrorCode::Standard, Command::error_code);
     shared::cli::run(code, async move {
         match &cli.command {
-            None => render_cmd::run(&cli.kube, &cli.values, &cli.output, &cli.args, &matches).await,
+            // `--version` alone: this plugin's version, as clap prints it.
+            None if cli.version == Some(None) => {
+                let line = format!("kubectl pack-render {}\n", env!("CARGO_PKG_VERSION"));
+                std::io::Write::write_all(&mut std::io::stdout().lock(), line.as_bytes())?;
+                Ok(shared::output::exit::OK)
+            }
+            None => render_cmd::run(&cli, &matches).await,
             Some(Command::Test(args)) => testing::run(args).await,
             Some(Command::DiffEnv(args)) => {
                 let sub = matches.subcommand_matches("diff-env").unwrap_or(&matches);
                 diff_env::run(&cli.kube, args, sub).await
             }
             Some(Command::Deps(args)) => deps::run(args),
+            Some(Command::Package(args)) => archive::run_package(args),
+            Some(Command::Push(args)) => oci::run_push(args).await,
+            Some(Command::Pull(args)) => oci::run_pull(args).await,
+            Some(Command::Versions(args)) => oci::run_versions(args).await,
             Some(Command::Completion(a)) => {
                 shared::cli::completion(Cli::command(), "kubectl-pack_render", a)
             }

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::ArgMatches;
 use shared::kubeconfig::KubeArgs;
 
-use crate::cli::{OutputArgs, ValuesArgs};
+use crate::cli::ValuesArgs;
 use crate::engine::LookupFn;
 use crate::render::{self, Request};
 use shared::output::Format;
@@ -103,13 +103,8 @@ fn cluster_lookup(client: kube::Client) -> LookupFn {
 }
 
 /// Runs the render command.
-pub async fn run(
-    kube: &KubeArgs,
-    values: &ValuesArgs,
-    output: &OutputArgs,
-    args: &[String],
-    matches: &ArgMatches,
-) -> anyhow::Result<u8> {
+pub async fn run(cli: &crate::cli::Cli, matches: &ArgMatches) -> anyhow::Result<u8> {
+    let (kube, values, output, args) = (&cli.kube, &cli.values, &cli.output, cli.args.as_slice());
     let (release, pack) = match args {
         [pack] => (String::new(), pack.clone()),
         [release, pack] => (release.clone(), pack.clone()),
@@ -121,6 +116,24 @@ pub async fn run(
         shared::output::error(&format!("invalid value '{release}' for RELEASE: {e}"));
         return Ok(shared::output::exit::USAGE);
     }
+    // A local archive is unpacked (checked) into a folder that lives
+    // until the render is done.
+    let (_unpacked, pack) = if pack.starts_with("oci://") {
+        let version = cli.version.clone().flatten();
+        let r = crate::oci::reference(&pack, version.as_deref())?;
+        let fetched = crate::oci::fetch(&r, &cli.registry).await?;
+        let (dir, inner) = crate::archive::unpack(&pack, &fetched.archive)?;
+        (Some(dir), inner.display().to_string())
+    } else if cli.version.as_ref().is_some_and(Option::is_some) {
+        anyhow::bail!(
+            "--version VERSION picks a pack version in a registry; {pack} is not an oci:// reference"
+        );
+    } else if crate::archive::is_archive(&pack) {
+        let (dir, inner) = crate::archive::unpack_file(std::path::Path::new(&pack))?;
+        (Some(dir), inner.display().to_string())
+    } else {
+        (None, pack)
+    };
     let mut req = request(kube, values, matches, &pack, &release).await?;
     req.profile = output.profile || output.trace;
     req.trace = output.trace;

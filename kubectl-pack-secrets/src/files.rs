@@ -2,7 +2,6 @@
 //! atomic replacement that keeps the file's mode, private (0600) plaintext
 //! output, and sops's `["a"]["b"]` key paths.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -32,30 +31,10 @@ pub fn load(path: &Path) -> Result<Loaded> {
     })
 }
 
-/// Replaces `path` atomically (temp file in the same directory + rename),
-/// keeping its permissions; new files get `mode`.
+/// Replaces `path` atomically (`shared::files::write_atomic`), keeping its
+/// permissions; new files get `mode`.
 pub fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let perms = std::fs::metadata(path)
-        .map(|m| m.permissions())
-        .unwrap_or_else(|_| std::fs::Permissions::from_mode(mode));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pack-secrets-")
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(contents.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.as_file()
-        .set_permissions(perms)
-        .with_context(|| format!("cannot set permissions of {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
+    shared::files::write_atomic(path, contents.as_bytes(), mode)
 }
 
 /// Parses sops's key path syntax: `["a"]["b"][0]` (also `a.b` as a shorthand).

@@ -16,6 +16,7 @@ mod ownership;
 mod pipes;
 mod plugins;
 mod real_charts;
+mod registry;
 mod render;
 mod secrets;
 mod secrets_providers;

@@ -13,6 +13,7 @@
 
 pub mod kubelet;
 pub mod providers;
+pub mod registry;
 
 pub use kubelet::Kubelet;
 

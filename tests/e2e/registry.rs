@@ -1,0 +1,377 @@
+//! Packs travel like charts: `package` (reproducible archives), `push` and
+//! `pull` through a real OCI registry (Debian's docker-registry), `render`
+//! from an archive or straight from `oci://` into `pack-waves apply` on the
+//! real API server, credentials and TLS, and refused hostile input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use harness::registry::Registry;
+use harness::{namespace, plugin, run_with_stdin, texts};
+
+fn webapp() -> PathBuf {
+    harness::workspace_root().join("examples/webapp")
+}
+
+/// The render plugin with its own OCI cache and Docker config folder.
+fn render(cache: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut c = plugin("render");
+    c.args(args)
+        .env("KUBECTL_PACK_CACHE", cache)
+        .env("DOCKER_CONFIG", cache.join("docker"));
+    let out = run_with_stdin(c, stdin);
+    let (o, e) = texts(&out);
+    (out.status.code().unwrap_or(-1), o, e)
+}
+
+fn package(cache: &Path, dest: &Path) -> PathBuf {
+    let (code, out, err) = render(
+        cache,
+        &[
+            "package",
+            webapp().to_str().unwrap(),
+            "-d",
+            dest.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    PathBuf::from(out.trim())
+}
+
+#[tokio::test]
+async fn a_pack_goes_through_a_registry_into_the_cluster() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    // Reproducible: two packagings, one digest.
+    let first = package(&cache, &work.path().join("a"));
+    let second = package(&cache, &work.path().join("b"));
+    assert_eq!(first.file_name().unwrap(), "webapp-1.2.0.tgz");
+    let bytes = std::fs::read(&first).unwrap();
+    assert_eq!(
+        bytes,
+        std::fs::read(&second).unwrap(),
+        "same pack, same bytes"
+    );
+
+    // A local archive renders like its folder.
+    let (code, from_dir, err) = render(&cache, &["app", webapp().to_str().unwrap()], "");
+    assert_eq!(code, 0, "{err}");
+    let (code, from_archive, err) = render(&cache, &["app", first.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(from_dir, from_archive);
+
+    let registry = Registry::plain();
+    let repo = registry.oci("packs/webapp");
+    let (code, pushed, err) = render(
+        &cache,
+        &["push", first.to_str().unwrap(), &repo, "--plain-http"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let pushed = pushed.trim().to_string();
+    assert!(
+        pushed.starts_with(&format!("{repo}:1.2.0@sha256:")),
+        "{pushed}"
+    );
+    let digest = pushed.rsplit('@').next().unwrap().to_string();
+
+    // On a clean cache: render oci:// --version | pack-waves apply.
+    let ns = namespace("registry-pipe").await;
+    let (code, stream, err) = render(
+        &cache,
+        &[
+            "myapp",
+            &repo,
+            "--version",
+            "1.2.0",
+            "--plain-http",
+            "-e",
+            "production",
+            "-n",
+            &ns,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut waves = plugin("waves");
+    waves.args(["apply", "myapp", "-n", &ns, "--wait=false"]);
+    let out = run_with_stdin(waves, &stream);
+    assert!(out.status.success(), "{:?}", texts(&out));
+    let out = harness::kubectl()
+        .args(["get", "configmaps,deployments", "-n", &ns, "-o", "name"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
+
+    // pull by digest writes the same archive.
+    let pulled = work.path().join("pulled");
+    let (code, out, err) = render(
+        &cache,
+        &[
+            "pull",
+            &format!("{repo}@{digest}"),
+            "-d",
+            pulled.to_str().unwrap(),
+            "--plain-http",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(out.trim()).unwrap(), bytes);
+
+    // By digest, the cache answers with the registry gone.
+    drop(registry);
+    let by_digest = format!("{repo}@{digest}");
+    let (code, offline, err) = render(&cache, &["app", &by_digest, "--plain-http"], "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(offline, from_archive);
+    // A tampered cached archive is refused; nothing rendered.
+    let layer = std::fs::read_dir(cache.join("oci/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read(p).unwrap() == bytes)
+        .expect("the archive in the cache");
+    std::fs::write(&layer, b"tampered").unwrap();
+    let (code, out, err) = render(&cache, &["app", &by_digest, "--plain-http"], "");
+    assert!(
+        code == 1 && out.is_empty() && err.contains("does not match its digest"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[tokio::test]
+async fn a_tls_registry_with_basic_auth_takes_flags_or_docker_credentials() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let archive = package(&cache, work.path());
+    let registry = Registry::tls_with_auth();
+    let (user, password) = registry.credentials.clone().unwrap();
+    let repo = registry.oci("team/webapp");
+    let ca = registry.ca_file();
+    let ca = ca.to_str().unwrap();
+    let a = archive.to_str().unwrap();
+
+    let (code, _, err) = render(&cache, &["push", a, &repo, "--ca-file", ca], "");
+    assert!(
+        code == 1 && err.contains("refused access") && err.contains("--password-stdin"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (code, _, err) = render(
+        &cache,
+        &[
+            "push",
+            a,
+            &repo,
+            "--ca-file",
+            ca,
+            "--username",
+            &user,
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains(&password), "the password is never printed");
+
+    // Without the CA: an untrusted certificate, one line.
+    let (code, _, err) = render(
+        &cache,
+        &[
+            "pull",
+            &format!("{repo}:1.2.0"),
+            "-d",
+            work.path().to_str().unwrap(),
+            "--username",
+            &user,
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+    assert!(
+        code == 1 && err.contains("cannot reach the registry"),
+        "{err}"
+    );
+
+    // Docker's config.json credentials.
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    std::fs::create_dir_all(cache.join("docker")).unwrap();
+    std::fs::write(
+        cache.join("docker/config.json"),
+        format!(
+            "{{\"auths\": {{\"{}\": {{\"auth\": \"{auth}\"}}}}}}",
+            registry.host
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = render(
+        &cache,
+        &["app", &repo, "--version", "1.2.0", "--ca-file", ca],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("kind: Deployment"), "{out}");
+}
+
+#[test]
+fn registry_and_archive_errors_are_one_line() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let registry = Registry::plain();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "app".into(),
+                registry.oci("packs/none"),
+                "--version".into(),
+                "9.9.9".into(),
+                "--plain-http".into(),
+            ],
+            "not found in the registry",
+        ),
+        (
+            vec![
+                "app".into(),
+                "oci://no-such-host.invalid/packs/x:1.0.0".into(),
+            ],
+            "cannot reach the registry no-such-host.invalid",
+        ),
+        (
+            vec![
+                "app".into(),
+                webapp().display().to_string(),
+                "--version".into(),
+                "1.0.0".into(),
+            ],
+            "is not an oci:// reference",
+        ),
+        (
+            vec!["pull".into(), "https://example.com/x".into()],
+            "starts with oci://",
+        ),
+        (
+            vec![
+                "app".into(),
+                registry.oci("packs/webapp"),
+                "--plain-http".into(),
+            ],
+            "which version? Give --version",
+        ),
+    ];
+    for (args, says) in cases {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = render(&cache, &argv, "");
+        assert!(
+            code == 1 && out.is_empty() && err.contains(says),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+    // A hostile local archive: a symlink entry.
+    let evil = work.path().join("evil.tgz");
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "cd {d} && mkdir -p p && ln -s /etc/passwd p/Pack.yaml && tar -czf {e} p",
+            d = work.path().display(),
+            e = evil.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (code, _, err) = render(&cache, &["app", evil.to_str().unwrap()], "");
+    assert!(code == 1 && err.contains("is a symlink"), "{err}");
+}
+
+/// Helm 4 with its homes in `dir`.
+fn helm(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(harness::helm())
+        .args(args)
+        .current_dir(dir)
+        .env("HELM_CONFIG_HOME", dir.join("helm-config"))
+        .env("HELM_CACHE_HOME", dir.join("helm-cache"))
+        .env("HELM_DATA_HOME", dir.join("helm-data"))
+        .output()
+        .unwrap();
+    let (o, e) = texts(&out);
+    assert!(out.status.success(), "helm {args:?}: {e}");
+    o + &e
+}
+
+#[test]
+fn versions_lists_the_semver_tags_of_packs_and_of_a_chart_helm_pushed() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let cache = w.join("cache");
+    let registry = Registry::plain();
+    // Helm speaks to the same registry: its chart's tags are ours to list.
+    helm(w, &["create", "demo"]);
+    for version in ["0.3.0", "0.4.0-rc.1"] {
+        helm(w, &["package", "demo", "--version", version]);
+        helm(
+            w,
+            &[
+                "push",
+                &format!("demo-{version}.tgz"),
+                &registry.oci("charts"),
+                "--plain-http",
+            ],
+        );
+    }
+    let charts = registry.oci("charts/demo");
+    let (code, out, err) = render(&cache, &["versions", &charts, "--plain-http"], "");
+    assert_eq!((code, out.as_str()), (0, "0.3.0\n"), "{err}");
+    let (_, out, _) = render(
+        &cache,
+        &["versions", &charts, "--plain-http", "--devel"],
+        "",
+    );
+    assert_eq!(out, "0.4.0-rc.1\n0.3.0\n");
+
+    let archive = package(&cache, w);
+    let packs = registry.oci("packs/webapp");
+    for tag in ["1.2.0", "1.3.0", "2.0.0", "latest"] {
+        let (code, _, err) = render(
+            &cache,
+            &[
+                "push",
+                archive.to_str().unwrap(),
+                &format!("{packs}:{tag}"),
+                "--plain-http",
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = render(
+        &cache,
+        &[
+            "versions",
+            &packs,
+            "--constraint",
+            ">=1.2, <2",
+            "--plain-http",
+        ],
+        "",
+    );
+    assert_eq!((code, out.as_str()), (0, "1.3.0\n1.2.0\n"), "{err}");
+    assert!(
+        err.contains("1 not semver") && err.contains("newest: 1.3.0"),
+        "{err}"
+    );
+    let (code, _, err) = render(
+        &cache,
+        &["versions", &packs, "--constraint", ">=5", "--plain-http"],
+        "",
+    );
+    assert!(code == 1 && err.contains("newest: none"), "{err}");
+    let (code, _, err) = render(
+        &cache,
+        &["versions", &packs, "--constraint", "soon", "--plain-http"],
+        "",
+    );
+    assert!(code == 2 && err.contains("--constraint"), "{err}");
+}
