@@ -329,6 +329,13 @@ pub enum DepsCommand {
         /// The pack directory.
         pack: String,
     },
+    /// Fetch oci:// and https:// dependencies into charts/ and pin them (version, digest) in Pack.lock.yaml.
+    Update {
+        /// The pack directory.
+        pack: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Print the dependency tree.
     Graph {
         /// The pack directory.

@@ -99,7 +99,8 @@ pub fn to_range(req: &str) -> Result<Range, String> {
     Ok(range)
 }
 
-fn load_pack_file(dir: &Path) -> Result<PackFile, RenderError> {
+/// `dir/Pack.yaml`, parsed.
+pub fn load_pack_file(dir: &Path) -> Result<PackFile, RenderError> {
     let p = dir.join("Pack.yaml");
     let text = std::fs::read_to_string(&p).map_err(|e| RenderError::Io {
         path: p.clone(),
@@ -118,7 +119,7 @@ pub fn candidates(owner_dir: &Path, dep: &Dependency) -> Result<Vec<Candidate>, 
         _ if dep.repository.is_empty() => owner_dir.join("charts").join(&dep.name),
         _ => {
             return Err(RenderError::Dependencies(format!(
-                "dependency {}: repository {:?} is not supported (use file://PATH or charts/)",
+                "dependency {}: repository {:?} is not supported (use file://PATH, charts/, oci://HOST/PATH or https://HOST/PATH)",
                 dep.name, dep.repository
             )));
         }
@@ -235,6 +236,7 @@ pub fn resolve(dir: &Path) -> Result<Resolution, RenderError> {
         semantic(&root_file.metadata.version).unwrap_or(SemanticVersion::new(0, 0, 0));
     let strategy = root_file.resolution.strategy.clone();
     let root_conflicts = root_file.conflicts.clone();
+    let warn_on_conflict = root_file.resolution.conflict_resolution == "warn";
     let locked: BTreeMap<String, String> = if strategy == "locked" {
         let p = dir.join("Pack.lock.yaml");
         let text = std::fs::read_to_string(&p)
@@ -270,10 +272,12 @@ pub fn resolve(dir: &Path) -> Result<Resolution, RenderError> {
             continue;
         }
         let mut deps = Vec::new();
+        // Remote dependencies are fetched and pinned by `deps update`
+        // (crate::remote), each with its own vendored dependencies.
         for dep in file
             .dependencies
             .iter()
-            .filter(|d| d.enabled != Some(false))
+            .filter(|d| d.enabled != Some(false) && !crate::remote::is_remote(&d.repository))
         {
             let mut range = to_range(&dep.version).map_err(|e| {
                 RenderError::Dependencies(format!("{name} {version}: dependency {}: {e}", dep.name))
@@ -340,7 +344,12 @@ pub fn resolve(dir: &Path) -> Result<Resolution, RenderError> {
         chosen,
         edges,
     };
-    check_conflicts(&res, &root_conflicts)?;
+    match check_conflicts(&res, &root_conflicts) {
+        Err(RenderError::Dependencies(why)) if warn_on_conflict => {
+            shared::output::warn(&format!("{why} (resolution.conflictResolution: warn)"));
+        }
+        other => other?,
+    }
     Ok(res)
 }
 
@@ -398,10 +407,14 @@ fn check_conflicts(res: &Resolution, root_conflicts: &[Dependency]) -> Result<()
 }
 
 /// Runs `deps`.
-pub fn run(args: &DepsArgs) -> anyhow::Result<u8> {
+pub async fn run(args: &DepsArgs) -> anyhow::Result<u8> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match &args.command {
+        DepsCommand::Update { pack, registry } => {
+            drop(out);
+            return crate::remote::update(Path::new(pack), registry).await;
+        }
         DepsCommand::Resolve { pack } => {
             let dir = Path::new(pack);
             let res = resolve(dir)?;

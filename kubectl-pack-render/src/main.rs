@@ -14,6 +14,7 @@ mod error;
 mod oci;
 mod output;
 mod pack;
+mod remote;
 mod render;
 mod render_cmd;
 mod schema;
@@ -56,7 +57,7 @@ fn main() -> ExitCode {
                 let sub = matches.subcommand_matches("diff-env").unwrap_or(&matches);
                 diff_env::run(&cli.kube, args, sub).await
             }
-            Some(Command::Deps(args)) => deps::run(args),
+            Some(Command::Deps(args)) => deps::run(args).await,
             Some(Command::Package(args)) => archive::run_package(args),
             Some(Command::Push(args)) => oci::run_push(args).await,
             Some(Command::Pull(args)) => oci::run_pull(args).await,

@@ -360,19 +360,11 @@ pub fn matching_versions(
     (out, skipped)
 }
 
-/// `kubectl pack-render versions oci://HOST/REPO [--constraint RANGE]`:
-/// the matching versions, newest first (the first line is the pick).
-pub async fn run_versions(args: &crate::cli::VersionsArgs) -> Result<u8> {
-    use std::io::Write;
-    let r = repository(&args.reference)?;
-    let constraint = args
-        .constraint
-        .as_deref()
-        .map(semver::VersionReq::parse)
-        .transpose()
-        .map_err(|e| shared::error::Usage(format!("--constraint: {e}")))?;
-    let client = client(&args.registry)?;
-    let credentials = auth(&args.registry, r.registry())?;
+/// Every tag of the repository `text` names (pages of 1,000).
+pub async fn tags(text: &str, registry: &RegistryArgs) -> Result<Vec<String>> {
+    let r = repository(text)?;
+    let client = client(registry)?;
+    let credentials = auth(registry, r.registry())?;
     let mut tags = Vec::new();
     let mut last: Option<String> = None;
     loop {
@@ -384,9 +376,23 @@ pub async fn run_versions(args: &crate::cli::VersionsArgs) -> Result<u8> {
         last = page.tags.last().cloned();
         tags.extend(page.tags);
         if n < 1000 || tags.len() > 100_000 {
-            break;
+            return Ok(tags);
         }
     }
+}
+
+/// `kubectl pack-render versions oci://HOST/REPO [--constraint RANGE]`:
+/// the matching versions, newest first (the first line is the pick).
+pub async fn run_versions(args: &crate::cli::VersionsArgs) -> Result<u8> {
+    use std::io::Write;
+    let r = repository(&args.reference)?;
+    let constraint = args
+        .constraint
+        .as_deref()
+        .map(semver::VersionReq::parse)
+        .transpose()
+        .map_err(|e| shared::error::Usage(format!("--constraint: {e}")))?;
+    let tags = tags(&args.reference, &args.registry).await?;
     let (versions, skipped) = matching_versions(&tags, constraint.as_ref(), args.devel);
     let mut out = std::io::stdout().lock();
     for v in &versions {
@@ -457,13 +463,18 @@ pub struct Fetched {
     pub digest: String,
 }
 
-/// The content-addressed cache.
-fn cache_dir() -> PathBuf {
+/// The suite's cache folder (`KUBECTL_PACK_CACHE`, else
+/// `~/.cache/kubectl-pack`).
+pub fn cache_root() -> PathBuf {
     std::env::var_os("KUBECTL_PACK_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/kubectl-pack")))
         .unwrap_or_else(|| std::env::temp_dir().join("kubectl-pack"))
-        .join("oci/sha256")
+}
+
+/// The content-addressed cache.
+fn cache_dir() -> PathBuf {
+    cache_root().join("oci/sha256")
 }
 
 fn cache_path(digest: &str) -> Option<PathBuf> {

@@ -87,6 +87,10 @@ pub struct Dependency {
     pub condition: String,
     /// Name to use for the subpack (values key and output).
     pub alias: String,
+    /// A remote dependency that cannot be fetched is skipped with a warning.
+    pub optional: bool,
+    /// Pre-release versions (1.3.0-rc.1) may be chosen.
+    pub allow_prerelease: bool,
 }
 
 impl Dependency {
@@ -125,6 +129,91 @@ impl Default for Engine {
 pub struct Resolution {
     /// `newest-compatible` (default), `minimal` or `locked`.
     pub strategy: String,
+    /// What a declared conflict does: `fail` (default) or `warn`
+    /// (`prefer-first` is refused, naming the field).
+    pub conflict_resolution: String,
+}
+
+/// Every field `Pack.yaml` may have, by section (the rest is warned about:
+/// a misspelt field must not be silently ignored).
+const KNOWN_FIELDS: [(&str, &[&str]); 5] = [
+    (
+        "",
+        &[
+            "apiVersion",
+            "kind",
+            "metadata",
+            "dependencies",
+            "engine",
+            "resolution",
+            "conflicts",
+            "drift",
+            "crdPolicy",
+        ],
+    ),
+    (
+        "metadata",
+        &[
+            "name",
+            "version",
+            "description",
+            "appVersion",
+            "kubeVersion",
+            "home",
+            "icon",
+            "keywords",
+            "maintainers",
+            "sources",
+            "annotations",
+            "license",
+            "deprecated",
+            "type",
+        ],
+    ),
+    (
+        "dependencies",
+        &[
+            "name",
+            "version",
+            "repository",
+            "enabled",
+            "condition",
+            "alias",
+            "optional",
+            "allowPrerelease",
+            "tags",
+            "importValues",
+            "import-values",
+        ],
+    ),
+    ("engine", &["strict", "envSubst"]),
+    ("resolution", &["strategy", "conflictResolution"]),
+];
+
+/// `Pack.yaml` fields this version does not know (`dependencies[1].verison`).
+pub fn unknown_fields(raw: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (section, known) in KNOWN_FIELDS {
+        let maps: Vec<(String, &Value)> = match section {
+            "" => vec![(String::new(), raw)],
+            "dependencies" => raw[section]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, d)| (format!("dependencies[{i}]."), d))
+                .collect(),
+            _ => vec![(format!("{section}."), &raw[section])],
+        };
+        for (prefix, map) in maps {
+            for key in map.as_object().into_iter().flat_map(|m| m.keys()) {
+                if !known.contains(&key.as_str()) {
+                    out.push(format!("{prefix}{key}"));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// One file under `templates/`.
@@ -176,6 +265,9 @@ pub struct Subpack {
     pub dependency: Dependency,
     /// The loaded subpack.
     pub pack: Pack,
+    /// The folder a remote dependency's archive was unpacked into (kept
+    /// as long as the pack is).
+    pub _unpacked: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 const TEMPLATE_EXTENSIONS: [&str; 7] = ["yaml", "yml", "j2", "jinja2", "txt", "json", "tpl"];
@@ -229,6 +321,24 @@ impl Pack {
         }
         let text = read(&pack_yaml)?;
         let raw = parse_yaml_file(&pack_yaml, &text)?;
+        for field in unknown_fields(&raw) {
+            shared::output::warn(&format!(
+                "{}: unknown field {field} is ignored; check its spelling",
+                pack_yaml.display()
+            ));
+        }
+        if !matches!(
+            raw["resolution"]["conflictResolution"].as_str(),
+            None | Some("fail" | "warn")
+        ) {
+            return Err(RenderError::PackFile {
+                path: pack_yaml,
+                message: format!(
+                    "resolution.conflictResolution {} is not supported; use fail (the default) or warn",
+                    raw["resolution"]["conflictResolution"]
+                ),
+            });
+        }
         let file: PackFile = serde_json::from_value(raw).map_err(|e| RenderError::PackFile {
             path: pack_yaml.clone(),
             message: e.to_string(),
@@ -338,6 +448,13 @@ impl Pack {
         let mut out: Vec<Subpack> = Vec::new();
         let charts = self.dir.join("charts");
         for dep in &self.file.dependencies {
+            if crate::remote::is_remote(&dep.repository) {
+                if dep.enabled == Some(false) {
+                    continue;
+                }
+                out.push(self.remote_subpack(dep)?);
+                continue;
+            }
             let dir = match dep.repository.strip_prefix("file://") {
                 Some(rel) if !rel.is_empty() => self.dir.join(rel),
                 _ => charts.join(&dep.name),
@@ -360,6 +477,7 @@ impl Pack {
             out.push(Subpack {
                 dependency: dep.clone(),
                 pack,
+                _unpacked: None,
             });
         }
         if charts.is_dir() {
@@ -381,10 +499,31 @@ impl Pack {
                     name: pack.name().to_string(),
                     ..Default::default()
                 };
-                out.push(Subpack { dependency, pack });
+                out.push(Subpack {
+                    dependency,
+                    pack,
+                    _unpacked: None,
+                });
             }
         }
         Ok(out)
+    }
+}
+
+impl Pack {
+    /// A remote dependency, from its archive in `charts/` (digest checked
+    /// against `Pack.lock.yaml`).
+    fn remote_subpack(&self, dep: &Dependency) -> Result<Subpack, RenderError> {
+        let fail = |e: anyhow::Error| {
+            RenderError::Dependencies(shared::error::one_line(&format!("{e:#}")))
+        };
+        let archive = crate::remote::archive_for(&self.dir, dep).map_err(fail)?;
+        let (tmp, inner) = crate::archive::unpack_file(&archive).map_err(fail)?;
+        Ok(Subpack {
+            dependency: dep.clone(),
+            pack: Pack::load(&inner)?,
+            _unpacked: Some(std::sync::Arc::new(tmp)),
+        })
     }
 }
 

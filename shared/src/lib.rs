@@ -23,6 +23,7 @@ pub mod jsonpath;
 pub mod kubeconfig;
 pub mod live;
 pub mod output;
+pub mod poll;
 pub mod release;
 pub mod retry;
 pub mod seal;

@@ -375,3 +375,319 @@ fn versions_lists_the_semver_tags_of_packs_and_of_a_chart_helm_pushed() {
     );
     assert!(code == 2 && err.contains("--constraint"), "{err}");
 }
+
+/// A Helm-style HTTP repository: serves a folder with an `ETag` on every
+/// file, answers `304` to a matching `If-None-Match`, and logs each GET
+/// (`path if-none-match`) — a few lines of Python's standard library.
+struct IndexServer {
+    child: std::process::Child,
+    port: u16,
+    log: PathBuf,
+}
+
+const INDEX_SERVER: &str = r#"
+import hashlib, http.server, os, sys
+root, log = sys.argv[1], open(sys.argv[2], "a")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        path = os.path.join(root, self.path.lstrip("/"))
+        inm = self.headers.get("If-None-Match")
+        log.write("%s %s\n" % (self.path, inm or "-")); log.flush()
+        if not os.path.isfile(path):
+            self.send_response(404); self.end_headers(); return
+        data = open(path, "rb").read()
+        tag = '"%s"' % hashlib.sha256(data).hexdigest()
+        if inm == tag:
+            self.send_response(304); self.send_header("ETag", tag); self.end_headers(); return
+        self.send_response(200); self.send_header("ETag", tag)
+        self.send_header("Content-Length", str(len(data))); self.end_headers(); self.wfile.write(data)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+impl IndexServer {
+    fn start(root: &Path) -> IndexServer {
+        use std::io::BufRead;
+        let log = root.join("requests.log");
+        let mut child = Command::new("python3")
+            .args(["-c", INDEX_SERVER])
+            .arg(root)
+            .arg(&log)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        IndexServer {
+            child,
+            port: line.trim().parse().unwrap(),
+            log,
+        }
+    }
+
+    fn requests(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for IndexServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A small pack `name` `version` whose one template is a ConfigMap.
+fn small_pack(root: &Path, name: &str, version: &str, extra: &str) -> PathBuf {
+    let dir = root.join(format!("{name}-{version}-src"));
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(
+        dir.join("Pack.yaml"),
+        format!("apiVersion: sherpack/v1\nkind: application\nmetadata: {{name: {name}, version: {version}}}\n{extra}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("templates/cm.yaml"),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-cm\ndata:\n  version: \"{version}\"\n"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn dependencies_come_from_oci_and_http_repositories_pinned_by_digest() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let cache = w.join("cache");
+    let registry = Registry::plain();
+    // OCI: common 1.0.0, 1.1.0, 2.0.0 and a 1.2.0-rc.1.
+    for version in ["1.0.0", "1.1.0", "2.0.0", "1.2.0-rc.1"] {
+        let src = small_pack(w, "common", version, "");
+        let (code, out, err) = render(
+            &cache,
+            &[
+                "package",
+                src.to_str().unwrap(),
+                "-d",
+                w.join("built").to_str().unwrap(),
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = render(
+            &cache,
+            &[
+                "push",
+                out.trim(),
+                &registry.oci("deps/common"),
+                "--plain-http",
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    // HTTP: a Helm-style index with extras 0.1.0 and 0.2.0.
+    let repo = w.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let mut entries = String::new();
+    for version in ["0.1.0", "0.2.0"] {
+        let src = small_pack(w, "extras", version, "");
+        let (code, out, err) = render(
+            &cache,
+            &[
+                "package",
+                src.to_str().unwrap(),
+                "-d",
+                repo.to_str().unwrap(),
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{err}");
+        let digest = {
+            use sha2::Digest;
+            format!(
+                "{:x}",
+                sha2::Sha256::digest(std::fs::read(out.trim()).unwrap())
+            )
+        };
+        entries.push_str(&format!(
+            "  - version: {version}\n    digest: {digest}\n    urls: [extras-{version}.tgz]\n"
+        ));
+    }
+    std::fs::write(
+        repo.join("index.yaml"),
+        format!("apiVersion: v1\nentries:\n  extras:\n{entries}"),
+    )
+    .unwrap();
+    let server = IndexServer::start(&repo);
+
+    let app = small_pack(
+        w,
+        "app",
+        "0.1.0",
+        &format!(
+            "dependencies:\n  - {{name: common, version: \"^1.0\", repository: \"{}\"}}\n  - {{name: extras, version: \">=0.1\", repository: \"http://127.0.0.1:{}\"}}\nresolution: {{strategy: newest-compatible}}\n",
+            registry.oci("deps"),
+            server.port
+        ),
+    );
+    let a = app.to_str().unwrap();
+    let (code, out, err) = render(&cache, &["deps", "update", a, "--plain-http"], "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out, "common 1.1.0 (added)\nextras 0.2.0 (added)\n",
+        "newest in range, no pre-release"
+    );
+    let lock = std::fs::read_to_string(app.join("Pack.lock.yaml")).unwrap();
+    assert!(
+        lock.contains("digest: sha256:") && lock.contains("version: \"1.1.0\""),
+        "{lock}"
+    );
+    assert!(
+        app.join("charts/common-1.1.0.tgz").is_file()
+            && app.join("charts/extras-0.2.0.tgz").is_file()
+    );
+
+    // The render takes both from charts/.
+    let (code, out, err) = render(&cache, &["app", a], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("name: common-cm")
+            && out.contains("version: \"1.1.0\"")
+            && out.contains("name: extras-cm"),
+        "{out}"
+    );
+
+    // Again: unchanged, and the index came back as 304 to If-None-Match.
+    let (code, out, err) = render(&cache, &["deps", "update", a, "--plain-http"], "");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "common 1.1.0 (unchanged)\nextras 0.2.0 (unchanged)\n"),
+        "{err}"
+    );
+    let log = server.requests();
+    assert!(
+        log.lines()
+            .filter(|l| l.starts_with("/index.yaml \""))
+            .count()
+            == 1,
+        "one conditional GET: {log}"
+    );
+
+    // A tampered vendored archive is refused: nothing rendered.
+    std::fs::copy(
+        app.join("charts/extras-0.2.0.tgz"),
+        app.join("charts/common-1.1.0.tgz"),
+    )
+    .unwrap();
+    let (code, out, err) = render(&cache, &["app", a], "");
+    assert!(
+        code == 1 && out.is_empty() && err.contains("does not match the digest in Pack.lock.yaml"),
+        "{err}"
+    );
+
+    // A misspelt Pack.yaml field is a warning naming it.
+    let pack_yaml = app.join("Pack.yaml");
+    let text = std::fs::read_to_string(&pack_yaml).unwrap();
+    std::fs::write(
+        &pack_yaml,
+        text.replace(
+            "strategy: newest-compatible",
+            "strategy: newest-compatible, stratgy: x",
+        ),
+    )
+    .unwrap();
+    let (_, _, err) = render(&cache, &["deps", "update", a, "--plain-http"], "");
+    let (_, _, err2) = render(&cache, &["app", a], "");
+    assert!(
+        err2.contains("unknown field resolution.stratgy"),
+        "{err}{err2}"
+    );
+}
+
+/// A proxy in front of a registry that answers `500` to the first `fail`
+/// GETs of a manifest, then passes everything through.
+const FLAKY_PROXY: &str = r#"
+import http.client, http.server, sys
+upstream, fail = sys.argv[1], int(sys.argv[2])
+state = {"failed": 0}
+class H(http.server.BaseHTTPRequestHandler):
+    def relay(self, method):
+        if "/manifests/" in self.path and state["failed"] < fail:
+            state["failed"] += 1
+            self.send_response(500); self.send_header("Content-Length", "0"); self.end_headers(); return
+        c = http.client.HTTPConnection(upstream)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+        c.request(method, self.path, headers=headers)
+        r = c.getresponse(); body = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body))); self.end_headers()
+        if method != "HEAD": self.wfile.write(body)
+    def do_GET(self): self.relay("GET")
+    def do_HEAD(self): self.relay("HEAD")
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+#[test]
+fn a_registry_failing_with_500_is_asked_again_and_oversized_archives_are_refused() {
+    use std::io::BufRead;
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let registry = Registry::plain();
+    let archive = package(&cache, work.path());
+    let (code, _, err) = render(
+        &cache,
+        &[
+            "push",
+            archive.to_str().unwrap(),
+            &registry.oci("packs/webapp"),
+            "--plain-http",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut proxy = Command::new("python3")
+        .args(["-c", FLAKY_PROXY, &registry.host, "2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufReader::new(proxy.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let via = format!("oci://127.0.0.1:{}/packs/webapp:1.2.0", port.trim());
+    let (code, out, err) = render(&cache, &["app", &via, "--plain-http"], "");
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("kind: Deployment"), "{out}");
+    assert_eq!(err.matches("asking again").count(), 2, "{err}");
+
+    // 65 MiB of zeros gzip to a few dozen KiB: refused by the unpacked limit.
+    let bomb = work.path().join("bomb.tgz");
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "cd {d} && mkdir -p big && printf 'apiVersion: sherpack/v1\\nkind: application\\nmetadata: {{name: big, version: 1.0.0}}\\n' > big/Pack.yaml && head -c 68157440 /dev/zero > big/zeros && tar -czf {b} big",
+            d = work.path().display(),
+            b = bomb.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (code, out, err) = render(&cache, &["app", bomb.to_str().unwrap()], "");
+    assert!(
+        code == 1 && out.is_empty() && err.contains("over 64 MiB unpacked"),
+        "{err}"
+    );
+}
