@@ -12,7 +12,7 @@ use pubgrub::{
     DefaultStringReporter, DependencyProvider, OfflineDependencyProvider, PubGrubError, Ranges,
     Reporter, SemanticVersion,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cli::{DepsArgs, DepsCommand};
 use crate::error::RenderError;
@@ -418,19 +418,18 @@ pub async fn run(args: &DepsArgs) -> anyhow::Result<u8> {
         DepsCommand::Resolve { pack } => {
             let dir = Path::new(pack);
             let res = resolve(dir)?;
-            let mut lock = Vec::new();
             for c in res.chosen.values() {
                 writeln!(out, "{:<24} {:<10} {}", c.name, c.version, c.dir.display())?;
-                let rel = c
-                    .dir
-                    .strip_prefix(dir)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|_| c.dir.display().to_string());
-                lock.push(json!({"name": c.name, "version": c.version.to_string(), "path": rel}));
             }
-            let text = shared::yaml::to_string(&json!({"dependencies": lock}))?;
-            std::fs::write(dir.join("Pack.lock.yaml"), text)?;
-            eprintln!("wrote {}", dir.join("Pack.lock.yaml").display());
+            // Remote pins stay as `deps update` left them.
+            let before = crate::remote::lock_versions(dir)?;
+            let pinned: Vec<_> = crate::remote::locked(dir)?.into_values().collect();
+            crate::remote::write_lock(dir, &pinned)?;
+            let after = crate::remote::lock_versions(dir)?;
+            for line in crate::remote::changes(&before, &after) {
+                shared::output::info(&line);
+            }
+            shared::output::info(&format!("wrote {}", dir.join("Pack.lock.yaml").display()));
         }
         DepsCommand::Graph { pack } => {
             let res = resolve(Path::new(pack))?;

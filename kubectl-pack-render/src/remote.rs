@@ -174,9 +174,46 @@ pub async fn update(pack_dir: &Path, registry: &crate::cli::RegistryArgs) -> Res
     Ok(shared::output::exit::OK)
 }
 
+/// Every dependency of `dir/Pack.lock.yaml` (local and remote) with its
+/// version.
+pub fn lock_versions(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let path = dir.join("Pack.lock.yaml");
+    let Ok(text) = crate::pack::read_bounded(&path) else {
+        return Ok(BTreeMap::new());
+    };
+    let v = crate::pack::parse_yaml_file(&path, &text)?;
+    Ok(v["dependencies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            Some((
+                d["name"].as_str()?.to_string(),
+                d["version"].as_str()?.to_string(),
+            ))
+        })
+        .collect())
+}
+
+/// What changed between two locks, one line each (unchanged ones left out).
+pub fn changes(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, version) in after {
+        match before.get(name) {
+            Some(old) if old == version => {}
+            Some(old) => out.push(format!("{name} {old} -> {version}")),
+            None => out.push(format!("{name} {version} (added)")),
+        }
+    }
+    for name in before.keys().filter(|n| !after.contains_key(*n)) {
+        out.push(format!("{name} (removed)"));
+    }
+    out
+}
+
 /// The lock file: the remote pins, plus the local resolution when the pack
 /// has local dependencies too.
-fn write_lock(pack_dir: &Path, pinned: &[Pinned]) -> Result<()> {
+pub fn write_lock(pack_dir: &Path, pinned: &[Pinned]) -> Result<()> {
     let mut entries: Vec<Value> = Vec::new();
     if let Ok(local) = crate::deps::resolve(pack_dir) {
         for c in local.chosen.values() {

@@ -578,6 +578,16 @@ fn dependencies_come_from_oci_and_http_repositories_pinned_by_digest() {
         "one conditional GET: {log}"
     );
 
+    // deps resolve keeps the remote pins and reports no change.
+    let (code, _, err) = render(&cache, &["deps", "resolve", a], "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(app.join("Pack.lock.yaml")).unwrap(),
+        lock,
+        "{err}"
+    );
+    assert!(!err.contains("->") && !err.contains("(removed)"), "{err}");
+
     // A tampered vendored archive is refused: nothing rendered.
     std::fs::copy(
         app.join("charts/extras-0.2.0.tgz"),
