@@ -238,21 +238,14 @@ pub fn resolve(dir: &Path) -> Result<Resolution, RenderError> {
     let root_conflicts = root_file.conflicts.clone();
     let warn_on_conflict = root_file.resolution.conflict_resolution == "warn";
     let locked: BTreeMap<String, String> = if strategy == "locked" {
-        let p = dir.join("Pack.lock.yaml");
-        let text = std::fs::read_to_string(&p)
-            .map_err(|_| RenderError::Dependencies(format!("{}: resolution.strategy is locked but Pack.lock.yaml is missing; run `kubectl pack-render deps resolve` once", dir.display())))?;
-        let v = parse_yaml_file(&p, &text)?;
-        v["dependencies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|d| {
-                Some((
-                    d["name"].as_str()?.to_string(),
-                    d["version"].as_str()?.to_string(),
-                ))
-            })
-            .collect()
+        if !dir.join("Pack.lock.yaml").is_file() {
+            return Err(RenderError::Dependencies(format!(
+                "{}: resolution.strategy is locked but Pack.lock.yaml is missing; run `kubectl pack-render deps resolve` once",
+                dir.display()
+            )));
+        }
+        crate::remote::lock_versions(dir)
+            .map_err(|e| RenderError::Dependencies(format!("{e:#}")))?
     } else {
         BTreeMap::new()
     };

@@ -112,6 +112,19 @@ pub async fn run(kube: &KubeArgs, args: &ApplyArgs) -> Result<u8> {
     }
 }
 
+impl Options {
+    /// What the pre-write checks (`preflight`) need of these options.
+    pub fn target<'a>(&'a self, namespace: &'a str) -> crate::preflight::Target<'a> {
+        crate::preflight::Target {
+            release: &self.release,
+            namespace,
+            take_ownership: self.take_ownership,
+            force_replace: self.force_replace,
+            concurrency: self.concurrency,
+        }
+    }
+}
+
 /// The stream as text (stored in the record).
 pub fn manifest_of(objects: &[SourcedObject]) -> Result<String> {
     let values: Vec<&serde_json::Value> = objects.iter().map(|o| &o.object).collect();
@@ -136,12 +149,7 @@ pub async fn apply(
         shared::output::warn(w);
     }
     let resolver = shared::discovery::Resolver::new(k.client.clone());
-    let all: Vec<SourcedObject> = plan
-        .items
-        .iter()
-        .map(|i| i.obj.clone())
-        .chain(hooks.iter().cloned())
-        .collect();
+    let all: Vec<&SourcedObject> = plan.items.iter().map(|i| &i.obj).chain(&hooks).collect();
     crate::validate::kinds(&resolver, &all).await?;
     let ns = k.namespace.clone();
     let created = opts.create_namespace && ensure_namespace(&k.client, &ns).await?;
@@ -202,13 +210,7 @@ async fn apply_locked(
         store,
         progress,
     } = *ctx;
-    let target = crate::preflight::Target {
-        release: &opts.release,
-        namespace: &k.namespace,
-        take_ownership: opts.take_ownership,
-        force_replace: opts.force_replace,
-        concurrency: opts.concurrency,
-    };
+    let target = opts.target(&k.namespace);
     let objects: Vec<&SourcedObject> = plan.items.iter().map(|i| &i.obj).collect();
     let passed = crate::preflight::check(&k.client, resolver, &target, &objects, hooks).await?;
     if shared::interrupt::requested() {

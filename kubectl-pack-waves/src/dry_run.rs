@@ -105,20 +105,9 @@ pub async fn server(k: &Kube, opts: &Options, objects: Vec<SourcedObject>) -> Re
     let (items, hooks) = crate::hooks::partition(objects.clone());
     let plan = crate::plan::build(items)?;
     let resolver = shared::discovery::Resolver::new(k.client.clone());
-    let all: Vec<SourcedObject> = plan
-        .items
-        .iter()
-        .map(|i| i.obj.clone())
-        .chain(hooks.iter().cloned())
-        .collect();
+    let all: Vec<&SourcedObject> = plan.items.iter().map(|i| &i.obj).chain(&hooks).collect();
     crate::validate::kinds(&resolver, &all).await?;
-    let target = crate::preflight::Target {
-        release: &opts.release,
-        namespace: &k.namespace,
-        take_ownership: opts.take_ownership,
-        force_replace: opts.force_replace,
-        concurrency: opts.concurrency,
-    };
+    let target = opts.target(&k.namespace);
     let listed: Vec<&SourcedObject> = plan.items.iter().map(|i| &i.obj).collect();
     crate::preflight::check(&k.client, &resolver, &target, &listed, &hooks).await?;
     crate::diff_cmd::diff_objects(k, &opts.release, opts.storage.clone(), objects, opts.force)

@@ -53,10 +53,12 @@ pub fn for_phase(hooks: &[SourcedObject], phase: &str) -> Result<Vec<SourcedObje
     Ok(out.into_iter().map(|(_, h)| h).collect())
 }
 
-fn policies(o: &SourcedObject) -> Vec<String> {
+/// The hook's delete policies (its marks were checked with the whole
+/// stream by `validate::offline`; a failure here is reported, not guessed).
+fn policies(o: &SourcedObject) -> Result<Vec<String>, String> {
     crate::marks::read(&o.object)
         .map(|m| m.hook_delete)
-        .unwrap_or_else(|_| vec!["before-hook-creation".into()])
+        .map_err(|errors| format!("hook {}: {}", o.key(), errors.join("; ")))
 }
 
 /// One hook of a phase, ready to run: its object (namespace set), its API
@@ -86,7 +88,7 @@ impl Prepared {
             Api::all_with(engine.client.clone(), &kind.resource)
         };
         Ok(Prepared {
-            policies: policies(hook),
+            policies: policies(hook)?,
             obj,
             key,
             api,

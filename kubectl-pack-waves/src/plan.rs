@@ -114,13 +114,6 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-fn key_of(o: &SourcedObject) -> String {
-    match o.namespace() {
-        Some(ns) => format!("{}/{} -n {ns}", o.kind(), o.name()),
-        None => format!("{}/{}", o.kind(), o.name()),
-    }
-}
-
 /// Builds the plan for a stream.
 pub fn build(objects: Vec<SourcedObject>) -> Result<Plan, PlanError> {
     let mut items: Vec<Item> = Vec::with_capacity(objects.len());
@@ -128,7 +121,7 @@ pub fn build(objects: Vec<SourcedObject>) -> Result<Plan, PlanError> {
     let mut invalid = Vec::new();
     let mut depends: Vec<Vec<String>> = Vec::new();
     for obj in objects {
-        let key = key_of(&obj);
+        let key = obj.key();
         let ident = (
             shared::identity::split_api_version(obj.api_version())
                 .0

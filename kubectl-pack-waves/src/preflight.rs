@@ -235,6 +235,49 @@ async fn dry_run_all(
     candidates: &[Candidate<'_>],
     live: &LiveMeta,
 ) -> anyhow::Result<Vec<ObjectId>> {
+    let judged = needing_dry_run(client, target, candidates, live).await;
+    let refused = dry_runs(applier, target, judged).await;
+    let mut lines = Vec::new();
+    let mut replace = Vec::new();
+    for (c, e) in refused {
+        let exists = live.contains_key(&live_key(c));
+        let in_place = exists
+            && matches!(
+                e,
+                shared::Error::Api {
+                    code: Some(422),
+                    ..
+                }
+            );
+        if in_place && c.hook {
+            continue;
+        }
+        if in_place && (target.force_replace || replaceable(c.obj)) {
+            replace.push(c.id.clone());
+            continue;
+        }
+        lines.push(refusal_line(client, c, &e, in_place).await);
+    }
+    if lines.is_empty() {
+        Ok(replace)
+    } else {
+        Err(Refusal::nothing_applied(
+            lines,
+            "object(s) refused by the API server (server-side dry-run)",
+        )
+        .into())
+    }
+}
+
+/// The candidates the server must judge: not in a Namespace the stream
+/// creates, not custom resources of a CRD the stream (re)defines, and not
+/// a plain ConfigMap/Secret that is certainly valid where no admission acts.
+async fn needing_dry_run<'c, 'a>(
+    client: &kube::Client,
+    target: &Target<'_>,
+    candidates: &'c [Candidate<'a>],
+    live: &LiveMeta,
+) -> Vec<&'c Candidate<'a>> {
     let created_namespaces: Vec<&str> = candidates
         .iter()
         .filter(|c| c.id.kind == "Namespace")
@@ -269,20 +312,29 @@ async fn dry_run_all(
     };
     let skip_certain = candidates.iter().any(certain)
         && crate::certain::admission_free(client, target.namespace).await;
-    let judged = candidates.iter().filter(|c| {
-        if skip_certain && certain(c) {
-            return false;
-        }
-        let new_ns =
-            c.id.namespace
-                .as_deref()
-                .is_some_and(|ns| created_namespaces.contains(&ns));
-        let new_kind = redefined
-            .iter()
-            .any(|(g, k)| *g == c.id.group && *k == c.id.kind);
-        !new_ns && !new_kind
-    });
-    let refused: Vec<(&Candidate<'_>, shared::Error)> = futures::stream::iter(judged)
+    candidates
+        .iter()
+        .filter(|c| {
+            let new_ns =
+                c.id.namespace
+                    .as_deref()
+                    .is_some_and(|ns| created_namespaces.contains(&ns));
+            let new_kind = redefined
+                .iter()
+                .any(|(g, k)| *g == c.id.group && *k == c.id.kind);
+            !(new_ns || new_kind || skip_certain && certain(c))
+        })
+        .collect()
+}
+
+/// Sends a server-side dry-run of each object (`concurrency` at once);
+/// the ones the server refused, with its answer.
+async fn dry_runs<'c, 'a>(
+    applier: &Applier<'_>,
+    target: &Target<'_>,
+    judged: Vec<&'c Candidate<'a>>,
+) -> Vec<(&'c Candidate<'a>, shared::Error)> {
+    futures::stream::iter(judged)
         .map(|c| async move {
             if shared::interrupt::requested() {
                 return None;
@@ -301,54 +353,32 @@ async fn dry_run_all(
         .buffered(target.concurrency.max(1))
         .filter_map(|r| async move { r })
         .collect()
-        .await;
-    let mut lines = Vec::new();
-    let mut replace = Vec::new();
-    for (c, e) in refused {
-        let exists = live.contains_key(&live_key(c));
-        let in_place = exists
-            && matches!(
-                e,
-                shared::Error::Api {
-                    code: Some(422),
-                    ..
-                }
-            );
-        if in_place && c.hook {
-            continue;
+        .await
+}
+
+/// One line for a refused object: an in-place refusal names the fields
+/// and the way out; any other, the server's words.
+async fn refusal_line(
+    client: &kube::Client,
+    c: &Candidate<'_>,
+    e: &shared::Error,
+    in_place: bool,
+) -> String {
+    match e {
+        shared::Error::Api { message, .. } if in_place => {
+            let live = read_live(client, c).await;
+            format!(
+                "{}; revert the change, or pass --force-replace (or annotate the object {REPLACE_ANNOTATION}: \"true\") to delete it and create it again (a StatefulSet keeps its Pods and PVCs)",
+                refusal(&c.id.to_string(), &c.obj.object, &live, message)
+            )
         }
-        if in_place && (target.force_replace || replaceable(c.obj)) {
-            replace.push(c.id.clone());
-            continue;
-        }
-        let line = match &e {
-            shared::Error::Api { message, .. } if in_place => {
-                let live = read_live(client, c).await;
-                format!(
-                    "{}; revert the change, or pass --force-replace (or annotate the object {REPLACE_ANNOTATION}: \"true\") to delete it and create it again (a StatefulSet keeps its Pods and PVCs)",
-                    refusal(&c.id.to_string(), &c.obj.object, &live, message)
-                )
-            }
-            shared::Error::Api { message, .. } => {
-                format!(
-                    "{} at {}: {}",
-                    c.id,
-                    c.obj.source,
-                    shared::error::one_line(message)
-                )
-            }
-            other => format!("{} at {}: {other}", c.id, c.obj.source),
-        };
-        lines.push(line);
-    }
-    if lines.is_empty() {
-        Ok(replace)
-    } else {
-        Err(Refusal::nothing_applied(
-            lines,
-            "object(s) refused by the API server (server-side dry-run)",
-        )
-        .into())
+        shared::Error::Api { message, .. } => format!(
+            "{} at {}: {}",
+            c.id,
+            c.obj.source,
+            shared::error::one_line(message)
+        ),
+        other => format!("{} at {}: {other}", c.id, c.obj.source),
     }
 }
 

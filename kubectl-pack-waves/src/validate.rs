@@ -20,10 +20,7 @@ use shared::stream::SourcedObject;
 pub const MAX_OBJECT_BYTES: usize = 1536 * 1024;
 
 fn key_of(o: &SourcedObject) -> String {
-    match o.namespace() {
-        Some(ns) => format!("{}/{} -n {ns} at {}", o.kind(), o.name(), o.source),
-        None => format!("{}/{} at {}", o.kind(), o.name(), o.source),
-    }
+    format!("{} at {}", o.key(), o.source)
 }
 
 /// The checks that need no server.
@@ -51,7 +48,7 @@ pub fn offline(objects: &[SourcedObject]) -> Result<(), Refusal> {
 
 /// Every kind of the stream is served, or defined (group, kind and a
 /// served version) by a CustomResourceDefinition of the stream.
-pub async fn kinds(resolver: &Resolver, objects: &[SourcedObject]) -> anyhow::Result<()> {
+pub async fn kinds(resolver: &Resolver, objects: &[&SourcedObject]) -> anyhow::Result<()> {
     let defined: Vec<(String, String, Vec<String>)> = objects
         .iter()
         .filter(|o| o.kind() == "CustomResourceDefinition")

@@ -407,16 +407,24 @@ async fn dynamic(query: Query, provider: Provider) -> anyhow::Result<Option<Vec<
         return Ok(Some(values));
     }
     match query.arg.as_str() {
-        "namespace" => namespaces(&query).await.map(Some),
+        "namespace" => cluster_names::<k8s_openapi::api::core::v1::Namespace>(&query)
+            .await
+            .map(Some),
         "context" | "cluster" | "user" => Ok(Some(kubeconfig_names(&query)?)),
         _ => Ok(None),
     }
 }
 
-async fn namespaces(query: &Query) -> anyhow::Result<Vec<String>> {
-    use k8s_openapi::api::core::v1::Namespace;
+/// The names of every object of a cluster-scoped kind.
+async fn cluster_names<K>(query: &Query) -> anyhow::Result<Vec<String>>
+where
+    K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
     let k = query.kube_args().connect().await?;
-    let api: kube::Api<Namespace> = kube::Api::all(k.client);
+    let api: kube::Api<K> = kube::Api::all(k.client);
     let list = api.list_metadata(&Default::default()).await?;
     Ok(list
         .items
@@ -480,14 +488,7 @@ async fn store(query: &Query) -> anyhow::Result<crate::release::store::Store> {
 /// The names of the CustomResourceDefinitions on the server.
 pub async fn crd_names(query: &Query) -> anyhow::Result<Vec<String>> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let k = query.kube_args().connect().await?;
-    let api: kube::Api<CustomResourceDefinition> = kube::Api::all(k.client);
-    let list = api.list_metadata(&Default::default()).await?;
-    Ok(list
-        .items
-        .into_iter()
-        .filter_map(|n| n.metadata.name)
-        .collect())
+    cluster_names::<CustomResourceDefinition>(query).await
 }
 
 #[cfg(test)]

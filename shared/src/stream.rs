@@ -84,6 +84,14 @@ impl SourcedObject {
             .as_str()
             .filter(|s| !s.is_empty())
     }
+    /// `Kind/name` (with ` -n NAMESPACE` when written), as messages name
+    /// an object of a stream.
+    pub fn key(&self) -> String {
+        match self.namespace() {
+            Some(ns) => format!("{}/{} -n {ns}", self.kind(), self.name()),
+            None => format!("{}/{}", self.kind(), self.name()),
+        }
+    }
 }
 
 /// Reads every input in order: `-` is standard input, a directory is read

@@ -7,11 +7,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 
 fn waves(ns: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut c = plugin("waves");
-    c.args(["-n", ns]).args(args);
-    let out = run_with_stdin(c, stdin);
-    let (o, e) = texts(&out);
-    (out.status.code().unwrap_or(-1), o, e)
+    let mut all = vec!["-n", ns];
+    all.extend_from_slice(args);
+    harness::run_plugin("waves", &all, stdin)
 }
 
 async fn cm(ns: &str, name: &str) -> Option<ConfigMap> {

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use harness::run_plugin;
+
 pub const PLUGINS: [&str; 5] = ["render", "drift", "crd", "secrets", "waves"];
 
 /// A directory holding only our five plugins (as krew lays them out:
@@ -300,15 +302,6 @@ async fn kubectl_completes_release_names_revisions_crds_and_environments() {
     assert_eq!(got, ["decrypt"]);
     let (got, _) = kubectl_completes("waves", &["uninstall", "--keep"]);
     assert_eq!(got, ["--keep-history"]);
-}
-
-/// Runs a plugin against the test cluster with `stdin`; (code, stdout, stderr).
-fn run_plugin(plugin: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut cmd = harness::plugin(plugin);
-    cmd.args(args);
-    let out = harness::run_with_stdin(cmd, stdin);
-    let (o, e) = harness::texts(&out);
-    (out.status.code().unwrap_or(-1), o, e)
 }
 
 #[tokio::test]

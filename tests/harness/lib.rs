@@ -340,6 +340,16 @@ pub fn offline_plugin(name: &str) -> Command {
     cmd
 }
 
+/// Runs a plugin against the test cluster with `stdin`; returns
+/// (exit code, stdout, stderr).
+pub fn run_plugin(name: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut cmd = plugin(name);
+    cmd.args(args);
+    let out = run_with_stdin(cmd, stdin);
+    let (o, e) = texts(&out);
+    (out.status.code().unwrap_or(-1), o, e)
+}
+
 /// Runs a command (no stdin) and returns (exit code, stdout, stderr).
 pub fn run(mut cmd: Command) -> (i32, String, String) {
     let out = cmd.stdin(Stdio::null()).output().expect("run command");
