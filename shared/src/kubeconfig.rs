@@ -77,22 +77,111 @@ pub struct KubeArgs {
 }
 
 /// Where kubeconfig files are looked for when `--kubeconfig` is not given:
-/// the `KUBECONFIG` list, then `$HOME/.kube/config`.
+/// the `KUBECONFIG` list, then `$HOME/.kube/config`; inside a Pod, the
+/// ServiceAccount.
 #[derive(Debug, Clone, Default)]
 pub struct KubeconfigSources {
     /// The value of `KUBECONFIG` (`:`-separated list), if set.
     pub env: Option<std::ffi::OsString>,
     /// The home directory, if known.
     pub home: Option<PathBuf>,
+    /// In a Pod (`KUBERNETES_SERVICE_HOST` set): the API server and the
+    /// ServiceAccount folder.
+    pub in_cluster: Option<InCluster>,
 }
 
+/// What a Pod is given to reach its API server.
+#[derive(Debug, Clone)]
+pub struct InCluster {
+    /// `https://KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT`.
+    pub server: String,
+    /// The folder of `token`, `ca.crt` and `namespace`
+    /// (`/var/run/secrets/kubernetes.io/serviceaccount`, or
+    /// [`SERVICE_ACCOUNT_DIR_ENV`]).
+    pub dir: PathBuf,
+}
+
+/// Where the ServiceAccount files are when not at the standard place (a
+/// sidecar layout, the tests).
+pub const SERVICE_ACCOUNT_DIR_ENV: &str = "KUBECTL_PACK_SERVICEACCOUNT_DIR";
+
 impl KubeconfigSources {
-    /// The sources of this process: `$KUBECONFIG` and `$HOME`.
+    /// The sources of this process: `$KUBECONFIG`, `$HOME` and the Pod's
+    /// `KUBERNETES_SERVICE_HOST`/`_PORT`.
     pub fn from_process() -> Self {
+        let in_cluster = std::env::var("KUBERNETES_SERVICE_HOST")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .map(|host| {
+                let port =
+                    std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".to_string());
+                let host = if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host
+                };
+                InCluster {
+                    server: format!("https://{host}:{port}"),
+                    dir: std::env::var_os(SERVICE_ACCOUNT_DIR_ENV)
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| "/var/run/secrets/kubernetes.io/serviceaccount".into()),
+                }
+            });
         KubeconfigSources {
             env: std::env::var_os("KUBECONFIG"),
             home: std::env::var_os("HOME").map(PathBuf::from),
+            in_cluster,
         }
+    }
+}
+
+impl InCluster {
+    /// A kubeconfig of one context: the server, its CA file, the token
+    /// file (kube re-reads it, so a rotated token is picked up) and the
+    /// Pod's namespace.
+    fn kubeconfig(&self) -> Result<Kubeconfig> {
+        let file = |name: &str| self.dir.join(name);
+        if !file("token").is_file() {
+            return Err(Error::Kubeconfig(format!(
+                "KUBERNETES_SERVICE_HOST is set but {} does not exist; is a ServiceAccount token mounted?",
+                file("token").display()
+            )));
+        }
+        let namespace = std::fs::read_to_string(file("namespace"))
+            .ok()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
+        Ok(Kubeconfig {
+            clusters: vec![NamedCluster {
+                name: "in-cluster".into(),
+                cluster: Some(Cluster {
+                    server: Some(self.server.clone()),
+                    certificate_authority: Some(file("ca.crt").display().to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            auth_infos: vec![NamedAuthInfo {
+                name: "in-cluster".into(),
+                auth_info: Some(AuthInfo {
+                    token_file: Some(file("token").display().to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            contexts: vec![NamedContext {
+                name: "in-cluster".into(),
+                context: Some(Context {
+                    cluster: "in-cluster".into(),
+                    user: Some("in-cluster".into()),
+                    namespace,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            current_context: Some("in-cluster".into()),
+            ..Default::default()
+        })
     }
 }
 
@@ -159,6 +248,13 @@ impl KubeArgs {
     ) -> Result<(Kubeconfig, KubeConfigOptions)> {
         let mut kc = match load_kubeconfig(self.kubeconfig.as_deref(), sources)? {
             Some(kc) => kc,
+            // In a Pod without a kubeconfig: its ServiceAccount.
+            None if self.kubeconfig.is_none() && sources.in_cluster.is_some() => sources
+                .in_cluster
+                .as_ref()
+                .map(InCluster::kubeconfig)
+                .transpose()?
+                .unwrap_or_default(),
             None if self.server.is_some() => Kubeconfig::default(),
             None => {
                 return Err(Error::NoKubeconfig {

@@ -149,6 +149,7 @@ async fn several_kubeconfig_files_merge_and_the_first_value_wins() {
     let env = |list: &[&str]| KubeconfigSources {
         env: Some(list.join(":").into()),
         home: None,
+        in_cluster: None,
     };
     let a = KubeArgs::default();
 
@@ -265,4 +266,76 @@ async fn configuration_mistakes_are_one_clear_line() {
         "{err}"
     );
     assert!(!err.contains('\n'));
+}
+
+/// Inside a Pod: no kubeconfig, `KUBERNETES_SERVICE_HOST`, and the
+/// ServiceAccount's token (from the TokenRequest API), CA and namespace
+/// files; its RBAC is all the plugin can do.
+#[tokio::test]
+async fn in_a_pod_the_plugins_use_the_service_account_and_its_rbac() {
+    let ns = harness::namespace("in-cluster").await;
+    let rbac = format!(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: packer}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: read-releases}}\nrules:\n- {{apiGroups: [\"\"], resources: [secrets], verbs: [get, list]}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: packer-reads}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: read-releases}}\nsubjects:\n- {{kind: ServiceAccount, name: packer, namespace: {ns}}}\n"
+    );
+    harness::apply_yaml(&ns, &rbac).await;
+    let (code, _, err) = harness::run_plugin(
+        "waves",
+        &["apply", "app", "-n", &ns],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\ndata: {k: v}\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let token = harness::kubectl()
+        .args(["create", "token", "packer", "-n", &ns, "--duration", "10m"])
+        .output()
+        .unwrap();
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+
+    let sa = tempfile::tempdir().unwrap();
+    std::fs::write(sa.path().join("token"), &token.stdout).unwrap();
+    std::fs::write(sa.path().join("namespace"), &ns).unwrap();
+    // The API server's own serving certificate and the CA that signed it.
+    std::fs::copy(
+        harness::cluster().dir.join("certs/apiserver.crt"),
+        sa.path().join("ca.crt"),
+    )
+    .unwrap();
+    let port = harness::cluster()
+        .server
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let home = tempfile::tempdir().unwrap();
+    let in_pod = |args: &[&str]| {
+        let out = std::process::Command::new(harness::bin("waves"))
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .env("HOME", home.path())
+            .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+            .env("KUBERNETES_SERVICE_PORT", &port)
+            .env(shared::kubeconfig::SERVICE_ACCOUNT_DIR_ENV, sa.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let (o, e) = harness::texts(&out);
+        (out.status.code().unwrap_or(-1), o, e)
+    };
+    // The namespace comes from the ServiceAccount's namespace file.
+    let (code, out, err) = in_pod(&["list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("app") && out.contains(&ns), "{out}");
+    // What its RBAC does not allow is refused, naming RBAC.
+    let (code, _, err) = in_pod(&["list", "-A"]);
+    assert!(code == 1 && err.contains("RBAC"), "{err}");
+    // A missing token is one line saying so.
+    std::fs::remove_file(sa.path().join("token")).unwrap();
+    let (code, _, err) = in_pod(&["list"]);
+    assert!(
+        code == 1 && err.contains("is a ServiceAccount token mounted"),
+        "{err}"
+    );
 }
