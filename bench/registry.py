@@ -107,6 +107,7 @@ def main():
             steps[("helm", "package")].append(t)
             t, _ = timed([helm, "push", os.path.join(r, f"benchchart-{version}.tgz"), f"oci://{host}/charts", "--plain-http"], henv)
             steps[("helm", "push")].append(t)
+            os.makedirs(os.path.join(r, "helm-pulled"))
             t, _ = timed([helm, "pull", f"oci://{host}/charts/benchchart", "--version", version, "-d", os.path.join(r, "helm-pulled"), "--plain-http"], henv)
             steps[("helm", "pull")].append(t)
         print(f"{args.templates} templates, {args.runs} runs, median ms")

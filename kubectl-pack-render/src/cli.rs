@@ -236,17 +236,24 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    /// The password given on stdin (first line).
+    /// The password given on stdin (first line), read once per process
+    /// however many registries a command talks to.
     pub fn password(&self) -> anyhow::Result<String> {
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .map_err(|e| anyhow::anyhow!("--password-stdin: cannot read stdin: {e}"))?;
-        let password = line.trim_end_matches(['\r', '\n']).to_string();
-        if password.is_empty() {
-            anyhow::bail!("--password-stdin: stdin holds no password");
-        }
-        Ok(password)
+        static PASSWORD: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+        PASSWORD
+            .get_or_init(|| {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .map_err(|e| format!("--password-stdin: cannot read stdin: {e}"))?;
+                let password = line.trim_end_matches(['\r', '\n']).to_string();
+                if password.is_empty() {
+                    return Err("--password-stdin: stdin holds no password".to_string());
+                }
+                Ok(password)
+            })
+            .clone()
+            .map_err(anyhow::Error::msg)
     }
 }
 

@@ -105,6 +105,8 @@ fn client(args: &RegistryArgs) -> Result<Client> {
         connect_timeout: Some(std::time::Duration::from_secs(10)),
         read_timeout: Some(std::time::Duration::from_secs(60)),
         user_agent: concat!("kubectl-pack/", env!("CARGO_PKG_VERSION")),
+        // One request per blob (POST + PUT) instead of POST, PATCH, PUT.
+        use_monolithic_push: true,
         ..Default::default()
     };
     if let Some(path) = &args.ca_file {
@@ -514,37 +516,59 @@ fn keep(digest: &str, bytes: &[u8]) {
     }
 }
 
+/// One client and its credentials, made once per command (the client
+/// loads the trust roots; `--password-stdin` is read once).
+struct Session {
+    client: Client,
+    credentials: RegistryAuth,
+}
+
+impl Session {
+    fn new(args: &RegistryArgs, r: &Reference) -> Result<Session> {
+        Ok(Session {
+            client: client(args)?,
+            credentials: auth(args, r.registry())?,
+        })
+    }
+}
+
+/// The manifest `r` names, its digest checked.
+async fn pull_manifest(r: &Reference, s: &Session) -> Result<Vec<u8>> {
+    let what = display(r);
+    let (raw, digest) = retried(r, || {
+        s.client.pull_manifest_raw(
+            r,
+            &s.credentials,
+            &[oci_client::manifest::OCI_IMAGE_MEDIA_TYPE],
+        )
+    })
+    .await?;
+    if raw.len() > MAX_MANIFEST {
+        bail!(
+            "{what}: the manifest is over {} MiB; refused",
+            MAX_MANIFEST / 1024 / 1024
+        );
+    }
+    let actual = crate::archive::digest_of(&raw);
+    if actual != digest || r.digest().is_some_and(|want| want != actual) {
+        bail!("{what}: the manifest the registry sent does not match its digest; nothing rendered");
+    }
+    keep(&actual, &raw);
+    Ok(raw.to_vec())
+}
+
 /// The pack archive `r` names: by digest from the cache when both the
 /// manifest and the archive are there, else from the registry.
 pub async fn fetch(r: &Reference, args: &RegistryArgs) -> Result<Fetched> {
     let what = display(r);
+    let mut session = None;
     let manifest_bytes = match r.digest().map(cached).transpose()?.flatten() {
         Some(bytes) => bytes,
         None => {
-            let client = client(args)?;
-            let credentials = auth(args, r.registry())?;
-            let (raw, digest) = retried(r, || {
-                client.pull_manifest_raw(
-                    r,
-                    &credentials,
-                    &[oci_client::manifest::OCI_IMAGE_MEDIA_TYPE],
-                )
-            })
-            .await?;
-            if raw.len() > MAX_MANIFEST {
-                bail!(
-                    "{what}: the manifest is over {} MiB; refused",
-                    MAX_MANIFEST / 1024 / 1024
-                );
-            }
-            let actual = crate::archive::digest_of(&raw);
-            if actual != digest || r.digest().is_some_and(|want| want != actual) {
-                bail!(
-                    "{what}: the manifest the registry sent does not match its digest; nothing rendered"
-                );
-            }
-            keep(&actual, &raw);
-            raw.to_vec()
+            let s = Session::new(args, r)?;
+            let bytes = pull_manifest(r, &s).await?;
+            session = Some(s);
+            bytes
         }
     };
     let digest = crate::archive::digest_of(&manifest_bytes);
@@ -560,8 +584,13 @@ pub async fn fetch(r: &Reference, args: &RegistryArgs) -> Result<Fetched> {
             digest,
         });
     }
-    let client = client(args)?;
-    let credentials = auth(args, r.registry())?;
+    let Session {
+        client,
+        credentials,
+    } = match session {
+        Some(s) => s,
+        None => Session::new(args, r)?,
+    };
     client
         .store_auth_if_needed(r.resolve_registry(), &credentials)
         .await;

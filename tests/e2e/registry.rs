@@ -195,6 +195,26 @@ async fn a_tls_registry_with_basic_auth_takes_flags_or_docker_credentials() {
         "{err}"
     );
 
+    // Regression: --password-stdin is read once, though a render asks the
+    // registry twice (manifest, then archive).
+    let (code, out, err) = render(
+        &cache,
+        &[
+            "app",
+            &repo,
+            "--version",
+            "1.2.0",
+            "--ca-file",
+            ca,
+            "--username",
+            &user,
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+    assert!(code == 0 && out.contains("kind: Deployment"), "{err}");
+    std::fs::remove_dir_all(cache.join("oci")).unwrap();
+
     // Docker's config.json credentials.
     use base64::Engine as _;
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
