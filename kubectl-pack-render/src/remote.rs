@@ -100,12 +100,7 @@ pub fn archive_for(pack_dir: &Path, dep: &Dependency) -> Result<PathBuf> {
         .flatten()
         .flatten()
         .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let version = name
-                .strip_prefix(&format!("{}-", dep.name))?
-                .strip_suffix(".tgz")?
-                .to_string();
-            let v = semver::Version::parse(&version).ok()?;
+            let v = archive_version(&e.file_name().to_string_lossy(), &dep.name)?;
             req.matches(&v).then(|| (v, e.path()))
         })
         .collect();
@@ -120,6 +115,15 @@ pub fn archive_for(pack_dir: &Path, dep: &Dependency) -> Result<PathBuf> {
             pack_dir.display()
         )
     })
+}
+
+/// The version of `file` when it is `<name>-<semver>.tgz`.
+fn archive_version(file: &str, name: &str) -> Option<semver::Version> {
+    let version = file
+        .strip_prefix(name)?
+        .strip_prefix('-')?
+        .strip_suffix(".tgz")?;
+    semver::Version::parse(version).ok()
 }
 
 fn version_req(dep: &Dependency) -> Result<semver::VersionReq> {
@@ -258,9 +262,10 @@ async fn fetch_dependency(
             file.metadata.version
         );
     }
+    // Its other versions go; `common-lib-2.0.0.tgz` is not `common`'s.
     for old in std::fs::read_dir(&charts)?.flatten() {
         let name = old.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&format!("{}-", dep.name)) && name.ends_with(".tgz") {
+        if archive_version(&name, &dep.name).is_some() {
             std::fs::remove_file(old.path())?;
         }
     }
@@ -381,4 +386,22 @@ async fn download(client: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
         );
     }
     Ok(bytes.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression guard: updating `common` must not delete
+    /// `common-lib`'s archive.
+    #[test]
+    fn an_archive_is_a_dependency_s_only_when_the_rest_is_its_version() {
+        assert_eq!(
+            archive_version("common-1.2.0.tgz", "common").map(|v| v.to_string()),
+            Some("1.2.0".into())
+        );
+        assert_eq!(archive_version("common-lib-2.0.0.tgz", "common"), None);
+        assert_eq!(archive_version("common-1.2.0.tar", "common"), None);
+        assert_eq!(archive_version("commonx-1.0.0.tgz", "common"), None);
+    }
 }

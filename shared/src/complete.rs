@@ -457,6 +457,7 @@ pub async fn releases(query: &Query) -> anyhow::Result<Vec<String>> {
         .into_iter()
         .map(|(_, name, _, _)| name)
         .collect();
+    names.sort();
     names.dedup();
     Ok(names)
 }
