@@ -186,6 +186,9 @@ fn explain(r: &Reference, e: oci_client::errors::OciDistributionError) -> anyhow
         E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => anyhow::anyhow!(
             "{what}: the registry refused access (401/403); pass --username and --password-stdin, or log in with docker login {host}"
         ),
+        E::DigestError(_) => anyhow::anyhow!(
+            "{what}: what the registry sent does not match its digest (changed on the registry?); nothing rendered"
+        ),
         E::ImageManifestNotFoundError(_) => {
             anyhow::anyhow!("{what}: not found in the registry (no such repository, tag or digest)")
         }

@@ -5,9 +5,12 @@
 //! build ([`kubeconfig`]), YAML streams in and out ([`yaml`], [`stream`]),
 //! object identity and kind resolution ([`identity`], [`discovery`]), when
 //! a CRD is ready ([`crd`]),
-//! server-side apply ([`apply`]), terminal output and exit codes
-//! ([`output`]), the process entry point every `main` calls ([`cli`]) and the
-//! typed errors they share ([`error`]).
+//! server-side apply ([`apply`]), terminal output, the one `-o` flag and
+//! exit codes ([`output`], [`jsonpath`]), the process entry point every
+//! `main` calls ([`cli`]), completion through kubectl ([`complete`]),
+//! `--only/--except` selectors ([`select`]), atomic file writes
+//! ([`files`]), backoff and conditional fetches ([`retry`], [`poll`]) and
+//! the typed errors they share ([`error`]).
 
 pub mod apply;
 pub mod cli;

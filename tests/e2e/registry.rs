@@ -721,3 +721,50 @@ fn a_registry_failing_with_500_is_asked_again_and_oversized_archives_are_refused
         "{err}"
     );
 }
+
+#[test]
+fn an_archive_tampered_on_the_registry_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let archive = package(&cache, work.path());
+    let bytes = std::fs::read(&archive).unwrap();
+    let registry = Registry::plain();
+    let repo = registry.oci("packs/webapp");
+    let (code, _, err) = render(
+        &cache,
+        &["push", archive.to_str().unwrap(), &repo, "--plain-http"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    // Change the stored blob behind the registry's back (its storage is a
+    // folder of ours): it now serves other bytes under the same digest.
+    use sha2::Digest;
+    let hex = format!("{:x}", sha2::Sha256::digest(&bytes));
+    let blob = registry
+        .dir
+        .path()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(&hex)
+        .join("data");
+    let mut evil = bytes.clone();
+    let last = evil.len() - 1;
+    evil[last] ^= 0xff;
+    std::fs::write(&blob, &evil).unwrap();
+    let (code, out, err) = render(
+        &cache,
+        &["app", &repo, "--version", "1.2.0", "--plain-http"],
+        "",
+    );
+    assert!(code == 1 && out.is_empty(), "{err}");
+    assert!(
+        err.contains("does not match its digest") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(cache.join("oci/sha256"))
+            .unwrap()
+            .all(|e| std::fs::read(e.unwrap().path()).unwrap() != evil),
+        "nothing tampered is cached"
+    );
+}
