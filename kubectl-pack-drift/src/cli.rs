@@ -158,6 +158,8 @@ pub struct WatchArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
+    pub leader: shared::leader::LeaderArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 

@@ -9,7 +9,8 @@
 //! exit codes ([`output`], [`jsonpath`]), the process entry point every
 //! `main` calls ([`cli`]), completion through kubectl ([`complete`]),
 //! `--only/--except` selectors ([`select`]), atomic file writes
-//! ([`files`]), backoff and conditional fetches ([`retry`], [`poll`]) and
+//! ([`files`]), backoff and conditional fetches ([`retry`], [`poll`]),
+//! leader election ([`leader`]) and
 //! the typed errors they share ([`error`]).
 
 pub mod apply;
@@ -24,6 +25,7 @@ pub mod identity;
 pub mod interrupt;
 pub mod jsonpath;
 pub mod kubeconfig;
+pub mod leader;
 pub mod live;
 pub mod output;
 pub mod poll;

@@ -670,8 +670,12 @@ fn hook() -> Hook {
 
 /// Reads a child's stdout lines on a thread.
 fn lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    reader_lines(child.stdout.take().unwrap())
+}
+
+/// Reads lines of `out` on a thread.
+fn reader_lines(out: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
-    let out = child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for l in BufReader::new(out).lines().map_while(Result::ok) {
             if tx.send(l).is_err() {
@@ -1009,4 +1013,55 @@ async fn helm_release_is_checked(helm: std::path::PathBuf, version: &str, test: 
     let (code, _, err) = drift(&ns, &["--helm", "nope"]);
     assert_eq!(code, 2);
     assert!(err.contains("Helm release nope not found"), "{err}");
+}
+
+#[tokio::test]
+async fn with_leader_election_one_watcher_acts_and_a_standby_takes_over_when_it_dies() {
+    let ns = namespace("drift-leader").await;
+    apply(
+        &ns,
+        "app",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n",
+    );
+    let start = || {
+        let mut c = plugin("drift");
+        c.args([
+            "-n",
+            &ns,
+            "watch",
+            "app",
+            "--interval",
+            "10m",
+            "--leader-elect",
+        ])
+        .args(["--leader-elect-duration", "4s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let rx = reader_lines(child.stderr.take().unwrap());
+        (child, rx)
+    };
+    let (mut leader, led) = start();
+    wait_line(&led, "leading (Lease", Duration::from_secs(30));
+    let (mut standby, waits) = start();
+    wait_line(&waits, "waiting for the Lease", Duration::from_secs(30));
+    // While the leader lives (and renews), the standby never leads.
+    let quiet_until = Instant::now() + Duration::from_secs(8);
+    while let Some(left) = quiet_until.checked_duration_since(Instant::now()) {
+        if let Ok(line) = waits.recv_timeout(left) {
+            assert!(!line.contains("leading"), "two leaders: {line}");
+        }
+    }
+    // SIGKILL: no release; the standby takes over once the Lease expires.
+    leader.kill().unwrap();
+    leader.wait().unwrap();
+    let killed = Instant::now();
+    wait_line(&waits, "leading (Lease", Duration::from_secs(30));
+    assert!(
+        killed.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        killed.elapsed()
+    );
+    standby.kill().unwrap();
+    standby.wait().unwrap();
 }

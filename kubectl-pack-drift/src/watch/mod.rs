@@ -84,6 +84,30 @@ struct Watch<'a> {
 
 /// Runs `watch`.
 pub async fn run(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
+    if !args.leader.leader_elect {
+        return watch(kube, args).await;
+    }
+    let k = kube.connect().await?;
+    let lease = args
+        .leader
+        .leader_elect_lease
+        .clone()
+        .unwrap_or_else(|| format!("kubectl-pack-drift-watch-{}", args.release));
+    let mut leadership = shared::leader::Leadership::acquire(
+        k.client.clone(),
+        &k.namespace,
+        &lease,
+        args.leader.leader_elect_duration,
+    )
+    .await?;
+    tokio::select! {
+        done = watch(kube, args) => done,
+        why = leadership.lost() => Err(anyhow::anyhow!(why)),
+    }
+}
+
+/// The watch itself (under the Lease with `--leader-elect`).
+async fn watch(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
     let k = kube.connect().await?;
     let store = shared::release::args::store(&k, &args.check.storage)?;
     let rel = crate::check::load_release(&store, &args.release, &k.namespace).await?;
