@@ -182,43 +182,46 @@ fn explain(r: &Reference, e: oci_client::errors::OciDistributionError) -> anyhow
     use oci_client::errors::OciDistributionError as E;
     let what = display(r);
     let host = r.registry();
-    match e {
-        E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => anyhow::anyhow!(
+    let denied = || {
+        anyhow::anyhow!(
             "{what}: the registry refused access (401/403); pass --username and --password-stdin, or log in with docker login {host}"
-        ),
+        )
+    };
+    let missing =
+        || anyhow::anyhow!("{what}: not found in the registry (no such repository, tag or digest)");
+    match e {
+        E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => denied(),
+        E::ServerError {
+            code: 401 | 403, ..
+        } => denied(),
+        E::ImageManifestNotFoundError(_) | E::ServerError { code: 404, .. } => missing(),
         E::DigestError(_) => anyhow::anyhow!(
             "{what}: what the registry sent does not match its digest (changed on the registry?); nothing rendered"
         ),
-        E::ImageManifestNotFoundError(_) => {
-            anyhow::anyhow!("{what}: not found in the registry (no such repository, tag or digest)")
-        }
-        E::ServerError { code: 404, .. } => {
-            anyhow::anyhow!("{what}: not found in the registry (no such repository, tag or digest)")
-        }
-        E::ServerError {
-            code: 401 | 403, ..
-        } => anyhow::anyhow!(
-            "{what}: the registry refused access; pass --username and --password-stdin, or log in with docker login {host}"
-        ),
         E::RegistryError { envelope, .. } => {
+            // The distribution spec's error codes, by their wire names.
             let codes: Vec<String> = envelope
                 .errors
                 .iter()
-                .map(|e| format!("{:?}: {}", e.code, e.message))
+                .map(|e| {
+                    serde_json::to_value(&e.code)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                })
                 .collect();
-            let denied = codes
-                .iter()
-                .any(|c| c.contains("Unauthorized") || c.contains("Denied"));
-            if denied {
-                anyhow::anyhow!(
-                    "{what}: the registry refused access; pass --username and --password-stdin, or log in with docker login {host}"
-                )
-            } else if codes.iter().any(|c| c.contains("Unknown")) {
-                anyhow::anyhow!(
-                    "{what}: not found in the registry (no such repository, tag or digest)"
-                )
+            if codes.iter().any(|c| c == "UNAUTHORIZED" || c == "DENIED") {
+                denied()
+            } else if codes.iter().any(|c| c.ends_with("_UNKNOWN")) {
+                missing()
             } else {
-                anyhow::anyhow!("{what}: the registry answered {}", codes.join("; "))
+                let said: Vec<String> = envelope
+                    .errors
+                    .iter()
+                    .zip(&codes)
+                    .map(|(e, c)| format!("{c}: {}", e.message))
+                    .collect();
+                anyhow::anyhow!("{what}: the registry answered {}", said.join("; "))
             }
         }
         E::RequestError(e) => anyhow::anyhow!(

@@ -45,13 +45,8 @@ pub struct Pinned {
 
 /// The remote dependencies pinned in `dir/Pack.lock.yaml`, by name.
 pub fn locked(dir: &Path) -> Result<BTreeMap<String, Pinned>> {
-    let path = dir.join("Pack.lock.yaml");
-    let Ok(text) = crate::pack::read_bounded(&path) else {
-        return Ok(BTreeMap::new());
-    };
-    let v = crate::pack::parse_yaml_file(&path, &text)?;
     let mut out = BTreeMap::new();
-    for d in v["dependencies"].as_array().into_iter().flatten() {
+    for d in lock_entries(dir)? {
         let s = |k: &str| d[k].as_str().unwrap_or_default().to_string();
         if d["digest"].is_string() {
             out.insert(
@@ -66,6 +61,19 @@ pub fn locked(dir: &Path) -> Result<BTreeMap<String, Pinned>> {
         }
     }
     Ok(out)
+}
+
+/// The `dependencies` entries of `dir/Pack.lock.yaml` (none without one).
+fn lock_entries(dir: &Path) -> Result<Vec<Value>> {
+    let path = dir.join("Pack.lock.yaml");
+    let Ok(text) = crate::pack::read_bounded(&path) else {
+        return Ok(Vec::new());
+    };
+    let mut v = crate::pack::parse_yaml_file(&path, &text)?;
+    Ok(match v["dependencies"].take() {
+        Value::Array(entries) => entries,
+        _ => Vec::new(),
+    })
 }
 
 /// The archive of remote dependency `dep` in `charts/`: the locked one
@@ -181,15 +189,8 @@ pub async fn update(pack_dir: &Path, registry: &crate::cli::RegistryArgs) -> Res
 /// Every dependency of `dir/Pack.lock.yaml` (local and remote) with its
 /// version.
 pub fn lock_versions(dir: &Path) -> Result<BTreeMap<String, String>> {
-    let path = dir.join("Pack.lock.yaml");
-    let Ok(text) = crate::pack::read_bounded(&path) else {
-        return Ok(BTreeMap::new());
-    };
-    let v = crate::pack::parse_yaml_file(&path, &text)?;
-    Ok(v["dependencies"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    Ok(lock_entries(dir)?
+        .iter()
         .filter_map(|d| {
             Some((
                 d["name"].as_str()?.to_string(),

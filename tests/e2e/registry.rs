@@ -24,6 +24,17 @@ fn render(cache: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), o, e)
 }
 
+/// Runs a shell script in `dir` (building hostile archives by hand).
+fn sh(dir: &Path, script: &str) {
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{script}");
+}
+
 fn package(cache: &Path, dest: &Path) -> PathBuf {
     let (code, out, err) = render(
         cache,
@@ -292,16 +303,13 @@ fn registry_and_archive_errors_are_one_line() {
     }
     // A hostile local archive: a symlink entry.
     let evil = work.path().join("evil.tgz");
-    let status = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "cd {d} && mkdir -p p && ln -s /etc/passwd p/Pack.yaml && tar -czf {e} p",
-            d = work.path().display(),
-            e = evil.display()
-        ))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sh(
+        work.path(),
+        &format!(
+            "mkdir -p p && ln -s /etc/passwd p/Pack.yaml && tar -czf {} p",
+            evil.display()
+        ),
+    );
     let (code, _, err) = render(&cache, &["app", evil.to_str().unwrap()], "");
     assert!(code == 1 && err.contains("is a symlink"), "{err}");
 }
@@ -705,16 +713,13 @@ fn a_registry_failing_with_500_is_asked_again_and_oversized_archives_are_refused
 
     // 65 MiB of zeros gzip to a few dozen KiB: refused by the unpacked limit.
     let bomb = work.path().join("bomb.tgz");
-    let status = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "cd {d} && mkdir -p big && printf 'apiVersion: sherpack/v1\\nkind: application\\nmetadata: {{name: big, version: 1.0.0}}\\n' > big/Pack.yaml && head -c 68157440 /dev/zero > big/zeros && tar -czf {b} big",
-            d = work.path().display(),
-            b = bomb.display()
-        ))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sh(
+        work.path(),
+        &format!(
+            "mkdir -p big && printf 'apiVersion: sherpack/v1\\nkind: application\\nmetadata: {{name: big, version: 1.0.0}}\\n' > big/Pack.yaml && head -c 68157440 /dev/zero > big/zeros && tar -czf {} big",
+            bomb.display()
+        ),
+    );
     let (code, out, err) = render(&cache, &["app", bomb.to_str().unwrap()], "");
     assert!(
         code == 1 && out.is_empty() && err.contains("over 64 MiB unpacked"),
