@@ -40,8 +40,69 @@ pub enum Command {
     List(ListArgs),
     /// Re-encode a release's stored revisions: move them to another storage and/or compression.
     Migrate(MigrateArgs),
+    /// Run or steer the PackRelease operator (releases kept deployed from a registry).
+    Operator(OperatorArgs),
     /// Print the shell completion script (bash, zsh or fish).
     Completion(shared::cli::CompletionArgs),
+}
+
+/// `operator`.
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    #[command(subcommand)]
+    pub command: OperatorCommand,
+}
+
+/// `operator` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Reconcile PackReleases until stopped (-n: that namespace; -A: all).
+    Run(OperatorRunArgs),
+    /// Print the PackRelease CRD (pipe it to `kubectl pack-crd apply`).
+    Crd,
+    /// Stop reconciling a PackRelease (spec.suspend: true).
+    Suspend(PackReleaseArgs),
+    /// Reconcile a suspended PackRelease again.
+    Resume(PackReleaseArgs),
+    /// Reconcile a PackRelease now (also retries a stalled one).
+    SyncNow(PackReleaseArgs),
+}
+
+/// A PackRelease by name (in -n or the context's namespace).
+#[derive(Debug, Args)]
+pub struct PackReleaseArgs {
+    /// The PackRelease's name.
+    #[arg(value_parser = shared::release::parse_name)]
+    pub name: String,
+}
+
+/// `operator run`.
+#[derive(Debug, Args)]
+pub struct OperatorRunArgs {
+    /// Watch PackReleases in every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Serve /healthz, /readyz and /metrics (Prometheus) here, e.g. 0.0.0.0:8080.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The first delay after a failed registry poll; it doubles up to --retry-max.
+    #[arg(long, value_name = "DURATION", default_value = "30s",
+          value_parser = shared::kubeconfig::positive_duration)]
+    pub retry_initial: std::time::Duration,
+    /// The longest delay between failed registry polls.
+    #[arg(long, value_name = "DURATION", default_value = "10m",
+          value_parser = shared::kubeconfig::positive_duration)]
+    pub retry_max: std::time::Duration,
+    /// Failed registry polls in a row before a PackRelease is `Stalled`.
+    #[arg(long, value_name = "N", default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub stall_after: u32,
+    /// How long one deploy may wait for readiness.
+    #[arg(long, value_name = "DURATION", default_value = "5m",
+          value_parser = shared::kubeconfig::positive_duration)]
+    pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub leader: shared::leader::LeaderArgs,
 }
 
 /// `migrate`.

@@ -14,6 +14,7 @@ mod engine;
 mod hooks;
 mod marks;
 mod migrate;
+mod operator;
 mod plan;
 mod plan_cmd;
 mod preflight;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
             Command::Migrate(a) => migrate::run(&kube, &a).await,
             Command::Rollback(a) => rollback::rollback(&kube, &a).await,
             Command::Uninstall(a) => rollback::uninstall(&kube, &a).await,
+            Command::Operator(a) => operator::run(&kube, &a).await,
             Command::Completion(a) => {
                 shared::cli::completion(Cli::command(), "kubectl-pack_waves", &a)
             }

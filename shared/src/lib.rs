@@ -29,6 +29,7 @@ pub mod leader;
 pub mod live;
 pub mod output;
 pub mod poll;
+pub mod probe;
 pub mod release;
 pub mod retry;
 pub mod seal;

@@ -12,6 +12,7 @@ mod hostile;
 mod interrupt;
 mod krew;
 mod kubeconfig;
+mod operator;
 mod ownership;
 mod pipes;
 mod plugins;

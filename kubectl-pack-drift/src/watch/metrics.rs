@@ -1,12 +1,9 @@
-//! Prometheus text metrics and `/healthz` for `watch --metrics-addr`,
-//! served by a deliberately tiny HTTP/1.1 responder (two GET paths, one
-//! response per connection). Labels are release and namespace only, plus
+//! Prometheus text metrics and `/healthz` for `watch --metrics-addr`
+//! (served by `shared::probe`). Labels are release and namespace only, plus
 //! severity/result where the metric is about those.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::report::Severity;
 
@@ -108,40 +105,14 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` and `/healthz` on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, metrics: std::sync::Arc<Metrics>) {
-    loop {
-        let Ok((mut conn, _)) = listener.accept().await else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let mut len = 0;
-            while len < buf.len() {
-                match conn.read(&mut buf[len..]).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => len += n,
-                }
-                if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-            let head = String::from_utf8_lossy(&buf[..len]);
-            let path = head.split_whitespace().nth(1).unwrap_or("/");
-            let (status, ctype, body) = match path {
-                "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
-                "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
-                _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = conn.write_all(resp.as_bytes()).await;
-            let _ = conn.shutdown().await;
-        });
-    }
+/// The routes of `--metrics-addr`: `/metrics` and `/healthz`.
+pub fn routes(metrics: std::sync::Arc<Metrics>) -> shared::probe::Routes {
+    use shared::probe::Response;
+    std::sync::Arc::new(move |path| match path {
+        "/metrics" => Some(Response::metrics(metrics.render())),
+        "/healthz" => Some(Response::ok("ok\n")),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

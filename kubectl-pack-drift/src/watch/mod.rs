@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::watcher::{self, Event as WatchEvent};
@@ -124,10 +124,11 @@ async fn watch(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
         .unwrap_or(Duration::from_secs(300));
     let metrics = Arc::new(metrics::Metrics::new(&rel.name, &rel.namespace));
     if let Some(addr) = args.metrics_addr {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("--metrics-addr {addr}: cannot listen there"))?;
-        tokio::spawn(metrics::serve(listener, metrics.clone()));
+        let listener = shared::probe::bind("--metrics-addr", addr).await?;
+        tokio::spawn(shared::probe::serve(
+            listener,
+            metrics::routes(metrics.clone()),
+        ));
         shared::output::info(&format!("metrics on http://{addr}/metrics"));
     }
     let (tx, mut rx) = mpsc::channel(4096);

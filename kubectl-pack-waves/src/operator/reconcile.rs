@@ -1,0 +1,733 @@
+//! One reconcile of one PackRelease, in phases: decide whether to act
+//! (suspended, stalled, `sync-now`), poll the registry, fetch and render,
+//! deploy when the rendered result changed, check drift (and correct it
+//! with `autoSync`), write the status. Every phase runs the suite's own
+//! binaries through [`Tools`]; the status is the operator's only memory,
+//! so a new leader carries on where the old one stopped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Secret};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::metrics::Metrics;
+use super::pipeline::{Output, Tools};
+use super::spec::{self, Spec, Status};
+
+/// How polls back off and when they give up.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// The delays after failed polls.
+    pub backoff: shared::retry::Backoff,
+    /// Failed polls in a row before `Stalled`.
+    pub stall_after: u32,
+    /// `--timeout` of each deploy.
+    pub timeout: Duration,
+}
+
+/// What reconciles share.
+pub struct Reconciler {
+    /// The operator's client.
+    pub client: kube::Client,
+    /// The plugins.
+    pub tools: Tools,
+    /// Events on PackReleases.
+    pub recorder: Recorder,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Poll policy.
+    pub retry: Retry,
+}
+
+/// One PackRelease being reconciled.
+struct Job<'a> {
+    r: &'a Reconciler,
+    obj: &'a DynamicObject,
+    namespace: String,
+    name: String,
+    generation: i64,
+    status: Status,
+    dir: tempfile::TempDir,
+}
+
+/// What a reconcile decided, for metrics and the next run.
+pub struct Outcome {
+    /// When to look again (`None`: only when the object changes).
+    pub again: Option<Duration>,
+    /// The object as written (status included), when written.
+    pub written: Option<DynamicObject>,
+}
+
+impl Reconciler {
+    /// Reconciles `obj`; errors are in its status, never returned.
+    pub async fn reconcile(&self, obj: &DynamicObject) -> Outcome {
+        let started = Instant::now();
+        let (result, outcome) = match self.reconcile_inner(obj).await {
+            Ok(x) => x,
+            Err(e) => {
+                let msg = shared::error::one_line(&format!("{e:#}"));
+                shared::output::warn(&format!("{}: {msg}", identity(obj)));
+                (
+                    "failed",
+                    Outcome {
+                        again: Some(self.retry.backoff.delay(0)),
+                        written: None,
+                    },
+                )
+            }
+        };
+        self.metrics
+            .reconciled(result, started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    async fn reconcile_inner(&self, obj: &DynamicObject) -> Result<(&'static str, Outcome)> {
+        let mut job = Job {
+            r: self,
+            obj,
+            namespace: obj.metadata.namespace.clone().unwrap_or_default(),
+            name: obj.metadata.name.clone().unwrap_or_default(),
+            generation: obj.metadata.generation.unwrap_or(0),
+            status: Status::of(&obj.data),
+            dir: tempfile::Builder::new()
+                .prefix("kubectl-pack-operator-")
+                .tempdir()
+                .context("cannot create a work directory")?,
+        };
+        let spec = match Spec::of(&obj.data).and_then(|s| s.interval().map(|i| (s, i))) {
+            Ok(x) => x,
+            Err(e) => {
+                job.status
+                    .set("Stalled", true, "InvalidSpec", &e, job.generation);
+                job.status
+                    .set("Ready", false, "InvalidSpec", &e, job.generation);
+                return job.finish("stalled", None).await;
+            }
+        };
+        job.run(&spec.0, spec.1).await
+    }
+}
+
+fn identity(obj: &DynamicObject) -> String {
+    format!(
+        "PackRelease {}/{}",
+        obj.metadata.namespace.as_deref().unwrap_or(""),
+        obj.metadata.name.as_deref().unwrap_or("")
+    )
+}
+
+impl Job<'_> {
+    async fn run(&mut self, spec: &Spec, interval: Duration) -> Result<(&'static str, Outcome)> {
+        let sync_now = self
+            .obj
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(spec::SYNC_NOW))
+            .cloned();
+        let forced = sync_now.is_some() && sync_now != self.status.last_handled_sync_now;
+        let changed = self.status.observed_generation != Some(self.generation);
+        if forced || changed {
+            self.status.last_handled_sync_now = sync_now;
+            self.status.consecutive_failures = 0;
+            self.status.last_failed_fingerprint = None;
+            self.status
+                .set("Stalled", false, "Retrying", "", self.generation);
+        }
+        if spec.suspend {
+            self.status.set(
+                "Reconciling",
+                false,
+                "Suspended",
+                "spec.suspend is true: no polls, deploys or corrections",
+                self.generation,
+            );
+            self.status.next_poll_time = None;
+            return self.finish("suspended", None).await;
+        }
+        if self.status.is("Stalled") {
+            // Given up: only a change of the spec or `sync-now` retries.
+            return Ok((
+                "stalled",
+                Outcome {
+                    again: None,
+                    written: None,
+                },
+            ));
+        }
+        let target = spec
+            .target_namespace
+            .clone()
+            .unwrap_or_else(|| self.namespace.clone());
+        let docker = self.registry_credentials(spec).await?;
+        let reference = match self.poll(spec, docker.as_deref()).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return self.finish("failed", Some(interval)).await,
+            Err(reason) => return self.poll_failed(&reason).await,
+        };
+        let fetched = match self
+            .fetch(spec, &reference, &target, docker.as_deref())
+            .await?
+        {
+            Ok(f) => f,
+            Err(reason) => {
+                self.status
+                    .set("Ready", false, "RenderFailed", &reason, self.generation);
+                return self.finish("failed", Some(interval)).await;
+            }
+        };
+        let mut result = "unchanged";
+        if Some(&fetched.fingerprint) != self.status.last_applied_fingerprint.as_ref()
+            && Some(&fetched.fingerprint) != self.status.last_failed_fingerprint.as_ref()
+        {
+            result = self.deploy(spec, &target, &fetched).await?;
+        }
+        if self.status.last_applied_fingerprint.is_some() {
+            self.drift(spec, &target).await?;
+        }
+        self.status
+            .set("Reconciling", false, "Succeeded", "", self.generation);
+        Ok((result, self.finish(result, Some(interval)).await?.1))
+    }
+
+    /// Which reference to deploy: the pinned digest, or the newest tag the
+    /// constraint admits. `Err`: the registry could not be asked.
+    async fn poll(&mut self, spec: &Spec, docker: Option<&Path>) -> Result<Option<String>, String> {
+        let src = &spec.source;
+        if let Some(d) = &src.digest {
+            return Ok(Some(format!("{}@{d}", src.oci)));
+        }
+        let mut args = vec!["versions".to_string(), src.oci.clone()];
+        args.push(format!(
+            "--constraint={}",
+            src.constraint.as_deref().unwrap_or("*")
+        ));
+        if src.prerelease {
+            args.push("--devel".into());
+        }
+        if src.insecure {
+            args.push("--plain-http".into());
+        }
+        let env = docker.map(|d| ("DOCKER_CONFIG", d));
+        let out = self
+            .r
+            .tools
+            .render(&args, env.as_slice())
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.code != 0 && listed.trim().is_empty() && out.stderr.contains(" 0 matching") {
+            self.r.metrics.polled("no-match");
+            let msg = format!(
+                "no version of {} matches '{}'",
+                src.oci,
+                src.constraint.as_deref().unwrap_or("*")
+            );
+            self.status
+                .set("Ready", false, "NoMatchingVersion", &msg, self.generation);
+            self.status.consecutive_failures = 0;
+            return Ok(None);
+        }
+        if out.code != 0 {
+            self.r.metrics.polled("error");
+            return Err(out.reason());
+        }
+        self.r.metrics.polled("ok");
+        self.status.consecutive_failures = 0;
+        self.status.registry_e_tag =
+            Some(format!("sha256:{:x}", Sha256::digest(listed.as_bytes())));
+        let pick = listed.lines().next().unwrap_or("").trim().to_string();
+        Ok(Some(format!("{}:{pick}", src.oci)))
+    }
+
+    /// A failed poll: back off, or give up as `Stalled` after N in a row.
+    async fn poll_failed(&mut self, reason: &str) -> Result<(&'static str, Outcome)> {
+        self.status.consecutive_failures += 1;
+        let n = self.status.consecutive_failures;
+        if n >= self.r.retry.stall_after {
+            let msg = format!(
+                "gave up after {n} failed registry polls: {reason}; `kubectl pack-waves operator sync-now {}` tries again",
+                self.name
+            );
+            self.status.set(
+                "Stalled",
+                true,
+                "RegistryUnavailable",
+                &msg,
+                self.generation,
+            );
+            self.status
+                .set("Ready", false, "RegistryUnavailable", &msg, self.generation);
+            self.event(EventType::Warning, "Stalled", &msg).await;
+            self.status.next_poll_time = None;
+            return self.finish("stalled", None).await;
+        }
+        let delay = self.r.retry.backoff.delay(n - 1);
+        let msg = format!(
+            "registry poll {n} failed: {reason}; retrying in {}s",
+            delay.as_secs()
+        );
+        self.status
+            .set("Ready", false, "RegistryUnavailable", &msg, self.generation);
+        self.finish("failed", Some(delay)).await
+    }
+
+    /// Registry credentials from `spec.source.secretRef`, as a private
+    /// Docker config directory for the render steps.
+    async fn registry_credentials(&self, spec: &Spec) -> Result<Option<PathBuf>> {
+        let Some(r) = &spec.source.secret_ref else {
+            return Ok(None);
+        };
+        let api: Api<Secret> = Api::namespaced(self.r.client.clone(), &self.namespace);
+        let s = api.get(&r.name).await.with_context(|| {
+            format!(
+                "spec.source.secretRef: cannot read Secret {}/{}",
+                self.namespace, r.name
+            )
+        })?;
+        let data = s.data.unwrap_or_default();
+        let get = |k: &str| {
+            data.get(k)
+                .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        };
+        let config = match (get(".dockerconfigjson"), get("username"), get("password")) {
+            (Some(c), _, _) => c,
+            (None, Some(u), Some(p)) => {
+                let host = registry_host(&spec.source.oci);
+                let auth = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                json!({"auths": {host: {"auth": auth}}}).to_string()
+            }
+            _ => anyhow::bail!(
+                "spec.source.secretRef: Secret {}/{} has neither .dockerconfigjson nor username and password keys",
+                self.namespace,
+                r.name
+            ),
+        };
+        let dir = self.dir.path().join("docker");
+        std::fs::create_dir_all(&dir).context("cannot create the Docker config directory")?;
+        shared::files::write_atomic(&dir.join("config.json"), config.as_bytes(), 0o600)?;
+        Ok(Some(dir))
+    }
+}
+
+/// `HOST[:PORT]` of `oci://HOST[:PORT]/REPO`.
+fn registry_host(oci: &str) -> String {
+    let rest = oci.strip_prefix("oci://").unwrap_or(oci);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
+/// A pulled, rendered version.
+struct Fetched {
+    version: String,
+    digest: String,
+    stream: Vec<u8>,
+    /// Digest, stream and deploy settings, hashed: what "changed" means.
+    fingerprint: String,
+}
+
+impl Job<'_> {
+    /// Pulls `reference` and renders it with the values. The outer error is
+    /// the operator's own; the inner one a step that failed.
+    async fn fetch(
+        &mut self,
+        spec: &Spec,
+        reference: &str,
+        target: &str,
+        docker: Option<&Path>,
+    ) -> Result<Result<Fetched, String>> {
+        let env = docker.map(|d| ("DOCKER_CONFIG", d));
+        let mut args = vec!["pull".to_string(), reference.to_string(), "-d".into()];
+        args.push(self.dir.path().display().to_string());
+        if spec.source.insecure {
+            args.push("--plain-http".into());
+        }
+        let pulled = self.r.tools.render(&args, env.as_slice()).await?;
+        if pulled.code != 0 {
+            return Ok(Err(pulled.reason()));
+        }
+        let archive = String::from_utf8_lossy(&pulled.stdout).trim().to_string();
+        let Some(digest) = pulled_digest(&pulled.stderr) else {
+            return Ok(Err(format!("pull of {reference} named no digest")));
+        };
+        let version = archive_version(&archive);
+        let mut args = vec![self.name.clone(), archive, "-n".into(), target.to_string()];
+        if let Some(e) = &spec.environment {
+            args.push(format!("--environment={e}"));
+        }
+        match self.values_files(spec).await {
+            Ok(files) => args.extend(
+                files
+                    .into_iter()
+                    .map(|f| format!("--values={}", f.display())),
+            ),
+            Err(reason) => return Ok(Err(reason)),
+        }
+        let rendered = self.r.tools.render(&args, &[]).await?;
+        if rendered.code != 0 {
+            return Ok(Err(rendered.reason()));
+        }
+        let mut h = Sha256::new();
+        h.update(digest.as_bytes());
+        h.update(&rendered.stdout);
+        h.update(format!("{target}|{:?}|{}", spec.prune, spec.rollback_on_failure).as_bytes());
+        Ok(Ok(Fetched {
+            version,
+            digest,
+            stream: rendered.stdout,
+            fingerprint: format!("sha256:{:x}", h.finalize()),
+        }))
+    }
+
+    /// The values files, in order: each `valuesFrom`, then the inline
+    /// values (0600 files in the private work directory).
+    async fn values_files(&self, spec: &Spec) -> Result<Vec<PathBuf>, String> {
+        let mut files = Vec::new();
+        for (i, v) in spec.values_from.iter().enumerate() {
+            let key = v.key.as_deref().unwrap_or("values.yaml");
+            let text = match self.values_from(&v.kind, &v.name, key).await? {
+                Some(t) => t,
+                None if v.optional => continue,
+                None => {
+                    return Err(format!(
+                        "valuesFrom[{i}]: {} {}/{} has no key {key} (mark it optional: true if it may be missing)",
+                        v.kind, self.namespace, v.name
+                    ));
+                }
+            };
+            files.push(self.write_values(&format!("from-{i}.yaml"), &text)?);
+        }
+        if let Some(values) = &spec.values {
+            let text = shared::yaml::to_string(values).map_err(|e| format!("spec.values: {e}"))?;
+            files.push(self.write_values("inline.yaml", &text)?);
+        }
+        Ok(files)
+    }
+
+    async fn values_from(
+        &self,
+        kind: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<String>, String> {
+        let what = format!("{kind} {}/{name}", self.namespace);
+        let missing = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 404);
+        if kind == "Secret" {
+            let api: Api<Secret> = Api::namespaced(self.r.client.clone(), &self.namespace);
+            return match api.get(name).await {
+                Ok(s) => Ok(s
+                    .data
+                    .unwrap_or_default()
+                    .get(key)
+                    .map(|b| String::from_utf8_lossy(&b.0).into_owned())),
+                Err(e) if missing(&e) => Ok(None),
+                Err(e) => Err(format!(
+                    "cannot read {what}: {}",
+                    shared::error::one_line(&e.to_string())
+                )),
+            };
+        }
+        let api: Api<ConfigMap> = Api::namespaced(self.r.client.clone(), &self.namespace);
+        match api.get(name).await {
+            Ok(c) => Ok(c.data.unwrap_or_default().get(key).cloned()),
+            Err(e) if missing(&e) => Ok(None),
+            Err(e) => Err(format!(
+                "cannot read {what}: {}",
+                shared::error::one_line(&e.to_string())
+            )),
+        }
+    }
+
+    fn write_values(&self, file: &str, text: &str) -> Result<PathBuf, String> {
+        let path = self.dir.path().join(file);
+        shared::files::write_atomic(&path, text.as_bytes(), 0o600).map_err(|e| e.to_string())?;
+        Ok(path)
+    }
+}
+
+/// The manifest digest in `pull`'s "pulled REF@sha256:... to PATH" line.
+fn pulled_digest(stderr: &str) -> Option<String> {
+    let at = stderr.find("@sha256:")?;
+    let hex: String = stderr[at + 8..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    (hex.len() == 64).then(|| format!("sha256:{hex}"))
+}
+
+/// `1.2.0` of `.../webapp-1.2.0.tgz`.
+fn archive_version(path: &str) -> String {
+    let file = Path::new(path)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = file.strip_suffix(".tgz").unwrap_or(&file);
+    // Names may hold dashes; versions start with a digit after the last
+    // dash that is followed by one.
+    let mut at = None;
+    for (i, c) in stem.char_indices() {
+        if c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()) {
+            at = Some(i + 1);
+            break;
+        }
+    }
+    at.map_or_else(String::new, |i| stem[i..].to_string())
+}
+
+impl Job<'_> {
+    /// `pack-crd apply | pack-waves apply`; on success the new state is
+    /// recorded, on failure the fingerprint is, so the same broken input
+    /// is not deployed again every interval.
+    async fn deploy(&mut self, spec: &Spec, target: &str, f: &Fetched) -> Result<&'static str> {
+        self.status.set(
+            "Reconciling",
+            true,
+            "Deploying",
+            &format!("deploying version {}", f.version),
+            self.generation,
+        );
+        self.patch_status().await?;
+        let crds = self
+            .r
+            .tools
+            .crd(&["apply".into()], f.stream.clone())
+            .await?;
+        let applied = if crds.code != 0 {
+            crds
+        } else {
+            let mut args = vec![
+                "apply".to_string(),
+                self.name.clone(),
+                "-n".into(),
+                target.to_string(),
+            ];
+            args.push(format!("--timeout={}s", self.r.retry.timeout.as_secs()));
+            if spec.prune == Some(false) {
+                args.push("--no-prune".into());
+            }
+            if spec.rollback_on_failure {
+                args.push("--rollback-on-failure".into());
+            }
+            self.r.tools.waves(&args, Some(crds.stdout)).await?
+        };
+        if applied.code != 0 {
+            return Ok(self.deploy_failed(spec, f, &applied).await);
+        }
+        self.status.last_applied_version = Some(f.version.clone());
+        self.status.last_applied_digest = Some(f.digest.clone());
+        self.status.last_applied_fingerprint = Some(f.fingerprint.clone());
+        self.status.last_failed_fingerprint = None;
+        self.status.revision = self.revision(target).await;
+        let msg = format!(
+            "version {} ({}) deployed as revision {}",
+            f.version,
+            f.digest,
+            self.status.revision.unwrap_or(0)
+        );
+        self.status
+            .set("Ready", true, "Deployed", &msg, self.generation);
+        self.event(EventType::Normal, "Deployed", &msg).await;
+        Ok("deployed")
+    }
+
+    async fn deploy_failed(&mut self, spec: &Spec, f: &Fetched, out: &Output) -> &'static str {
+        self.status.last_failed_fingerprint = Some(f.fingerprint.clone());
+        let (reason, msg) = if spec.rollback_on_failure {
+            (
+                "RolledBack",
+                format!(
+                    "version {} failed and was rolled back: {}",
+                    f.version,
+                    out.reason()
+                ),
+            )
+        } else {
+            (
+                "DeployFailed",
+                format!("version {} failed: {}", f.version, out.reason()),
+            )
+        };
+        self.status
+            .set("Ready", false, reason, &msg, self.generation);
+        self.event(EventType::Warning, reason, &msg).await;
+        "failed"
+    }
+
+    /// The release's newest revision, from `pack-waves history -o json`.
+    async fn revision(&self, target: &str) -> Option<i64> {
+        let args = ["history", &self.name, "-n", target, "-o", "json"].map(String::from);
+        let out = self.r.tools.waves(&args, None).await.ok()?;
+        let rows: Value = serde_json::from_slice(&out.stdout).ok()?;
+        rows.as_array()?
+            .iter()
+            .filter_map(|r| r["revision"].as_i64())
+            .max()
+    }
+
+    /// `pack-drift RELEASE` (exit 1: drift), and `pack-drift sync` with
+    /// `autoSync`.
+    async fn drift(&mut self, spec: &Spec, target: &str) -> Result<()> {
+        let args = [&self.name, "-n", target].map(String::from);
+        let out = self.r.tools.drift(&args).await?;
+        let was = self.status.is("DriftDetected");
+        match out.code {
+            0 => self
+                .status
+                .set("DriftDetected", false, "NoDrift", "", self.generation),
+            1 if spec.auto_sync => {
+                let sync = ["sync", &self.name, "-n", target].map(String::from);
+                let fixed = self.r.tools.drift(&sync).await?;
+                if fixed.code == 0 {
+                    let msg = "drift corrected (autoSync)";
+                    self.status.set(
+                        "DriftDetected",
+                        false,
+                        "DriftCorrected",
+                        msg,
+                        self.generation,
+                    );
+                    self.event(EventType::Normal, "DriftCorrected", msg).await;
+                } else {
+                    let msg = format!("drift found; correction failed: {}", fixed.reason());
+                    self.status.set(
+                        "DriftDetected",
+                        true,
+                        "CorrectionFailed",
+                        &msg,
+                        self.generation,
+                    );
+                    self.event(EventType::Warning, "CorrectionFailed", &msg)
+                        .await;
+                }
+            }
+            1 => {
+                let msg = format!("{}; autoSync is off", drift_summary(&out));
+                self.status.set(
+                    "DriftDetected",
+                    true,
+                    "DriftDetected",
+                    &msg,
+                    self.generation,
+                );
+                if !was {
+                    self.event(EventType::Warning, "DriftDetected", &msg).await;
+                }
+            }
+            _ => shared::output::warn(&format!(
+                "PackRelease {}/{}: drift check failed: {}",
+                self.namespace,
+                self.name,
+                out.reason()
+            )),
+        }
+        self.r
+            .metrics
+            .drift(&self.namespace, &self.name, self.status.is("DriftDetected"));
+        Ok(())
+    }
+
+    /// Writes the status; the returned object is the operator's new view.
+    async fn finish(
+        &mut self,
+        result: &'static str,
+        again: Option<Duration>,
+    ) -> Result<(&'static str, Outcome)> {
+        self.status.observed_generation = Some(self.generation);
+        self.status.next_poll_time = again.map(|d| {
+            let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(d.as_secs() as i64);
+            at.round(jiff::Unit::Second).unwrap_or(at).to_string()
+        });
+        let written = self.patch_status().await?;
+        Ok((
+            result,
+            Outcome {
+                again,
+                written: Some(written),
+            },
+        ))
+    }
+
+    async fn patch_status(&self) -> Result<DynamicObject> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.r.client.clone(), &self.namespace, &spec::resource());
+        api.patch_status(
+            &self.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": self.status})),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "cannot write the status of PackRelease {}/{}",
+                self.namespace, self.name
+            )
+        })
+    }
+
+    async fn event(&self, type_: EventType, reason: &str, note: &str) {
+        let reference = ObjectReference {
+            api_version: Some(spec::resource().api_version),
+            kind: Some("PackRelease".into()),
+            name: Some(self.name.clone()),
+            namespace: Some(self.namespace.clone()),
+            uid: self.obj.metadata.uid.clone(),
+            resource_version: self.obj.metadata.resource_version.clone(),
+            ..Default::default()
+        };
+        let ev = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note.chars().take(1000).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.r.recorder.publish(&ev, &reference).await {
+            shared::output::warn(&format!(
+                "PackRelease {}/{}: cannot record the event {reason}: {}",
+                self.namespace,
+                self.name,
+                shared::error::one_line(&e.to_string())
+            ));
+        }
+    }
+}
+
+/// "N object(s) drifted" from `pack-drift`'s report.
+fn drift_summary(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let n = text.lines().filter(|l| l.starts_with("DRIFT")).count();
+    if n == 0 {
+        "drift found".into()
+    } else {
+        format!("{n} object(s) drifted")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pulled_digest_and_version_are_read_from_pull() {
+        let d = "a".repeat(64);
+        assert_eq!(
+            pulled_digest(&format!(
+                "pulled 127.0.0.1:5000/packs/web@sha256:{d} to /t/web-app-1.2.0.tgz\n"
+            )),
+            Some(format!("sha256:{d}"))
+        );
+        assert_eq!(pulled_digest("pulled x@sha256:abc to y"), None);
+        assert_eq!(archive_version("/t/web-app-1.2.0.tgz"), "1.2.0");
+        assert_eq!(archive_version("/t/web-1.3.0-rc.1.tgz"), "1.3.0-rc.1");
+        assert_eq!(
+            registry_host("oci://127.0.0.1:5000/packs/web"),
+            "127.0.0.1:5000"
+        );
+    }
+}

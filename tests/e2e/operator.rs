@@ -1,0 +1,372 @@
+//! `kubectl pack-waves operator`: PackReleases kept deployed from a real
+//! OCI registry (Debian's docker-registry) on the real API server — new
+//! versions within the constraint, values from ConfigMaps, suspend and
+//! resume, rollback of a broken version, drift corrected with autoSync,
+//! backoff then `Stalled` when the registry is gone, Events and metrics.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use harness::registry::Registry;
+use harness::{plugin, run_with_stdin, texts, wait_until};
+use serde_json::Value;
+
+/// A pack `web` at `version`: a ConfigMap with the version and a greeting
+/// value, plus `extra` templates.
+fn pack(root: &Path, version: &str, extra: &[(&str, &str)]) -> PathBuf {
+    let dir = root.join(format!("web-{version}-src"));
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(
+        dir.join("Pack.yaml"),
+        format!("apiVersion: sherpack/v1\nkind: application\nmetadata: {{name: web, version: {version}}}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("values.yaml"), "greeting: hello\n").unwrap();
+    std::fs::write(
+        dir.join("templates/cm.yaml"),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-cm\ndata:\n  version: \"{version}\"\n  greeting: \"{{{{ values.greeting }}}}\"\n"),
+    )
+    .unwrap();
+    for (name, text) in extra {
+        std::fs::write(dir.join("templates").join(name), text).unwrap();
+    }
+    dir
+}
+
+/// Packages and pushes pack `version` to `repo`.
+fn publish(cache: &Path, root: &Path, repo: &str, version: &str, extra: &[(&str, &str)]) {
+    let src = pack(root, version, extra);
+    let mut c = plugin("render");
+    c.args([
+        "package",
+        src.to_str().unwrap(),
+        "-d",
+        root.to_str().unwrap(),
+    ])
+    .env("KUBECTL_PACK_CACHE", cache);
+    let out = run_with_stdin(c, "");
+    assert!(out.status.success(), "{:?}", texts(&out));
+    let archive = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut c = plugin("render");
+    c.args(["push", &archive, repo, "--plain-http"])
+        .env("KUBECTL_PACK_CACHE", cache);
+    let out = run_with_stdin(c, "");
+    assert!(out.status.success(), "{:?}", texts(&out));
+}
+
+/// `kubectl get packrelease NAME -o json`.
+fn get(ns: &str, name: &str) -> Value {
+    let out = harness::kubectl()
+        .args(["get", "packrelease", name, "-n", ns, "-o", "json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn condition(pr: &Value, type_: &str) -> (String, String) {
+    let c = pr["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .cloned()
+        .unwrap_or(Value::Null);
+    (
+        c["status"].as_str().unwrap_or("").to_string(),
+        c["reason"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+fn live_cm(ns: &str) -> Value {
+    let out = harness::kubectl()
+        .args(["get", "configmap", "web-cm", "-n", ns, "-o", "json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+async fn wait_for(what: &str, secs: u64, ns: &str, f: impl Fn(&Value) -> bool) {
+    let ns = ns.to_string();
+    wait_until(what, Duration::from_secs(secs), || {
+        let pr = get(&ns, "web");
+        let ok = f(&pr);
+        async move { ok }
+    })
+    .await;
+}
+
+fn version(pr: &Value) -> &str {
+    pr["status"]["lastAppliedVersion"].as_str().unwrap_or("")
+}
+
+/// Installs the CRD the way the README says.
+pub fn install_crd() {
+    let crd = plugin("waves").args(["operator", "crd"]).output().unwrap();
+    assert!(crd.status.success());
+    let out = run_with_stdin(
+        {
+            let mut c = plugin("crd");
+            c.arg("apply");
+            c
+        },
+        &String::from_utf8_lossy(&crd.stdout),
+    );
+    assert!(out.status.success(), "{:?}", texts(&out));
+}
+
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+fn start_operator(ns: &str, cache: &Path, metrics: u16) -> Operator {
+    let child = Command::new(harness::bin("waves"))
+        .args(["operator", "run", "-n", ns])
+        .args([
+            "--retry-initial",
+            "1s",
+            "--retry-max",
+            "2s",
+            "--stall-after",
+            "3",
+        ])
+        .args(["--timeout", "4s", "--metrics-addr"])
+        .arg(format!("127.0.0.1:{metrics}"))
+        .env("KUBECONFIG", harness::cluster().kubeconfig())
+        .env("KUBECTL_PACK_CACHE", cache)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    Operator(child)
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok();
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn a_pack_release_follows_its_registry_within_its_constraint() {
+    install_crd();
+    let ns = harness::namespace("operator").await;
+    let registry = Registry::plain();
+    let repo = registry.oci("packs/web");
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    publish(&cache, work.path(), &repo, "1.2.0", &[]);
+    let pr = format!(
+        "apiVersion: pack.sherpack.io/v1alpha1\nkind: PackRelease\nmetadata: {{name: web}}\nspec:\n  source: {{oci: \"{repo}\", constraint: \">=1.2, <2\", insecure: true}}\n  valuesFrom: [{{kind: ConfigMap, name: web-values, optional: true}}]\n  interval: 2s\n  rollbackOnFailure: true\n"
+    );
+    harness::apply_yaml(&ns, &pr).await;
+    let metrics = free_port();
+    let operator = start_operator(&ns, &cache, metrics);
+
+    // Created: the newest version the constraint admits is deployed.
+    wait_for("1.2.0 deployed and Ready", 60, &ns, |p| {
+        version(p) == "1.2.0" && condition(p, "Ready").0 == "True"
+    })
+    .await;
+    assert_eq!(live_cm(&ns)["data"]["version"], "1.2.0");
+    let pr0 = get(&ns, "web");
+    assert!(
+        pr0["status"]["lastAppliedDigest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert_eq!(pr0["status"]["revision"], 1);
+
+    // A new version inside the constraint is deployed; one outside is not.
+    publish(&cache, work.path(), &repo, "1.2.1", &[]);
+    wait_for("1.2.1 deployed", 60, &ns, |p| version(p) == "1.2.1").await;
+    let etag = get(&ns, "web")["status"]["registryETag"].clone();
+    publish(&cache, work.path(), &repo, "2.0.0", &[]);
+    for _ in 0..2 {
+        let polled = get(&ns, "web")["status"]["nextPollTime"].clone();
+        wait_for("a poll after 2.0.0", 30, &ns, |p| {
+            p["status"]["nextPollTime"] != polled
+        })
+        .await;
+    }
+    // What the constraint admits did not change, nor its ETag.
+    assert_eq!(get(&ns, "web")["status"]["registryETag"], etag);
+    assert_eq!(version(&get(&ns, "web")), "1.2.1");
+    assert_eq!(live_cm(&ns)["data"]["version"], "1.2.1");
+
+    // Values from a ConfigMap: a change is a new revision.
+    harness::apply_yaml(
+        &ns,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-values}\ndata:\n  values.yaml: |\n    greeting: hi there\n",
+    )
+    .await;
+    let nsc = ns.clone();
+    wait_until(
+        "the greeting from the ConfigMap",
+        Duration::from_secs(30),
+        || {
+            let ok = live_cm(&nsc)["data"]["greeting"] == "hi there";
+            async move { ok }
+        },
+    )
+    .await;
+    wait_for("revision 3 recorded", 20, &ns, |p| {
+        p["status"]["revision"] == 3
+    })
+    .await;
+
+    // Suspended: a new version waits; resumed: it is deployed.
+    let (code, _, err) =
+        harness::run_plugin("waves", &["operator", "suspend", "web", "-n", &ns], "");
+    assert_eq!(code, 0, "{err}");
+    wait_for("Suspended", 20, &ns, |p| {
+        condition(p, "Reconciling").1 == "Suspended"
+    })
+    .await;
+    publish(&cache, work.path(), &repo, "1.2.2", &[]);
+    tokio::time::sleep(Duration::from_secs(5)).await; // two intervals: nothing may happen
+    assert_eq!(version(&get(&ns, "web")), "1.2.1");
+    let (code, _, err) =
+        harness::run_plugin("waves", &["operator", "resume", "web", "-n", &ns], "");
+    assert_eq!(code, 0, "{err}");
+    wait_for("1.2.2 deployed after resume", 60, &ns, |p| {
+        version(p) == "1.2.2"
+    })
+    .await;
+
+    // A broken version (a Deployment that never becomes ready: no kubelet)
+    // is rolled back with rollbackOnFailure, and not retried every poll.
+    let never_ready = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: nginx}]}\n";
+    publish(
+        &cache,
+        work.path(),
+        &repo,
+        "1.2.3",
+        &[("deploy.yaml", never_ready)],
+    );
+    wait_for("1.2.3 rolled back", 90, &ns, |p| {
+        condition(p, "Ready").1 == "RolledBack"
+    })
+    .await;
+    let p = get(&ns, "web");
+    assert_eq!(version(&p), "1.2.2");
+    assert_eq!(live_cm(&ns)["data"]["version"], "1.2.2");
+    let revision = p["status"]["revision"].clone();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let history = harness::run_plugin("waves", &["history", "web", "-n", &ns, "-o", "json"], "").1;
+    let rows: Value = serde_json::from_str(&history).unwrap();
+    let failed = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "failed")
+        .count();
+    assert_eq!(failed, 1, "the broken version was tried once: {history}");
+    assert_eq!(get(&ns, "web")["status"]["revision"], revision);
+
+    // Drift: found, then corrected once autoSync is on.
+    let out = harness::kubectl()
+        .args([
+            "patch",
+            "configmap",
+            "web-cm",
+            "-n",
+            &ns,
+            "-p",
+            r#"{"data":{"version":"edited"}}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    wait_for("DriftDetected", 30, &ns, |p| {
+        condition(p, "DriftDetected").0 == "True"
+    })
+    .await;
+    assert!(http_get(metrics, "/metrics").contains(&format!(
+        "packrelease_drift{{namespace=\"{ns}\",name=\"web\"}} 1"
+    )));
+    let out = harness::kubectl()
+        .args([
+            "patch",
+            "packrelease",
+            "web",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"autoSync":true}}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    wait_for("drift corrected", 30, &ns, |p| {
+        condition(p, "DriftDetected").1 == "DriftCorrected"
+    })
+    .await;
+    assert_eq!(live_cm(&ns)["data"]["version"], "1.2.2");
+
+    // The registry goes away: backoff in the status, then Stalled.
+    drop(registry);
+    wait_for("Stalled after 3 failed polls", 60, &ns, |p| {
+        condition(p, "Stalled") == ("True".into(), "RegistryUnavailable".into())
+    })
+    .await;
+    let p = get(&ns, "web");
+    assert!(p["status"]["consecutiveFailures"].as_u64().unwrap() >= 3);
+    assert_eq!(condition(&p, "Ready").0, "False");
+
+    // Events, health and metrics.
+    let events = harness::kubectl()
+        .args([
+            "get",
+            "events",
+            "-n",
+            &ns,
+            "--field-selector",
+            "involvedObject.kind=PackRelease",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let events: Value = serde_json::from_slice(&events.stdout).unwrap();
+    let reasons: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    for want in ["Deployed", "RolledBack", "DriftCorrected", "Stalled"] {
+        assert!(reasons.contains(&want), "{want} in {reasons:?}");
+    }
+    assert!(http_get(metrics, "/healthz").starts_with("HTTP/1.1 200"));
+    assert!(http_get(metrics, "/readyz").starts_with("HTTP/1.1 200"));
+    let m = http_get(metrics, "/metrics");
+    assert!(
+        m.contains("packrelease_registry_polls_total{result=\"error\"}"),
+        "{m}"
+    );
+    assert!(
+        !m.contains("packrelease_reconciles_total{result=\"deployed\"} 0"),
+        "{m}"
+    );
+    drop(operator);
+}
