@@ -5,7 +5,7 @@
 //! backoff then `Stalled` when the registry is gone, Events and metrics.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use harness::registry::Registry;
@@ -122,8 +122,17 @@ impl Drop for Operator {
     }
 }
 
-fn start_operator(ns: &str, cache: &Path, metrics: u16) -> Operator {
-    let child = Command::new(harness::bin("waves"))
+/// The operator as its Deployment runs it: in-cluster, with the token of
+/// `deploy/`'s ServiceAccount and nothing but its RBAC.
+fn start_operator(
+    pod: &harness::InCluster,
+    ns: &str,
+    cache: &Path,
+    metrics: u16,
+    extra: &[&str],
+) -> Operator {
+    let child = pod
+        .command("waves")
         .args(["operator", "run", "-n", ns])
         .args([
             "--retry-initial",
@@ -135,9 +144,8 @@ fn start_operator(ns: &str, cache: &Path, metrics: u16) -> Operator {
         ])
         .args(["--timeout", "4s", "--metrics-addr"])
         .arg(format!("127.0.0.1:{metrics}"))
-        .env("KUBECONFIG", harness::cluster().kubeconfig())
+        .args(extra)
         .env("KUBECTL_PACK_CACHE", cache)
-        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -178,7 +186,8 @@ async fn a_pack_release_follows_its_registry_within_its_constraint() {
     );
     harness::apply_yaml(&ns, &pr).await;
     let metrics = free_port();
-    let operator = start_operator(&ns, &cache, metrics);
+    let pod = harness::InCluster::service_account("pack-operator");
+    let operator = start_operator(&pod, &ns, &cache, metrics, &[]);
 
     // Created: the newest version the constraint admits is deployed.
     wait_for("1.2.0 deployed and Ready", 60, &ns, |p| {

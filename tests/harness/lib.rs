@@ -471,3 +471,97 @@ pub fn helm3() -> PathBuf {
 pub fn kubectl_bin() -> PathBuf {
     peer("kubectl")
 }
+
+/// The namespace `deploy/controllers` is applied to.
+pub const SYSTEM_NAMESPACE: &str = "kubectl-pack-system";
+
+/// Applies `deploy/controllers` with the suite itself, once per run
+/// (`pack-waves apply --wait=false`: no kubelet runs the Deployments).
+pub fn deploy_controllers() {
+    static DONE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if *done {
+        return;
+    }
+    let dir = workspace_root().join("deploy/controllers");
+    let (code, _, err) = run_plugin(
+        "waves",
+        &[
+            "apply",
+            "kubectl-pack",
+            "-n",
+            SYSTEM_NAMESPACE,
+            "--create-namespace",
+            "--wait=false",
+            "-f",
+            dir.to_str().expect("utf-8 path"),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "deploy/controllers: {err}");
+    *done = true;
+}
+
+/// A process "inside a Pod" of ServiceAccount `account` of
+/// `deploy/controllers`: no kubeconfig, `KUBERNETES_SERVICE_HOST`, and a
+/// token from the TokenRequest API, so its RBAC is all it can do.
+pub struct InCluster {
+    sa: tempfile::TempDir,
+    home: tempfile::TempDir,
+    port: String,
+}
+
+impl InCluster {
+    /// Deploys `deploy/controllers` (once) and mounts a token of `account`.
+    pub fn service_account(account: &str) -> InCluster {
+        deploy_controllers();
+        let token = kubectl()
+            .args([
+                "create",
+                "token",
+                account,
+                "-n",
+                SYSTEM_NAMESPACE,
+                "--duration",
+                "1h",
+            ])
+            .output()
+            .expect("kubectl create token");
+        assert!(
+            token.status.success(),
+            "{}",
+            String::from_utf8_lossy(&token.stderr)
+        );
+        let sa = tempfile::tempdir().expect("tempdir");
+        std::fs::write(sa.path().join("token"), &token.stdout).expect("token");
+        std::fs::write(sa.path().join("namespace"), SYSTEM_NAMESPACE).expect("namespace");
+        std::fs::copy(
+            cluster().dir.join("certs/apiserver.crt"),
+            sa.path().join("ca.crt"),
+        )
+        .expect("ca.crt");
+        let port = cluster()
+            .server
+            .rsplit(':')
+            .next()
+            .expect("port")
+            .to_string();
+        InCluster {
+            sa,
+            home: tempfile::tempdir().expect("tempdir"),
+            port,
+        }
+    }
+
+    /// A command for `plugin` as that Pod would run it.
+    pub fn command(&self, plugin: &str) -> Command {
+        let mut c = Command::new(bin(plugin));
+        c.env_remove("KUBECONFIG")
+            .env("HOME", self.home.path())
+            .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+            .env("KUBERNETES_SERVICE_PORT", &self.port)
+            .env(shared::kubeconfig::SERVICE_ACCOUNT_DIR_ENV, self.sa.path())
+            .env("NO_COLOR", "1");
+        c
+    }
+}

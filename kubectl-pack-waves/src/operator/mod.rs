@@ -95,7 +95,9 @@ async fn steer(kube: &KubeArgs, name: &str, patch: serde_json::Value, done: &str
 async fn controller(kube: &KubeArgs, args: &OperatorRunArgs) -> Result<u8> {
     let k = kube.connect().await?;
     let metrics = Arc::new(metrics::Metrics::new());
-    let ready = Arc::new(AtomicBool::new(false));
+    // Ready once connected, leading or standing by: a standby must not
+    // count as unavailable (the PodDisruptionBudget would block on it).
+    let ready = Arc::new(AtomicBool::new(true));
     if let Some(addr) = args.metrics_addr {
         let listener = shared::probe::bind("--metrics-addr", addr).await?;
         tokio::spawn(shared::probe::serve(
@@ -153,7 +155,7 @@ fn routes(metrics: Arc<metrics::Metrics>, ready: Arc<AtomicBool>) -> shared::pro
     Arc::new(move |path| match path {
         "/healthz" => Some(Response::ok("ok\n")),
         "/readyz" if ready.load(Ordering::Relaxed) => Some(Response::ok("ok\n")),
-        "/readyz" => Some(Response::unavailable("not leading or not synced yet\n")),
+        "/readyz" => Some(Response::unavailable("the PackRelease watch is failing\n")),
         "/metrics" => Some(Response::metrics(metrics.render())),
         _ => None,
     })
@@ -234,7 +236,10 @@ async fn reconcile_loop(
                     entries.remove(&(ns, name));
                 }
                 Some(Ok(WatchEvent::Init)) => {}
-                Some(Err(e)) => shared::output::warn(&format!("PackRelease watch: {}; retrying", shared::error::one_line(&e.to_string()))),
+                Some(Err(e)) => {
+                    ready.store(false, Ordering::Relaxed);
+                    shared::output::warn(&format!("PackRelease watch: {}; retrying", shared::error::one_line(&e.to_string())));
+                }
             },
             _ = tokio::time::sleep(sleep), if next.is_some() => {
                 let Some((_, key)) = next else { continue };
