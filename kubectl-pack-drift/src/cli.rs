@@ -137,9 +137,12 @@ pub struct StatusArgs {
 /// `watch`.
 #[derive(Debug, Args, Clone)]
 pub struct WatchArgs {
-    /// Release name.
+    /// Release name (none: every release of the namespace; with -A, of all namespaces).
     #[arg(value_parser = shared::release::parse_name)]
-    pub release: String,
+    pub release: Option<String>,
+    /// Follow every release in every namespace (new releases and revisions join on their own).
+    #[arg(short = 'A', long, conflicts_with = "release")]
+    pub all_namespaces: bool,
     #[command(flatten)]
     pub check: CheckArgs,
     /// Full re-check period besides the watches (default: the pack's drift.interval, else 5m).

@@ -130,6 +130,25 @@ impl Event {
     }
 }
 
+/// Whether the last event about the same objects (detected or corrected)
+/// is this very drift: then it was recorded, and announced, already — by
+/// this process or by a leader before it.
+fn already_known(events: &[Event], event: &Event) -> bool {
+    let objects: Vec<&str> = event.objects.iter().map(|o| o.object.as_str()).collect();
+    events
+        .iter()
+        .rev()
+        .filter(|e| e.kind != Kind::Failed)
+        .find(|e| {
+            e.objects
+                .iter()
+                .any(|o| objects.contains(&o.object.as_str()))
+        })
+        .is_some_and(|last| {
+            last.kind == Kind::Detected && last.fingerprint() == event.fingerprint()
+        })
+}
+
 fn name(release: &str) -> String {
     format!("kubectl-pack-drift.{release}")
 }
@@ -168,15 +187,7 @@ impl History {
                 .await
                 .map_err(|e| shared::Error::api("read the drift history", e))?;
             let mut events = existing.as_ref().map(parse).unwrap_or_default();
-            if event.kind == Kind::Detected
-                && events
-                    .iter()
-                    .rev()
-                    .find(|e| e.kind != Kind::Failed)
-                    .is_some_and(|last| {
-                        last.kind == Kind::Detected && last.fingerprint() == event.fingerprint()
-                    })
-            {
+            if event.kind == Kind::Detected && already_known(&events, &event) {
                 return Ok(false);
             }
             events.push(event.clone());
@@ -227,4 +238,44 @@ fn parse(cm: &ConfigMap) -> Vec<Event> {
         .and_then(|d| d.get("events.json"))
         .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: Kind, object: &str, path: &str) -> Event {
+        Event {
+            time: "t".into(),
+            kind,
+            by: "watch".into(),
+            severity: String::new(),
+            objects: vec![EventObject {
+                object: object.into(),
+                state: "modified".into(),
+                severity: "Low".into(),
+                paths: vec![EventPath {
+                    path: path.into(),
+                    manager: "m".into(),
+                    time: None,
+                }],
+            }],
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_drift_seen_again_after_a_takeover_is_known_even_after_other_objects_drifted() {
+        let a = ev(Kind::Detected, "ConfigMap/a", ".data.k");
+        let b = ev(Kind::Detected, "ConfigMap/b", ".data.k");
+        assert!(already_known(&[a.clone(), b.clone()], &a));
+        // Corrected since: the same drift again is news.
+        let fixed = ev(Kind::Corrected, "ConfigMap/a", ".data.k");
+        assert!(!already_known(&[a.clone(), b, fixed], &a));
+        // Another path of the same object is news.
+        assert!(!already_known(
+            &[a],
+            &ev(Kind::Detected, "ConfigMap/a", ".data.j")
+        ));
+    }
 }

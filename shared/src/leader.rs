@@ -26,6 +26,10 @@ pub struct LeaderArgs {
     /// The Lease's name (default: per command and release).
     #[arg(long, value_name = "NAME", requires = "leader_elect")]
     pub leader_elect_lease: Option<String>,
+    /// The Lease's namespace (default: the command's namespace; in a Pod,
+    /// its own).
+    #[arg(long, value_name = "NAME", requires = "leader_elect")]
+    pub leader_elect_namespace: Option<String>,
     /// How long a leader's Lease lasts without renewal (e.g. 15s).
     #[arg(long, value_name = "DURATION", default_value = "15s",
           value_parser = crate::kubeconfig::positive_duration)]
@@ -36,6 +40,27 @@ pub struct LeaderArgs {
 pub struct Leadership {
     state: watch::Receiver<bool>,
     lease: String,
+}
+
+impl LeaderArgs {
+    /// With `--leader-elect`: waits for the Lease (`--leader-elect-lease`,
+    /// else `default_name`) in `--leader-elect-namespace`, else
+    /// `namespace`. Without it: `None` at once.
+    pub async fn lead(
+        &self,
+        client: &kube::Client,
+        namespace: &str,
+        default_name: &str,
+    ) -> anyhow::Result<Option<Leadership>> {
+        if !self.leader_elect {
+            return Ok(None);
+        }
+        let ns = self.leader_elect_namespace.as_deref().unwrap_or(namespace);
+        let name = self.leader_elect_lease.as_deref().unwrap_or(default_name);
+        Leadership::acquire(client.clone(), ns, name, self.leader_elect_duration)
+            .await
+            .map(Some)
+    }
 }
 
 impl Leadership {

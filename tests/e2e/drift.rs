@@ -1065,3 +1065,138 @@ async fn with_leader_election_one_watcher_acts_and_a_standby_takes_over_when_it_
     standby.kill().unwrap();
     standby.wait().unwrap();
 }
+
+/// `watch` without a release follows every release of the namespace (one
+/// created later and new revisions too), as `deploy/`'s pack-drift
+/// ServiceAccount; two replicas, one Lease: after the leader is killed the
+/// standby takes over, and the webhook hears each drift exactly once.
+#[tokio::test]
+async fn watch_follows_every_release_and_a_takeover_notifies_each_drift_once() {
+    let ns = namespace("drift-all").await;
+    apply(
+        &ns,
+        "one",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c1}\ndata: {k: v}\n",
+    );
+    let hook = hook();
+    let pod = harness::InCluster::service_account("pack-drift");
+    let lease = format!("drift-{ns}");
+    let start = || {
+        let mut c = pod.command("drift");
+        c.args(["-n", &ns, "watch", "--interval", "10m", "--leader-elect"])
+            .args(["--leader-elect-namespace", harness::SYSTEM_NAMESPACE])
+            .args([
+                "--leader-elect-lease",
+                &lease,
+                "--leader-elect-duration",
+                "4s",
+            ])
+            .arg("--notify-webhook")
+            .arg(format!("http://127.0.0.1:{}/hook", hook.port))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let err = reader_lines(child.stderr.take().unwrap());
+        let out = lines(&mut child);
+        (child, out, err)
+    };
+    let (mut leader, led_out, led_err) = start();
+    wait_line(&led_err, "leading (Lease", Duration::from_secs(30));
+    wait_line(&led_err, "watching release one", Duration::from_secs(30));
+    let (mut standby, standby_out, standby_err) = start();
+    wait_line(
+        &standby_err,
+        "waiting for the Lease",
+        Duration::from_secs(30),
+    );
+
+    // A release created after the start, and its next revision, join.
+    apply(
+        &ns,
+        "two",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c2}\ndata: {k: v}\n",
+    );
+    wait_line(
+        &led_err,
+        "watching release two (revision 1)",
+        Duration::from_secs(30),
+    );
+    apply(
+        &ns,
+        "two",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c2}\ndata: {k: w}\n",
+    );
+    wait_line(
+        &led_err,
+        "watching release two (revision 2)",
+        Duration::from_secs(30),
+    );
+
+    kctl(
+        &ns,
+        &["patch", "configmap/c1", "-p", r#"{"data":{"k":"edited"}}"#],
+    );
+    wait_line(
+        &led_out,
+        &format!("[{ns}/one] ConfigMap/c1"),
+        Duration::from_secs(30),
+    );
+    kctl(
+        &ns,
+        &["patch", "configmap/c2", "-p", r#"{"data":{"k":"edited"}}"#],
+    );
+    wait_line(
+        &led_out,
+        &format!("[{ns}/two] ConfigMap/c2"),
+        Duration::from_secs(30),
+    );
+
+    // SIGKILL the leader: the standby leads, sees both drifts again, and
+    // does not notify them a second time.
+    leader.kill().unwrap();
+    leader.wait().unwrap();
+    wait_line(&standby_err, "leading (Lease", Duration::from_secs(30));
+    wait_line(
+        &standby_out,
+        &format!("[{ns}/one] ConfigMap/c1"),
+        Duration::from_secs(30),
+    );
+    wait_line(
+        &standby_out,
+        &format!("[{ns}/two] ConfigMap/c2"),
+        Duration::from_secs(30),
+    );
+    // A new drift after the takeover is notified by the new leader.
+    kctl(&ns, &["delete", "configmap/c2"]);
+    let got = hook.got.clone();
+    let deleted = |got: &[(String, Value)]| {
+        got.iter()
+            .filter(|(_, v)| v["release"] == "two" && v["objects"][0]["state"] == "deleted")
+            .count()
+    };
+    harness::wait_until(
+        "the new drift's notification",
+        Duration::from_secs(30),
+        || {
+            let n = deleted(&got.lock().unwrap());
+            async move { n >= 1 }
+        },
+    )
+    .await;
+    standby.kill().unwrap();
+    standby.wait().unwrap();
+    let got = hook.got.lock().unwrap();
+    let detected = |release: &str, path: &str| {
+        got.iter()
+            .filter(|(_, v)| v["release"] == release && v["event"] == "detected")
+            .filter(|(_, v)| {
+                v["objects"][0]["changes"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["path"] == path))
+            })
+            .count()
+    };
+    assert_eq!(detected("one", "data.k"), 1, "{got:?}");
+    assert_eq!(detected("two", "data.k"), 1, "{got:?}");
+    assert_eq!(deleted(&got), 1, "{got:?}");
+}

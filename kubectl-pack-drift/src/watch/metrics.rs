@@ -70,43 +70,111 @@ impl Metrics {
         self.with(|c| *c.corrections.entry(result.to_string()).or_default() += 1);
     }
 
-    /// The exposition text.
-    pub fn render(&self) -> String {
+    fn series(&self, family: &str, s: &mut String) {
         let l = &self.labels;
-        self.with(|c| {
-            let mut s = String::new();
-            s.push_str("# HELP drift_checks_total Drift checks run (full checks and per-object re-checks).\n# TYPE drift_checks_total counter\n");
-            s.push_str(&format!("drift_checks_total{{{l}}} {}\n", c.checks));
-            s.push_str("# HELP drift_detected_total Objects found drifted, by severity.\n# TYPE drift_detected_total counter\n");
-            for sev in ["Low", "Medium", "High", "Critical"] {
-                let n = c.detected.get(sev).copied().unwrap_or(0);
-                s.push_str(&format!("drift_detected_total{{{l},severity=\"{sev}\"}} {n}\n"));
+        self.with(|c| match family {
+            "checks" => s.push_str(&format!("drift_checks_total{{{l}}} {}\n", c.checks)),
+            "detected" => {
+                for sev in ["Low", "Medium", "High", "Critical"] {
+                    let n = c.detected.get(sev).copied().unwrap_or(0);
+                    s.push_str(&format!(
+                        "drift_detected_total{{{l},severity=\"{sev}\"}} {n}\n"
+                    ));
+                }
             }
-            s.push_str("# HELP drift_corrections_total Automatic corrections, by result.\n# TYPE drift_corrections_total counter\n");
-            for r in ["success", "failure"] {
-                let n = c.corrections.get(r).copied().unwrap_or(0);
-                s.push_str(&format!("drift_corrections_total{{{l},result=\"{r}\"}} {n}\n"));
+            "corrections" => {
+                for r in ["success", "failure"] {
+                    let n = c.corrections.get(r).copied().unwrap_or(0);
+                    s.push_str(&format!(
+                        "drift_corrections_total{{{l},result=\"{r}\"}} {n}\n"
+                    ));
+                }
             }
-            s.push_str("# HELP drift_check_duration_seconds Time of a drift check.\n# TYPE drift_check_duration_seconds histogram\n");
-            for (i, b) in BUCKETS.iter().enumerate() {
+            _ => {
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    s.push_str(&format!(
+                        "drift_check_duration_seconds_bucket{{{l},le=\"{b}\"}} {}\n",
+                        c.buckets[i]
+                    ));
+                }
                 s.push_str(&format!(
-                    "drift_check_duration_seconds_bucket{{{l},le=\"{b}\"}} {}\n",
-                    c.buckets[i]
+                    "drift_check_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}\n",
+                    c.checks
+                ));
+                s.push_str(&format!(
+                    "drift_check_duration_seconds_sum{{{l}}} {}\n",
+                    c.sum
+                ));
+                s.push_str(&format!(
+                    "drift_check_duration_seconds_count{{{l}}} {}\n",
+                    c.checks
                 ));
             }
-            s.push_str(&format!(
-                "drift_check_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}\n",
-                c.checks
-            ));
-            s.push_str(&format!("drift_check_duration_seconds_sum{{{l}}} {}\n", c.sum));
-            s.push_str(&format!("drift_check_duration_seconds_count{{{l}}} {}\n", c.checks));
-            s
-        })
+        });
+    }
+}
+
+/// The metrics of every release followed (one, or all in scope).
+#[derive(Default)]
+pub struct Registry {
+    releases: Mutex<BTreeMap<(String, String), std::sync::Arc<Metrics>>>,
+}
+
+impl Registry {
+    /// The counters of a release (kept across its revisions).
+    pub fn add(&self, release: &str, namespace: &str) -> std::sync::Arc<Metrics> {
+        let mut all = self.releases.lock().unwrap_or_else(|e| e.into_inner());
+        all.entry((namespace.to_string(), release.to_string()))
+            .or_insert_with(|| std::sync::Arc::new(Metrics::new(release, namespace)))
+            .clone()
+    }
+
+    /// Forgets an uninstalled release.
+    pub fn remove(&self, release: &str, namespace: &str) {
+        let mut all = self.releases.lock().unwrap_or_else(|e| e.into_inner());
+        all.remove(&(namespace.to_string(), release.to_string()));
+    }
+
+    /// The exposition text: each family's HELP and TYPE once, then every
+    /// release's series.
+    pub fn render(&self) -> String {
+        let all: Vec<std::sync::Arc<Metrics>> = self
+            .releases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut s = String::new();
+        for (family, head) in [
+            (
+                "checks",
+                "# HELP drift_checks_total Drift checks run (full checks and per-object re-checks).\n# TYPE drift_checks_total counter\n",
+            ),
+            (
+                "detected",
+                "# HELP drift_detected_total Objects found drifted, by severity.\n# TYPE drift_detected_total counter\n",
+            ),
+            (
+                "corrections",
+                "# HELP drift_corrections_total Automatic corrections, by result.\n# TYPE drift_corrections_total counter\n",
+            ),
+            (
+                "duration",
+                "# HELP drift_check_duration_seconds Time of a drift check.\n# TYPE drift_check_duration_seconds histogram\n",
+            ),
+        ] {
+            s.push_str(head);
+            for m in &all {
+                m.series(family, &mut s);
+            }
+        }
+        s
     }
 }
 
 /// The routes of `--metrics-addr`: `/metrics` and `/healthz`.
-pub fn routes(metrics: std::sync::Arc<Metrics>) -> shared::probe::Routes {
+pub fn routes(metrics: std::sync::Arc<Registry>) -> shared::probe::Routes {
     use shared::probe::Response;
     std::sync::Arc::new(move |path| match path {
         "/metrics" => Some(Response::metrics(metrics.render())),
@@ -121,11 +189,15 @@ mod tests {
 
     #[test]
     fn exposition_has_every_documented_series() {
-        let m = Metrics::new("demo", "ns");
+        let r = Registry::default();
+        let m = r.add("demo", "ns");
         m.checked(0.02);
         m.detected(Severity::High);
         m.corrected("failure");
-        let t = m.render();
+        r.add("other", "ns2");
+        let t = r.render();
+        assert_eq!(t.matches("# TYPE drift_checks_total").count(), 1);
+        assert!(t.contains("drift_checks_total{release=\"other\",namespace=\"ns2\"} 0"));
         assert!(t.contains("drift_checks_total{release=\"demo\",namespace=\"ns\"} 1"));
         assert!(t.contains(
             "drift_detected_total{release=\"demo\",namespace=\"ns\",severity=\"High\"} 1"

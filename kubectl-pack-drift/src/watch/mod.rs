@@ -6,6 +6,7 @@
 //! metrics, and with `--auto-sync` restores drifted objects — at most three
 //! attempts per object, then `DriftCorrectionFailed` instead of fighting.
 
+mod all;
 mod correct;
 mod metrics;
 mod notify;
@@ -65,6 +66,8 @@ struct Group {
 struct Watch<'a> {
     k: &'a Kube,
     rel: &'a Release,
+    /// Text lines name the release (several are followed).
+    named: bool,
     settings: Settings,
     args: &'a WatchArgs,
     hpa: HpaTargets,
@@ -87,29 +90,51 @@ pub async fn run(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
         return watch(kube, args).await;
     }
     let k = kube.connect().await?;
-    let lease = args
-        .leader
-        .leader_elect_lease
-        .clone()
-        .unwrap_or_else(|| format!("kubectl-pack-drift-watch-{}", args.release));
-    let mut leadership = shared::leader::Leadership::acquire(
-        k.client.clone(),
-        &k.namespace,
-        &lease,
-        args.leader.leader_elect_duration,
-    )
-    .await?;
+    let lease = match (&args.release, args.all_namespaces) {
+        (Some(r), _) => format!("kubectl-pack-drift-watch-{r}"),
+        (None, true) => "kubectl-pack-drift-watch-all".into(),
+        (None, false) => "kubectl-pack-drift-watch-namespace".into(),
+    };
+    let Some(mut leadership) = args.leader.lead(&k.client, &k.namespace, &lease).await? else {
+        return watch(kube, args).await;
+    };
     tokio::select! {
         done = watch(kube, args) => done,
         why = leadership.lost() => Err(anyhow::anyhow!(why)),
     }
 }
 
-/// The watch itself (under the Lease with `--leader-elect`).
+/// The watch itself (under the Lease with `--leader-elect`): one release,
+/// or every release in scope.
 async fn watch(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
     let k = kube.connect().await?;
+    let registry = Arc::new(metrics::Registry::default());
+    if let Some(addr) = args.metrics_addr {
+        let listener = shared::probe::bind("--metrics-addr", addr).await?;
+        tokio::spawn(shared::probe::serve(
+            listener,
+            metrics::routes(registry.clone()),
+        ));
+        shared::output::info(&format!("metrics on http://{addr}/metrics"));
+    }
+    let Some(name) = &args.release else {
+        return all::run(&k, args, registry).await;
+    };
     let store = shared::release::args::store(&k, &args.check.storage)?;
-    let rel = crate::check::load_release(&store, &args.release, &k.namespace).await?;
+    let rel = crate::check::load_release(&store, name, &k.namespace).await?;
+    let m = registry.add(&rel.name, &rel.namespace);
+    follow(&k, &rel, args, m, false).await
+}
+
+/// Follows one release until Ctrl-C (or until its task is dropped);
+/// `named` prefixes each text line with the release (several followed).
+async fn follow(
+    k: &Kube,
+    rel: &Release,
+    args: &WatchArgs,
+    metrics: Arc<metrics::Metrics>,
+    named: bool,
+) -> Result<u8> {
     let settings = Settings::new(&rel.pack.settings, &args.check.flags())?;
     if settings.detection == Detection::Disabled {
         shared::output::info(&format!(
@@ -122,15 +147,6 @@ async fn watch(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
         .interval
         .or(settings.interval)
         .unwrap_or(Duration::from_secs(300));
-    let metrics = Arc::new(metrics::Metrics::new(&rel.name, &rel.namespace));
-    if let Some(addr) = args.metrics_addr {
-        let listener = shared::probe::bind("--metrics-addr", addr).await?;
-        tokio::spawn(shared::probe::serve(
-            listener,
-            metrics::routes(metrics.clone()),
-        ));
-        shared::output::info(&format!("metrics on http://{addr}/metrics"));
-    }
     let (tx, mut rx) = mpsc::channel(4096);
     let mut groups: Vec<Group> = Vec::new();
     for r in &rel.objects {
@@ -159,8 +175,9 @@ async fn watch(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
         args.notify_slack.clone().or(settings.slack.clone()),
     );
     let mut w = Watch {
-        k: &k,
-        rel: &rel,
+        k,
+        rel,
+        named,
         settings,
         args,
         hpa: HpaTargets::new(),
@@ -177,7 +194,7 @@ async fn watch(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
     };
     w.full_check().await?;
     for (i, g) in groups.iter().enumerate() {
-        spawn_watcher(&k, i, g, tx.clone());
+        spawn_watcher(k, i, g, tx.clone());
     }
     shared::output::info(&format!(
         "watching release {} (revision {}): {} object(s) in {} watch(es), full re-check every {}s",
@@ -348,10 +365,15 @@ impl Watch<'_> {
             } else {
                 format!(" {object}")
             };
-            writeln!(out, "{now} {}{obj} {text}", event.to_uppercase())
+            let release = if self.named {
+                format!(" [{}/{}]", self.rel.namespace, self.rel.name)
+            } else {
+                String::new()
+            };
+            writeln!(out, "{now} {}{release}{obj} {text}", event.to_uppercase())
         } else {
             // One document per event: JSON lines, YAML documents, names.
-            let value = json!({"time": now, "event": event, "object": object, "message": text});
+            let value = json!({"time": now, "event": event, "release": self.rel.name, "namespace": self.rel.namespace, "object": object, "message": text});
             let names: Vec<String> = (!object.is_empty())
                 .then(|| object.to_string())
                 .into_iter()
@@ -506,8 +528,47 @@ impl Watch<'_> {
         }
     }
 
+    /// Whether a newer revision of the release is being or was deployed
+    /// since this watch started: its objects changed on purpose, not by drift (the
+    /// follower is replaced with `-A`; a single-release watch says so).
+    async fn superseded(&self) -> bool {
+        let k = Kube {
+            client: self.k.client.clone(),
+            namespace: self.rel.namespace.clone(),
+        };
+        let Ok(store) = shared::release::args::store(&k, &self.args.check.storage) else {
+            return false;
+        };
+        use shared::release::Status;
+        // Pending too: objects change during an apply, before its record
+        // says deployed.
+        let replacing = [
+            Status::PendingUpgrade,
+            Status::PendingRollback,
+            Status::Deployed,
+            Status::Uninstalling,
+        ];
+        match store.latest(&self.rel.name, &replacing).await {
+            Ok(Some(r)) if r.revision > self.rel.revision => {
+                self.line(
+                    "watch",
+                    "",
+                    &format!(
+                        "revision {} of release {} ({}) replaces revision {}: its changes are not drift",
+                        r.revision, self.rel.name, r.status, self.rel.revision
+                    ),
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Prints, records and notifies one object's event.
     async fn announce(&self, d: ObjectDrift, kind: Kind) {
+        if kind == Kind::Detected && self.superseded().await {
+            return;
+        }
         let mut report = single(self.rel, d.clone());
         report.finish();
         if kind == Kind::Detected {
@@ -549,11 +610,15 @@ impl Watch<'_> {
             },
             &report,
         );
-        if let Err(e) = self.history.record(event.clone()).await {
-            shared::output::warn(&format!(
+        match self.history.record(event.clone()).await {
+            // Recorded before (by this process, or by the leader before a
+            // takeover): announced already, not notified twice.
+            Ok(false) => return,
+            Ok(true) => {}
+            Err(e) => shared::output::warn(&format!(
                 "drift event not recorded: {}",
                 shared::error::one_line(&e.to_string())
-            ));
+            )),
         }
         self.notifier.send(&event).await;
     }

@@ -106,23 +106,10 @@ async fn controller(kube: &KubeArgs, args: &OperatorRunArgs) -> Result<u8> {
         ));
         shared::output::info(&format!("health and metrics on http://{addr}/"));
     }
-    let mut leadership = None;
-    if args.leader.leader_elect {
-        let lease = args
-            .leader
-            .leader_elect_lease
-            .clone()
-            .unwrap_or_else(|| "kubectl-pack-operator".into());
-        leadership = Some(
-            shared::leader::Leadership::acquire(
-                k.client.clone(),
-                &k.namespace,
-                &lease,
-                args.leader.leader_elect_duration,
-            )
-            .await?,
-        );
-    }
+    let mut leadership = args
+        .leader
+        .lead(&k.client, &k.namespace, "kubectl-pack-operator")
+        .await?;
     let reconciler = reconcile::Reconciler {
         client: k.client.clone(),
         tools: pipeline::Tools::new(kube)?,
