@@ -226,6 +226,11 @@ pub struct SyncArgs {
     #[arg(long, value_name = "DURATION", default_value = "1h",
           value_parser = shared::kubeconfig::positive_duration)]
     pub refresh: std::time::Duration,
+    /// With --watch: serve /healthz, /readyz and /metrics (Prometheus) here, e.g. 0.0.0.0:8080.
+    #[arg(long, value_name = "ADDR", requires = "watch")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub leader: shared::leader::LeaderArgs,
     #[command(flatten)]
     pub provider: ProviderArgs,
 }

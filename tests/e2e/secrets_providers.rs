@@ -498,3 +498,136 @@ async fn sync_watch_creates_secrets_for_new_pods_and_propagates_provider_updates
     );
     assert_no_sentinel(&output);
 }
+
+/// `sync -A --watch` as `deploy/` runs it (in-cluster, the pack-secrets
+/// ServiceAccount's token and RBAC), two replicas on one Lease: a provider
+/// that is unavailable for a while is asked again with backoff (not left
+/// until the hourly refresh); after the leader is killed the standby
+/// serves new Pods; metrics count it all.
+#[tokio::test]
+async fn sync_as_a_controller_retries_transient_failures_and_a_standby_takes_over() {
+    let ns = namespace("sync-ha").await;
+    let s = fake();
+    let pod = harness::InCluster::service_account("pack-secrets");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let lease = format!("secrets-{ns}");
+    let start = |metrics: Option<u16>| {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut cmd = pod.command("secrets");
+        provider_env(&mut cmd, &s);
+        cmd.args(["-n", &ns, "sync", "--watch", "--leader-elect"])
+            .args(["--leader-elect-namespace", harness::SYSTEM_NAMESPACE])
+            .args([
+                "--leader-elect-lease",
+                &lease,
+                "--leader-elect-duration",
+                "4s",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap());
+        if let Some(p) = metrics {
+            cmd.arg(format!("--metrics-addr=127.0.0.1:{p}"));
+        }
+        (cmd.spawn().unwrap(), log)
+    };
+    let read = |log: &tempfile::NamedTempFile| std::fs::read_to_string(log.path()).unwrap();
+    let (mut leader, leader_log) = start(Some(port));
+    harness::wait_until("the leader", Duration::from_secs(30), || {
+        let ok = read(&leader_log).contains("leading (Lease");
+        async move { ok }
+    })
+    .await;
+    let (mut standby, standby_log) = start(None);
+    harness::wait_until("the standby", Duration::from_secs(30), || {
+        let ok = read(&standby_log).contains("waiting for the Lease");
+        async move { ok }
+    })
+    .await;
+
+    // Vault unavailable for 8 requests: more than one sync's own retries.
+    providers::admin(
+        &s,
+        "/_admin/fail",
+        &json!({"prefix": "/v1/secret/data/app", "status": 503, "times": 8, "body": {"errors": ["Vault is sealed"]}}),
+    );
+    harness::apply_yaml(
+        &ns,
+        &pod_yaml(
+            "web",
+            r#"{"provider":"vault","path":"secret/app","secretName":"web-creds"}"#,
+        ),
+    )
+    .await;
+    let nsc = ns.clone();
+    harness::wait_until(
+        "the Secret after the provider came back",
+        Duration::from_secs(60),
+        || {
+            let ns = nsc.clone();
+            async move { secret(&ns, "web-creds").await.is_some() }
+        },
+    )
+    .await;
+    let log = read(&leader_log);
+    assert!(log.contains("trying again in"), "{log}");
+    let metrics = http_get(port, "/metrics");
+    assert!(
+        metrics.contains("secrets_sync_total{outcome=\"created\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("secrets_sync_failures_total{class=\"transient\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("secrets_sync_retries_total 0"),
+        "{metrics}"
+    );
+    assert!(http_get(port, "/readyz").starts_with("HTTP/1.1 200"));
+
+    // The leader dies; the standby takes over and serves a new Pod.
+    leader.kill().unwrap();
+    leader.wait().unwrap();
+    harness::wait_until("the standby to lead", Duration::from_secs(30), || {
+        let ok = read(&standby_log).contains("leading (Lease");
+        async move { ok }
+    })
+    .await;
+    harness::apply_yaml(
+        &ns,
+        &pod_yaml(
+            "api",
+            r#"{"provider":"vault","path":"secret/app","secretName":"api-creds"}"#,
+        ),
+    )
+    .await;
+    harness::wait_until(
+        "the new Pod's Secret from the new leader",
+        Duration::from_secs(30),
+        || {
+            let ns = nsc.clone();
+            async move { secret(&ns, "api-creds").await.is_some() }
+        },
+    )
+    .await;
+    standby.kill().unwrap();
+    standby.wait().unwrap();
+    let all = format!("{}{}", read(&leader_log), read(&standby_log));
+    assert!(all.contains("api-creds: created"), "{all}");
+    assert_no_sentinel(&all);
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok();
+    out
+}

@@ -2,6 +2,7 @@
 //! or from Pod annotations; one-shot, or `--watch` with periodic refresh.
 
 mod events;
+mod metrics;
 mod pods;
 pub mod spec;
 
@@ -23,16 +24,54 @@ pub async fn run(kube: &KubeArgs, args: &SyncArgs) -> Result<u8> {
     let refresh = args.refresh;
     let k = kube.connect().await?;
     let providers = Providers::new(&args.provider)?;
-    if args.filename.is_empty() {
-        return pods::run(k, &providers, args.all_namespaces, args.watch, refresh).await;
+    let metrics = std::sync::Arc::new(metrics::Metrics::default());
+    // Ready once connected, leading or standing by (a standby must not
+    // hold up a PodDisruptionBudget).
+    metrics.ready();
+    if let Some(addr) = args.metrics_addr {
+        let listener = shared::probe::bind("--metrics-addr", addr).await?;
+        tokio::spawn(shared::probe::serve(
+            listener,
+            metrics::routes(metrics.clone()),
+        ));
+        shared::output::info(&format!("health and metrics on http://{addr}/"));
     }
+    let lease = if args.all_namespaces {
+        "kubectl-pack-secrets-sync-all".to_string()
+    } else {
+        format!("kubectl-pack-secrets-sync-{}", k.namespace)
+    };
+    let mut leadership = args.leader.lead(&k.client, &k.namespace, &lease).await?;
+    let work = async {
+        if args.filename.is_empty() {
+            let opts = pods::Options {
+                all: args.all_namespaces,
+                watch: args.watch,
+                refresh,
+            };
+            return pods::run(k.clone(), &providers, opts, metrics.clone()).await;
+        }
+        files(&k, &providers, args).await
+    };
+    match &mut leadership {
+        None => work.await,
+        Some(l) => tokio::select! {
+            done = work => done,
+            why = l.lost() => Err(anyhow::anyhow!(why)),
+        },
+    }
+}
+
+/// Sync from spec files (`-f`), once or every `--refresh`.
+async fn files(k: &shared::kubeconfig::Kube, providers: &Providers, args: &SyncArgs) -> Result<u8> {
+    let refresh = args.refresh;
     let jobs = load_specs(&args.filename, &k.namespace)?;
     let mut failed = false;
     loop {
         let cache = Cache::default();
         let results: Vec<(&Job, Result<Outcome>)> = futures::stream::iter(&jobs)
             .map(|job| {
-                let (client, providers, cache) = (&k.client, &providers, &cache);
+                let (client, providers, cache) = (&k.client, providers, &cache);
                 async move { (job, sync_job(client, providers, job, cache).await) }
             })
             .buffered(CONCURRENCY)

@@ -5,10 +5,16 @@
 //!
 //! Permanent errors (bad annotation, unknown provider, not found,
 //! permission denied) are reported once per Pod as an Event and not
-//! retried until the annotation changes or the next refresh.
+//! retried until the annotation changes or the next refresh. Transient
+//! ones (throttled, unavailable, timed out) are tried again with backoff
+//! (1 s doubling to 5 min, with jitter; the provider's Retry-After when
+//! longer) while watching.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use anyhow::Result;
 use futures::StreamExt;
@@ -21,9 +27,23 @@ use shared::kubeconfig::Kube;
 use shared::output::exit;
 
 use super::events::{self, PodRef};
+use super::metrics::Metrics;
 use super::spec::{Job, POD_ANNOTATION, parse_annotation};
 use super::{CONCURRENCY, Cache, sync_job};
-use crate::providers::Providers;
+use crate::providers::{ProviderError, Providers};
+
+/// How `run` works.
+pub struct Options {
+    /// All namespaces.
+    pub all: bool,
+    /// Keep watching.
+    pub watch: bool,
+    /// Re-fetch period.
+    pub refresh: Duration,
+}
+
+/// Delays between tries of a transiently failing Pod request.
+const RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(300));
 
 /// What a Pod asked for, keyed by Pod uid.
 struct PodState {
@@ -40,6 +60,9 @@ struct Syncer<'a> {
     /// (pod uid, message) already reported as an Event.
     reported: HashSet<(String, String)>,
     failures: usize,
+    /// Pods whose sync failed transiently: (tries so far, next try).
+    retry: HashMap<String, (u32, Instant)>,
+    metrics: Arc<Metrics>,
 }
 
 impl Syncer<'_> {
@@ -89,6 +112,10 @@ impl Syncer<'_> {
         for (job, owners, result) in results {
             match result {
                 Ok(outcome) => {
+                    self.metrics.synced(&outcome.to_string());
+                    for uid in &owners {
+                        self.retry.remove(uid);
+                    }
                     eprintln!(
                         "{}/{}: {outcome} from {}",
                         job.namespace,
@@ -105,12 +132,65 @@ impl Syncer<'_> {
                         job.secret,
                         shared::error::one_line(&format!("{e:#}"))
                     );
-                    for uid in &owners {
-                        self.fail(uid, &msg).await;
+                    let transient = e
+                        .chain()
+                        .find_map(|c| c.downcast_ref::<ProviderError>())
+                        .filter(|p| !p.is_permanent());
+                    match transient {
+                        Some(p) => {
+                            self.metrics.failed("transient");
+                            for uid in &owners {
+                                self.schedule_retry(uid, p.retry_after, &msg);
+                            }
+                        }
+                        None => {
+                            self.metrics.failed("permanent");
+                            for uid in &owners {
+                                self.fail(uid, &msg).await;
+                            }
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// A transient failure: try again after the backoff (or the
+    /// provider's Retry-After, when longer).
+    fn schedule_retry(&mut self, uid: &str, after: Option<Duration>, msg: &str) {
+        self.failures += 1;
+        let tries = self.retry.get(uid).map_or(0, |(n, _)| *n);
+        let backoff = shared::retry::Backoff::new(RETRY.0, RETRY.1).delay(tries);
+        let delay = after.map_or(backoff, |a| a.max(backoff));
+        self.retry
+            .insert(uid.to_string(), (tries + 1, Instant::now() + delay));
+        if let Some(p) = self.pods.get(uid) {
+            eprintln!(
+                "pod {}/{}: {msg}; trying again in {}s",
+                p.namespace,
+                p.name,
+                delay.as_secs_f32().ceil()
+            );
+        }
+    }
+
+    /// The Pods whose retry is due, and when the next one is.
+    fn due(&mut self) -> Vec<String> {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .retry
+            .iter()
+            .filter(|(_, (_, at))| *at <= now)
+            .map(|(u, _)| u.clone())
+            .collect();
+        if !due.is_empty() {
+            self.metrics.retried();
+        }
+        due
+    }
+
+    fn next_retry(&self) -> Option<Instant> {
+        self.retry.values().map(|(_, at)| *at).min()
     }
 
     /// Reports a failure for a Pod: stderr and, once per message, an Event.
@@ -166,10 +246,14 @@ impl Syncer<'_> {
 pub async fn run(
     k: Kube,
     providers: &Providers,
-    all: bool,
-    watch: bool,
-    refresh: Duration,
+    opts: Options,
+    metrics: Arc<Metrics>,
 ) -> Result<u8> {
+    let Options {
+        all,
+        watch,
+        refresh,
+    } = opts;
     let api: Api<Pod> = if all {
         Api::all(k.client.clone())
     } else {
@@ -181,6 +265,8 @@ pub async fn run(
         pods: HashMap::new(),
         reported: HashSet::new(),
         failures: 0,
+        retry: HashMap::new(),
+        metrics,
     };
     if !watch {
         let list = api.list_metadata(&ListParams::default()).await?;
@@ -220,7 +306,16 @@ pub async fn run(
         }
     );
     loop {
+        s.metrics.pods(s.pods.len());
+        let next_retry = s.next_retry();
+        let retry_in = next_retry.map_or(Duration::from_secs(3600), |at| {
+            at.saturating_duration_since(Instant::now())
+        });
         tokio::select! {
+            _ = tokio::time::sleep(retry_in), if next_retry.is_some() => {
+                let uids = s.due();
+                s.sync_pods(&uids).await;
+            }
             ev = stream.next() => match ev {
                 Some(Ok(watcher::Event::Init)) => initial.clear(),
                 Some(Ok(watcher::Event::InitApply(m))) => initial.extend(s.observe(&m)),
@@ -236,6 +331,7 @@ pub async fn run(
                 Some(Ok(watcher::Event::Delete(m))) => {
                     if let Some(uid) = &m.metadata.uid {
                         s.pods.remove(uid);
+                        s.retry.remove(uid);
                         s.reported.retain(|(u, _)| u != uid);
                     }
                 }
