@@ -631,3 +631,106 @@ fn http_get(port: u16, path: &str) -> String {
     s.read_to_string(&mut out).ok();
     out
 }
+
+/// In a Pod, no static keys: AWS web identity (STS
+/// AssumeRoleWithWebIdentity on moto), the GCP metadata server, an Azure
+/// federated token and Vault's Kubernetes auth — the last two checked by
+/// the stand-in with a TokenReview of the ServiceAccount token on the real
+/// API server, as Entra ID and Vault do.
+#[test]
+fn in_a_pod_workload_identity_replaces_static_keys_for_every_provider() {
+    let subject = format!(
+        "system:serviceaccount:{}:pack-secrets",
+        harness::SYSTEM_NAMESPACE
+    );
+    let c = cluster();
+    let s = providers::fake(&json!({
+        "vault_token": "vt-123",
+        "gcp_token": "gcp-tok",
+        "azure_client": {"id": "cid", "token": "az-tok", "subject": subject},
+        "vault_k8s": {"role": "app", "subject": subject},
+        "kube": {"server": c.server, "token": c.admin_token},
+        "vault": {"secret/app": [{"password": "SENTINEL-vault-pw"}]},
+        "gcp": {"projects/p1/secrets/db": ["SENTINEL-gcp-v1"]},
+        "azure": {"db-pass": ["SENTINEL-azure-v1"]},
+    }));
+    let moto = providers::moto();
+    providers::boto3(
+        &moto,
+        "import boto3\nboto3.client('secretsmanager').create_secret(Name='prod/db', SecretString='SENTINEL-aws-pw')\n",
+    );
+    let pod = harness::InCluster::service_account("pack-secrets");
+    let (home, recipient) = home_with_key();
+    let host = s.url.trim_start_matches("http://").to_string();
+    let pull = |source: &str, role: &str| {
+        let file = home.path().join("pulled.yaml");
+        let _ = std::fs::remove_file(&file);
+        let mut cmd = pod.command("secrets");
+        cmd.env("HOME", home.path())
+            .env("VAULT_ADDR", &s.url)
+            .env("VAULT_K8S_ROLE", role)
+            .env("GCE_METADATA_HOST", &host)
+            .env(
+                "CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER",
+                format!("{}/", s.url),
+            )
+            .env("AZURE_TENANT_ID", "tenant1")
+            .env("AZURE_CLIENT_ID", "cid")
+            .env("AZURE_FEDERATED_TOKEN_FILE", pod.token_file())
+            .env("AZURE_AUTHORITY_HOST", &s.url)
+            .env("AZURE_KEYVAULT_ENDPOINT", &s.url)
+            .env("AWS_WEB_IDENTITY_TOKEN_FILE", pod.token_file())
+            .env(
+                "AWS_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/pack-secrets",
+            )
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .args(["pull", source, "--age", &recipient, "-o"])
+            .arg(&file);
+        for k in [
+            "VAULT_TOKEN",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "GOOGLE_OAUTH_ACCESS_TOKEN",
+            "AZURE_CLIENT_SECRET",
+            "AZURE_ACCESS_TOKEN",
+        ] {
+            cmd.env_remove(k);
+        }
+        let (code, out, err) = run(cmd);
+        assert_no_sentinel(&out);
+        assert_no_sentinel(&err);
+        (code, err, file)
+    };
+    for (source, key, expected) in [
+        (
+            "vault://secret/app#password",
+            "password",
+            "SENTINEL-vault-pw",
+        ),
+        ("gcp-sm://projects/p1/secrets/db", "db", "SENTINEL-gcp-v1"),
+        ("azure-kv://myvault/db-pass", "db-pass", "SENTINEL-azure-v1"),
+        ("aws-sm://prod/db", "db", "SENTINEL-aws-pw"),
+    ] {
+        let (code, err, file) = pull(source, "app");
+        assert_eq!(code, 0, "{source}: {err}");
+        let mut cmd = super::secrets::secrets(home.path());
+        cmd.args(["decrypt", "--extract", &format!(r#"["{key}"]"#)])
+            .arg(&file);
+        assert_eq!(run(cmd).1, expected, "{source}");
+    }
+    // The GCP token came from the metadata server, with its header.
+    let log = providers::requests(&s);
+    assert!(
+        log.to_string()
+            .contains("/computeMetadata/v1/instance/service-accounts/default/token"),
+        "{log}"
+    );
+    // A role Vault does not know: refused in one line naming the role.
+    let (code, err, _) = pull("vault://secret/app#password", "other");
+    assert!(
+        code == 1 && err.contains("Kubernetes auth login as role other"),
+        "{err}"
+    );
+}

@@ -553,6 +553,11 @@ impl InCluster {
         }
     }
 
+    /// The mounted ServiceAccount token (a projected token's file).
+    pub fn token_file(&self) -> PathBuf {
+        self.sa.path().join("token")
+    }
+
     /// A command for `plugin` as that Pod would run it.
     pub fn command(&self, plugin: &str) -> Command {
         let mut c = Command::new(bin(plugin));

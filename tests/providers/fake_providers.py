@@ -10,14 +10,23 @@ STATE.json: {"vault_token": "...", "gcp_token": "...", "azure_client": {...},
              "vault": {"secret/app": [{"k": "v"}, ...versions]},
              "gcp": {"projects/p/secrets/s": ["payload v1", ...]},
              "azure": {"name": ["v1", ...]}}
+Workload identity: GET /computeMetadata/v1/instance/service-accounts/default/token
+(GCP metadata server, needs "Metadata-Flavor: Google"; answers "gcp_token"),
+POST /v1/auth/kubernetes/login (Vault's Kubernetes auth: the JWT is checked
+with a TokenReview on the real API server in STATE "kube" {"server", "token"},
+its ServiceAccount must be STATE "vault_k8s" {"role", "subject"}; answers
+"vault_token"), and Azure's token endpoint with a client assertion (checked
+the same way against "azure_client" {"subject"}).
 Admin (tests only): POST /_admin/state (replace a provider's data),
 POST /_admin/fail {"prefix": "/v1/...", "status": 429, "times": 1},
 GET /_admin/requests (method, path, selected headers of every request).
 """
 import base64
 import json
+import ssl
 import sys
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -34,6 +43,24 @@ def crc32c(data: bytes) -> int:
         for _ in range(8):
             crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
     return crc ^ 0xFFFFFFFF
+
+
+def token_review(jwt):
+    """The ServiceAccount a token belongs to, asked of the real API server
+    (what Vault's Kubernetes auth and Entra's federation check do)."""
+    kube = STATE.get("kube") or {}
+    body = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                       "spec": {"token": jwt}}).encode()
+    req = urllib.request.Request(f"{kube.get('server')}/apis/authentication.k8s.io/v1/tokenreviews",
+                                 data=body, method="POST",
+                                 headers={"Authorization": f"Bearer {kube.get('token')}",
+                                          "Content-Type": "application/json"})
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # loopback test server, self-signed
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        status = json.load(resp).get("status", {})
+    return status.get("user", {}).get("username") if status.get("authenticated") else None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -86,11 +113,26 @@ class Handler(BaseHTTPRequestHandler):
                 FAILS.append(json.loads(raw))
             return self.reply(200, {})
         self.record()
+        if path == "/v1/auth/kubernetes/login":
+            want = STATE.get("vault_k8s", {})
+            req = json.loads(raw or b"{}")
+            if req.get("role") != want.get("role"):
+                return self.reply(400, {"errors": [f"invalid role name \"{req.get('role')}\""]})
+            if token_review(req.get("jwt", "")) != want.get("subject"):
+                return self.reply(403, {"errors": ["permission denied"]})
+            return self.reply(200, {"auth": {"client_token": STATE.get("vault_token"), "lease_duration": 3600,
+                                             "renewable": True, "policies": ["default"]}})
         if path.endswith("/oauth2/v2.0/token"):
             form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
             want = STATE.get("azure_client", {})
             if form.get("grant_type") != "client_credentials" or form.get("scope") != "https://vault.azure.net/.default":
                 return self.reply(400, {"error": "invalid_request", "error_description": "AADSTS900144: bad request"})
+            if "client_assertion" in form:
+                if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+                    return self.reply(400, {"error": "invalid_request", "error_description": "AADSTS50027: invalid client_assertion_type"})
+                if form.get("client_id") != want.get("id") or token_review(form["client_assertion"]) != want.get("subject"):
+                    return self.reply(401, {"error": "invalid_client", "error_description": "AADSTS70021: No matching federated identity record found for presented assertion."})
+                return self.reply(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": want.get("token")})
             if form.get("client_id") != want.get("id") or form.get("client_secret") != want.get("secret"):
                 return self.reply(401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."})
             return self.reply(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": want.get("token")})
@@ -107,6 +149,10 @@ class Handler(BaseHTTPRequestHandler):
             headers = {"Retry-After": "1"} if fail["status"] == 429 else {}
             return self.reply(fail["status"], fail.get("body", {"errors": ["injected failure"]}), headers)
         query = parse_qs(url.query)
+        if url.path == "/computeMetadata/v1/instance/service-accounts/default/token":
+            if self.headers.get("Metadata-Flavor") != "Google":
+                return self.reply(403, {"error": "Missing required header: Metadata-Flavor"})
+            return self.reply(200, {"access_token": STATE.get("gcp_token"), "expires_in": 3599, "token_type": "Bearer"})
         if url.path.startswith("/v1/projects/"):
             return self.gcp(url.path)
         if url.path.startswith("/v1/"):

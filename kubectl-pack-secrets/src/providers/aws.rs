@@ -11,7 +11,8 @@ use serde_json::json;
 use super::sigv4::{self, Credentials};
 use super::{Answer, ErrorKind, Fetched, ProviderError, SecretRef, from_payload, send};
 
-fn region() -> String {
+/// `AWS_REGION`, `AWS_DEFAULT_REGION`, else us-east-1.
+pub(super) fn region() -> String {
     ["AWS_REGION", "AWS_DEFAULT_REGION"]
         .iter()
         .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
@@ -29,17 +30,11 @@ fn endpoint(service_env: &str, host_prefix: &str, region: &str) -> String {
 /// One signed JSON 1.1 call; the parsed answer, or a classified error.
 async fn call(
     http: &reqwest::Client,
+    creds: &Credentials,
     r: &SecretRef,
     (service, service_env, host_prefix, target): (&str, &str, &str, &str),
     body: serde_json::Value,
 ) -> Result<serde_json::Value, ProviderError> {
-    let creds = Credentials::from_env().ok_or_else(|| {
-        ProviderError::new(
-            ErrorKind::PermissionDenied,
-            r,
-            "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
-        )
-    })?;
     let region = region();
     let url = format!("{}/", endpoint(service_env, host_prefix, &region));
     let host = url
@@ -64,7 +59,7 @@ async fn call(
             headers: &headers,
             body: body.as_bytes(),
         },
-        &creds,
+        creds,
         &region,
         service,
         SystemTime::now(),
@@ -123,6 +118,7 @@ async fn call(
 /// `aws-sm://ID[?version=STAGE|ID][#key]`.
 pub async fn secrets_manager(
     http: &reqwest::Client,
+    creds: &Credentials,
     r: &SecretRef,
 ) -> Result<Fetched, ProviderError> {
     let mut body = json!({ "SecretId": r.path });
@@ -134,6 +130,7 @@ pub async fn secrets_manager(
     }
     let answer = call(
         http,
+        creds,
         r,
         (
             "secretsmanager",
@@ -163,6 +160,7 @@ pub async fn secrets_manager(
 /// `aws-ssm://PATH` (one parameter) or `aws-ssm://PATH/` (every parameter under it).
 pub async fn parameter_store(
     http: &reqwest::Client,
+    creds: &Credentials,
     r: &SecretRef,
 ) -> Result<Fetched, ProviderError> {
     let svc = ("ssm", "AWS_ENDPOINT_URL_SSM", "ssm", "");
@@ -176,6 +174,7 @@ pub async fn parameter_store(
             }
             let answer = call(
                 http,
+                creds,
                 r,
                 (svc.0, svc.1, svc.2, "AmazonSSM.GetParametersByPath"),
                 body,
@@ -213,6 +212,7 @@ pub async fn parameter_store(
     };
     let answer = call(
         http,
+        creds,
         r,
         (svc.0, svc.1, svc.2, "AmazonSSM.GetParameter"),
         json!({ "Name": name, "WithDecryption": true }),

@@ -15,24 +15,12 @@ fn endpoint() -> String {
         .unwrap_or_else(|| "https://secretmanager.googleapis.com".into())
 }
 
-fn token(r: &SecretRef) -> Result<String, ProviderError> {
-    for name in ["GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN"] {
-        if let Ok(t) = std::env::var(name)
-            && !t.is_empty()
-        {
-            return Ok(t);
-        }
-    }
-    Err(ProviderError::new(
-        ErrorKind::PermissionDenied,
-        r,
-        "no access token: export GOOGLE_OAUTH_ACCESS_TOKEN=$(gcloud auth print-access-token)",
-    ))
-}
-
 /// Reads one secret version.
-pub async fn fetch(http: &reqwest::Client, r: &SecretRef) -> Result<Fetched, ProviderError> {
-    let token = token(r)?;
+pub async fn fetch(
+    http: &reqwest::Client,
+    token: &str,
+    r: &SecretRef,
+) -> Result<Fetched, ProviderError> {
     let version = r.version.as_deref().unwrap_or("latest");
     let url = format!("{}/v1/{}/versions/{version}:access", endpoint(), r.path);
     let Answer {

@@ -10,6 +10,7 @@ mod aws;
 mod azure;
 mod error;
 mod gcp;
+mod identity;
 mod reference;
 pub mod sigv4;
 mod vault;
@@ -30,7 +31,7 @@ pub type Fetched = BTreeMap<String, Vec<u8>>;
 pub struct Providers {
     http: reqwest::Client,
     retries: u32,
-    azure_token: tokio::sync::Mutex<Option<String>>,
+    identity: identity::Identity,
 }
 
 impl Providers {
@@ -54,7 +55,7 @@ impl Providers {
         Ok(Providers {
             http: b.build()?,
             retries: args.retries,
-            azure_token: tokio::sync::Mutex::new(None),
+            identity: identity::Identity::default(),
         })
     }
 
@@ -77,11 +78,23 @@ impl Providers {
 
     async fn fetch_once(&self, r: &SecretRef) -> Result<Fetched, ProviderError> {
         match r.kind {
-            Kind::Vault => vault::fetch(&self.http, r).await,
-            Kind::AwsSm => aws::secrets_manager(&self.http, r).await,
-            Kind::AwsSsm => aws::parameter_store(&self.http, r).await,
-            Kind::GcpSm => gcp::fetch(&self.http, r).await,
-            Kind::AzureKv => azure::fetch(&self.http, &self.azure_token, r).await,
+            Kind::Vault => vault::fetch(&self.http, &self.identity, r).await,
+            Kind::AwsSm => {
+                let creds = self.identity.aws(&self.http, r).await?;
+                aws::secrets_manager(&self.http, &creds, r).await
+            }
+            Kind::AwsSsm => {
+                let creds = self.identity.aws(&self.http, r).await?;
+                aws::parameter_store(&self.http, &creds, r).await
+            }
+            Kind::GcpSm => {
+                let token = self.identity.gcp(&self.http, r).await?;
+                gcp::fetch(&self.http, &token, r).await
+            }
+            Kind::AzureKv => {
+                let token = self.identity.azure(&self.http, r).await?;
+                azure::fetch(&self.http, &token, r).await
+            }
         }
     }
 }

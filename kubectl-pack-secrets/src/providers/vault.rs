@@ -1,5 +1,6 @@
 //! HashiCorp Vault KV v2: `GET {VAULT_ADDR}/v1/{mount}/data/{path}[?version=N]`
-//! with `X-Vault-Token` (and `X-Vault-Namespace`); the answer's
+//! with `X-Vault-Token` (`VAULT_TOKEN`, or a Kubernetes auth login: see
+//! `identity`) and `X-Vault-Namespace`; the answer's
 //! `data.data` map is the secret.
 
 use super::{
@@ -7,17 +8,17 @@ use super::{
 };
 
 /// Reads one KV v2 secret.
-pub async fn fetch(http: &reqwest::Client, r: &SecretRef) -> Result<Fetched, ProviderError> {
+pub async fn fetch(
+    http: &reqwest::Client,
+    identity: &super::identity::Identity,
+    r: &SecretRef,
+) -> Result<Fetched, ProviderError> {
     let addr = env_required(
         r,
         "VAULT_ADDR",
         "set it to your Vault's address (e.g. https://vault.example:8200)",
     )?;
-    let token = env_required(
-        r,
-        "VAULT_TOKEN",
-        "log in with `vault login` and export VAULT_TOKEN",
-    )?;
+    let token = identity.vault(http, r, &addr).await?;
     let (mount, path) = r
         .path
         .trim_matches('/')
