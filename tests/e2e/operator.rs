@@ -130,6 +130,7 @@ fn start_operator(
     cache: &Path,
     metrics: u16,
     extra: &[&str],
+    stderr: Stdio,
 ) -> Operator {
     let child = pod
         .command("waves")
@@ -147,7 +148,7 @@ fn start_operator(
         .args(extra)
         .env("KUBECTL_PACK_CACHE", cache)
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     Operator(child)
@@ -187,7 +188,7 @@ async fn a_pack_release_follows_its_registry_within_its_constraint() {
     harness::apply_yaml(&ns, &pr).await;
     let metrics = free_port();
     let pod = harness::InCluster::service_account("pack-operator");
-    let operator = start_operator(&pod, &ns, &cache, metrics, &[]);
+    let operator = start_operator(&pod, &ns, &cache, metrics, &[], Stdio::inherit());
 
     // Created: the newest version the constraint admits is deployed.
     wait_for("1.2.0 deployed and Ready", 60, &ns, |p| {
@@ -378,4 +379,93 @@ async fn a_pack_release_follows_its_registry_within_its_constraint() {
         "{m}"
     );
     drop(operator);
+}
+
+/// Two replicas on one Lease: one deploys; after it is SIGKILLed the other
+/// takes over from the status it left, deploys the next version, and
+/// redeploys nothing (the release history has one revision per version).
+#[tokio::test]
+async fn two_operator_replicas_take_over_without_deploying_twice() {
+    install_crd();
+    let ns = harness::namespace("operator-ha").await;
+    let registry = Registry::plain();
+    let repo = registry.oci("packs/web");
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    publish(&cache, work.path(), &repo, "1.0.0", &[]);
+    let pr = format!(
+        "apiVersion: pack.sherpack.io/v1alpha1\nkind: PackRelease\nmetadata: {{name: web}}\nspec:\n  source: {{oci: \"{repo}\", insecure: true}}\n  interval: 2s\n"
+    );
+    harness::apply_yaml(&ns, &pr).await;
+    let pod = harness::InCluster::service_account("pack-operator");
+    let lease = format!("operator-{ns}");
+    let ha = [
+        "--leader-elect",
+        "--leader-elect-namespace",
+        harness::SYSTEM_NAMESPACE,
+        "--leader-elect-lease",
+        &lease,
+        "--leader-elect-duration",
+        "4s",
+    ];
+    let logs = [
+        tempfile::NamedTempFile::new().unwrap(),
+        tempfile::NamedTempFile::new().unwrap(),
+    ];
+    let read = |i: usize| std::fs::read_to_string(logs[i].path()).unwrap();
+    let first = start_operator(
+        &pod,
+        &ns,
+        &cache,
+        free_port(),
+        &ha,
+        logs[0].reopen().unwrap().into(),
+    );
+    wait_until("a leader", Duration::from_secs(30), || {
+        let ok = read(0).contains("leading (Lease");
+        async move { ok }
+    })
+    .await;
+    let second = start_operator(
+        &pod,
+        &ns,
+        &cache,
+        free_port(),
+        &ha,
+        logs[1].reopen().unwrap().into(),
+    );
+    wait_until("a standby", Duration::from_secs(30), || {
+        let ok = read(1).contains("waiting for the Lease");
+        async move { ok }
+    })
+    .await;
+    wait_for("1.0.0 deployed", 60, &ns, |p| version(p) == "1.0.0").await;
+
+    drop(first); // SIGKILL
+    wait_until("the standby to lead", Duration::from_secs(30), || {
+        let ok = read(1).contains("leading (Lease");
+        async move { ok }
+    })
+    .await;
+    publish(&cache, work.path(), &repo, "1.0.1", &[]);
+    wait_for("1.0.1 deployed by the new leader", 60, &ns, |p| {
+        version(p) == "1.0.1"
+    })
+    .await;
+    for _ in 0..2 {
+        let polled = get(&ns, "web")["status"]["nextPollTime"].clone();
+        wait_for("another poll", 30, &ns, |p| {
+            p["status"]["nextPollTime"] != polled
+        })
+        .await;
+    }
+    let history = harness::run_plugin("waves", &["history", "web", "-n", &ns, "-o", "json"], "").1;
+    let rows: Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        2,
+        "one revision per version: {history}"
+    );
+    assert_eq!(get(&ns, "web")["status"]["revision"], 2);
+    drop(second);
 }
