@@ -97,6 +97,11 @@ pub struct OperatorRunArgs {
     #[arg(long, value_name = "N", default_value_t = 6,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub stall_after: u32,
+    /// Let a PackRelease deploy outside its own namespace (spec.targetNamespace, or objects
+    /// naming another namespace). Off: such a PackRelease is refused, so a tenant who may
+    /// create PackReleases cannot use the operator's permissions elsewhere.
+    #[arg(long)]
+    pub allow_cross_namespace: bool,
     /// How long one deploy may wait for readiness.
     #[arg(long, value_name = "DURATION", default_value = "5m",
           value_parser = shared::kubeconfig::positive_duration)]

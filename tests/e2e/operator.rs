@@ -190,6 +190,24 @@ async fn a_pack_release_follows_its_registry_within_its_constraint() {
     let pod = harness::InCluster::service_account("pack-operator");
     let operator = start_operator(&pod, &ns, &cache, metrics, &[], Stdio::inherit());
 
+    // A PackRelease aiming at another namespace is refused: a tenant who
+    // may create PackReleases gets no more than its own namespace.
+    let escape = format!(
+        "apiVersion: pack.sherpack.io/v1alpha1\nkind: PackRelease\nmetadata: {{name: escape}}\nspec:\n  source: {{oci: \"{repo}\", insecure: true}}\n  targetNamespace: kube-system\n"
+    );
+    harness::apply_yaml(&ns, &escape).await;
+    let nsc = ns.clone();
+    wait_until(
+        "the cross-namespace PackRelease refused",
+        Duration::from_secs(30),
+        || {
+            let refused = condition(&get(&nsc, "escape"), "Stalled")
+                == ("True".into(), "CrossNamespaceRefused".into());
+            async move { refused }
+        },
+    )
+    .await;
+
     // Created: the newest version the constraint admits is deployed.
     wait_for("1.2.0 deployed and Ready", 60, &ns, |p| {
         version(p) == "1.2.0" && condition(p, "Ready").0 == "True"

@@ -125,6 +125,7 @@ async fn controller(kube: &KubeArgs, args: &OperatorRunArgs) -> Result<u8> {
             backoff: shared::retry::Backoff::new(args.retry_initial, args.retry_max),
             stall_after: args.stall_after,
             timeout: args.timeout,
+            cross_namespace: args.allow_cross_namespace,
         },
     };
     let work = reconcile_loop(&k, args.all_namespaces, &reconciler, &ready);

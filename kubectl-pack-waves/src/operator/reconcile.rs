@@ -30,6 +30,8 @@ pub struct Retry {
     pub stall_after: u32,
     /// `--timeout` of each deploy.
     pub timeout: Duration,
+    /// `--allow-cross-namespace`.
+    pub cross_namespace: bool,
 }
 
 /// What reconciles share.
@@ -166,6 +168,13 @@ impl Job<'_> {
             .target_namespace
             .clone()
             .unwrap_or_else(|| self.namespace.clone());
+        if target != self.namespace && !self.r.retry.cross_namespace {
+            let msg = format!(
+                "spec.targetNamespace {target} is not this PackRelease's namespace {}; the operator runs without --allow-cross-namespace",
+                self.namespace
+            );
+            return self.refuse("CrossNamespaceRefused", &msg).await;
+        }
         let docker = self.registry_credentials(spec).await?;
         let reference = match self.poll(spec, docker.as_deref()).await {
             Ok(Some(r)) => r,
@@ -183,6 +192,11 @@ impl Job<'_> {
                 return self.finish("failed", Some(interval)).await;
             }
         };
+        if !self.r.retry.cross_namespace
+            && let Some(msg) = foreign_namespace(&fetched.stream, &target)
+        {
+            return self.refuse("CrossNamespaceRefused", &msg).await;
+        }
         let mut result = "unchanged";
         if Some(&fetched.fingerprint) != self.status.last_applied_fingerprint.as_ref()
             && Some(&fetched.fingerprint) != self.status.last_failed_fingerprint.as_ref()
@@ -195,6 +209,16 @@ impl Job<'_> {
         self.status
             .set("Reconciling", false, "Succeeded", "", self.generation);
         Ok((result, self.finish(result, Some(interval)).await?.1))
+    }
+
+    /// Refused for good (until the spec changes): `Stalled`, nothing done.
+    async fn refuse(&mut self, reason: &str, msg: &str) -> Result<(&'static str, Outcome)> {
+        self.status
+            .set("Stalled", true, reason, msg, self.generation);
+        self.status
+            .set("Ready", false, reason, msg, self.generation);
+        self.event(EventType::Warning, reason, msg).await;
+        self.finish("stalled", None).await
     }
 
     /// Which reference to deploy: the pinned digest, or the newest tag the
@@ -449,6 +473,23 @@ impl Job<'_> {
         shared::files::write_atomic(&path, text.as_bytes(), 0o600).map_err(|e| e.to_string())?;
         Ok(path)
     }
+}
+
+/// The first object of `stream` that names a namespace other than
+/// `target`, as a refusal message.
+fn foreign_namespace(stream: &[u8], target: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(stream);
+    let objects = shared::stream::parse_stream(&text, shared::stream::Origin::Stdin).ok()?;
+    objects.iter().find_map(|o| {
+        let ns = o.object["metadata"]["namespace"].as_str()?;
+        (ns != target).then(|| {
+            format!(
+                "{}/{} names namespace {ns}, outside the PackRelease's {target}; the operator runs without --allow-cross-namespace",
+                o.object["kind"].as_str().unwrap_or("object"),
+                o.object["metadata"]["name"].as_str().unwrap_or("")
+            )
+        })
+    })
 }
 
 /// The manifest digest in `pull`'s "pulled REF@sha256:... to PATH" line.
@@ -729,5 +770,17 @@ mod tests {
             registry_host("oci://127.0.0.1:5000/packs/web"),
             "127.0.0.1:5000"
         );
+    }
+
+    #[test]
+    fn objects_in_another_namespace_are_found() {
+        let stream = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: kube-system}\n";
+        let msg = foreign_namespace(stream, "apps").unwrap();
+        assert!(
+            msg.starts_with("ConfigMap/b names namespace kube-system"),
+            "{msg}"
+        );
+        let own = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: apps}\n";
+        assert_eq!(foreign_namespace(own, "apps"), None);
     }
 }
