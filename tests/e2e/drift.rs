@@ -1095,7 +1095,7 @@ async fn watch_follows_every_release_and_a_takeover_notifies_each_drift_once() {
             .arg(format!("http://127.0.0.1:{}/hook", hook.port))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
+        let mut child = harness::Reaped(c.spawn().unwrap());
         let err = reader_lines(child.stderr.take().unwrap());
         let out = lines(&mut child);
         (child, out, err)

@@ -5,7 +5,7 @@
 //! backoff then `Stalled` when the registry is gone, Events and metrics.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use harness::registry::Registry;
@@ -113,15 +113,6 @@ pub fn install_crd() {
     assert!(out.status.success(), "{:?}", texts(&out));
 }
 
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
 /// The operator as its Deployment runs it: in-cluster, with the token of
 /// `deploy/`'s ServiceAccount and nothing but its RBAC.
 fn start_operator(
@@ -131,7 +122,7 @@ fn start_operator(
     metrics: u16,
     extra: &[&str],
     stderr: Stdio,
-) -> Operator {
+) -> harness::Reaped {
     let child = pod
         .command("waves")
         .args(["operator", "run", "-n", ns])
@@ -151,7 +142,7 @@ fn start_operator(
         .stderr(stderr)
         .spawn()
         .unwrap();
-    Operator(child)
+    harness::Reaped(child)
 }
 
 fn http_get(port: u16, path: &str) -> String {
@@ -360,6 +351,23 @@ async fn a_pack_release_follows_its_registry_within_its_constraint() {
     let p = get(&ns, "web");
     assert!(p["status"]["consecutiveFailures"].as_u64().unwrap() >= 3);
     assert_eq!(condition(&p, "Ready").0, "False");
+
+    // sync-now: the stalled PackRelease is tried again at once.
+    let (code, _, err) =
+        harness::run_plugin("waves", &["operator", "sync-now", "web", "-n", &ns], "");
+    assert_eq!(code, 0, "{err}");
+    let asked = get(&ns, "web")["metadata"]["annotations"]["pack.sherpack.io/sync-now"].clone();
+    assert!(asked.is_string());
+    wait_for("the sync-now handled", 30, &ns, |p| {
+        p["status"]["lastHandledSyncNow"] == asked
+    })
+    .await;
+    let (code, _, err) =
+        harness::run_plugin("waves", &["operator", "sync-now", "nope", "-n", &ns], "");
+    assert!(
+        code == 1 && err.contains("PackRelease") && err.contains("nope not found"),
+        "{err}"
+    );
 
     // Events, health and metrics.
     let events = harness::kubectl()

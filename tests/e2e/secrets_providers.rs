@@ -532,7 +532,7 @@ async fn sync_as_a_controller_retries_transient_failures_and_a_standby_takes_ove
         if let Some(p) = metrics {
             cmd.arg(format!("--metrics-addr=127.0.0.1:{p}"));
         }
-        (cmd.spawn().unwrap(), log)
+        (harness::Reaped(cmd.spawn().unwrap()), log)
     };
     let read = |log: &tempfile::NamedTempFile| std::fs::read_to_string(log.path()).unwrap();
     let (mut leader, leader_log) = start(Some(port));
