@@ -1081,9 +1081,14 @@ async fn watch_follows_every_release_and_a_takeover_notifies_each_drift_once() {
     let hook = hook();
     let pod = harness::InCluster::service_account("pack-drift");
     let lease = format!("drift-{ns}");
-    let start = || {
+    // Their stderr goes to files kept for a failed run's post-mortem.
+    let logs = tempfile::tempdir().unwrap().keep();
+    println!("watcher logs in {}", logs.display());
+    let start = |metrics: u16| {
+        let log = logs.join(format!("{metrics}.err"));
         let mut c = pod.command("drift");
         c.args(["-n", &ns, "watch", "--interval", "10m", "--leader-elect"])
+            .arg(format!("--metrics-addr=127.0.0.1:{metrics}"))
             .args(["--leader-elect-namespace", harness::SYSTEM_NAMESPACE])
             .args([
                 "--leader-elect-lease",
@@ -1094,21 +1099,29 @@ async fn watch_follows_every_release_and_a_takeover_notifies_each_drift_once() {
             .arg("--notify-webhook")
             .arg(format!("http://127.0.0.1:{}/hook", hook.port))
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(std::fs::File::create(&log).unwrap());
         let mut child = harness::Reaped(c.spawn().unwrap());
-        let err = reader_lines(child.stderr.take().unwrap());
         let out = lines(&mut child);
-        (child, out, err)
+        (child, out, log)
     };
-    let (mut leader, led_out, led_err) = start();
-    wait_line(&led_err, "leading (Lease", Duration::from_secs(30));
-    wait_line(&led_err, "watching release one", Duration::from_secs(30));
-    let (mut standby, standby_out, standby_err) = start();
-    wait_line(
-        &standby_err,
-        "waiting for the Lease",
-        Duration::from_secs(30),
-    );
+    let wait_err = |log: &std::path::Path, want: &str| {
+        let end = Instant::now() + Duration::from_secs(30);
+        while !std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains(want)
+        {
+            assert!(Instant::now() < end, "no '{want}' in {}", log.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let (mut leader, led_out, led_err) = start(free_port());
+    wait_err(&led_err, "leading (Lease");
+    wait_err(&led_err, "watching release one");
+    let standby_port = free_port();
+    let (mut standby, standby_out, standby_err) = start(standby_port);
+    wait_err(&standby_err, "waiting for the Lease");
+    // A standby answers its probes.
+    assert!(get(standby_port, "/readyz").starts_with("HTTP/1.1 200"));
 
     // A release created after the start, and its next revision, join.
     apply(
@@ -1116,21 +1129,13 @@ async fn watch_follows_every_release_and_a_takeover_notifies_each_drift_once() {
         "two",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c2}\ndata: {k: v}\n",
     );
-    wait_line(
-        &led_err,
-        "watching release two (revision 1)",
-        Duration::from_secs(30),
-    );
+    wait_err(&led_err, "watching release two (revision 1)");
     apply(
         &ns,
         "two",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c2}\ndata: {k: w}\n",
     );
-    wait_line(
-        &led_err,
-        "watching release two (revision 2)",
-        Duration::from_secs(30),
-    );
+    wait_err(&led_err, "watching release two (revision 2)");
 
     kctl(
         &ns,
@@ -1151,24 +1156,29 @@ async fn watch_follows_every_release_and_a_takeover_notifies_each_drift_once() {
         Duration::from_secs(30),
     );
 
+    // Both notified (the DRIFT line comes just before the notification).
+    let got = hook.got.clone();
+    harness::wait_until("both drifts notified", Duration::from_secs(30), || {
+        let n = got.lock().unwrap().len();
+        async move { n >= 2 }
+    })
+    .await;
     // SIGKILL the leader: the standby leads, sees both drifts again, and
     // does not notify them a second time.
     leader.kill().unwrap();
     leader.wait().unwrap();
-    wait_line(&standby_err, "leading (Lease", Duration::from_secs(30));
-    wait_line(
-        &standby_out,
-        &format!("[{ns}/one] ConfigMap/c1"),
-        Duration::from_secs(30),
-    );
-    wait_line(
-        &standby_out,
-        &format!("[{ns}/two] ConfigMap/c2"),
-        Duration::from_secs(30),
-    );
+    wait_err(&standby_err, "leading (Lease");
+    // The releases are checked concurrently: their lines come in any order.
+    let mut want = vec![
+        format!("[{ns}/one] ConfigMap/c1"),
+        format!("[{ns}/two] ConfigMap/c2"),
+    ];
+    while !want.is_empty() {
+        let line = wait_line(&standby_out, "DRIFT", Duration::from_secs(30));
+        want.retain(|w| !line.contains(w.as_str()));
+    }
     // A new drift after the takeover is notified by the new leader.
     kctl(&ns, &["delete", "configmap/c2"]);
-    let got = hook.got.clone();
     let deleted = |got: &[(String, Value)]| {
         got.iter()
             .filter(|(_, v)| v["release"] == "two" && v["objects"][0]["state"] == "deleted")

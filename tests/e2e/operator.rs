@@ -452,11 +452,12 @@ async fn two_operator_replicas_take_over_without_deploying_twice() {
         async move { ok }
     })
     .await;
+    let standby_port = free_port();
     let second = start_operator(
         &pod,
         &ns,
         &cache,
-        free_port(),
+        standby_port,
         &ha,
         logs[1].reopen().unwrap().into(),
     );
@@ -465,6 +466,8 @@ async fn two_operator_replicas_take_over_without_deploying_twice() {
         async move { ok }
     })
     .await;
+    // A standby answers its probes (ready: it must not block the PDB).
+    assert!(http_get(standby_port, "/readyz").starts_with("HTTP/1.1 200"));
     wait_for("1.0.0 deployed", 60, &ns, |p| version(p) == "1.0.0").await;
 
     drop(first); // SIGKILL

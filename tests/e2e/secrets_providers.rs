@@ -574,11 +574,18 @@ async fn sync_as_a_controller_retries_transient_failures_and_a_standby_takes_ove
     .await;
     let log = read(&leader_log);
     assert!(log.contains("trying again in"), "{log}");
+    // The counter follows the write by a moment.
+    harness::wait_until(
+        "the created Secret counted",
+        Duration::from_secs(10),
+        || {
+            let counted =
+                http_get(port, "/metrics").contains("secrets_sync_total{outcome=\"created\"} 1");
+            async move { counted }
+        },
+    )
+    .await;
     let metrics = http_get(port, "/metrics");
-    assert!(
-        metrics.contains("secrets_sync_total{outcome=\"created\"} 1"),
-        "{metrics}"
-    );
     assert!(
         !metrics.contains("secrets_sync_failures_total{class=\"transient\"} 0"),
         "{metrics}"

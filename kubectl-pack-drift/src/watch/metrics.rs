@@ -1,4 +1,4 @@
-//! Prometheus text metrics and `/healthz` for `watch --metrics-addr`
+//! Prometheus text metrics, `/healthz` and `/readyz` for `watch --metrics-addr`
 //! (served by `shared::probe`). Labels are release and namespace only, plus
 //! severity/result where the metric is about those.
 
@@ -173,12 +173,14 @@ impl Registry {
     }
 }
 
-/// The routes of `--metrics-addr`: `/metrics` and `/healthz`.
+/// The routes of `--metrics-addr`: `/metrics`, `/healthz` and `/readyz`.
 pub fn routes(metrics: std::sync::Arc<Registry>) -> shared::probe::Routes {
     use shared::probe::Response;
     std::sync::Arc::new(move |path| match path {
         "/metrics" => Some(Response::metrics(metrics.render())),
-        "/healthz" => Some(Response::ok("ok\n")),
+        // Ready once connected, leading or standing by (the Deployment in
+        // deploy/ probes it; a standby must not block its PDB).
+        "/healthz" | "/readyz" => Some(Response::ok("ok\n")),
         _ => None,
     })
 }

@@ -84,29 +84,9 @@ struct Watch<'a> {
     tx: mpsc::Sender<Msg>,
 }
 
-/// Runs `watch`.
+/// Runs `watch`: the endpoints first (a standby answers its probes too),
+/// then, with `--leader-elect`, the Lease, then the watch.
 pub async fn run(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
-    if !args.leader.leader_elect {
-        return watch(kube, args).await;
-    }
-    let k = kube.connect().await?;
-    let lease = match (&args.release, args.all_namespaces) {
-        (Some(r), _) => format!("kubectl-pack-drift-watch-{r}"),
-        (None, true) => "kubectl-pack-drift-watch-all".into(),
-        (None, false) => "kubectl-pack-drift-watch-namespace".into(),
-    };
-    let Some(mut leadership) = args.leader.lead(&k.client, &k.namespace, &lease).await? else {
-        return watch(kube, args).await;
-    };
-    tokio::select! {
-        done = watch(kube, args) => done,
-        why = leadership.lost() => Err(anyhow::anyhow!(why)),
-    }
-}
-
-/// The watch itself (under the Lease with `--leader-elect`): one release,
-/// or every release in scope.
-async fn watch(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
     let k = kube.connect().await?;
     let registry = Arc::new(metrics::Registry::default());
     if let Some(addr) = args.metrics_addr {
@@ -117,13 +97,30 @@ async fn watch(kube: &KubeArgs, args: &WatchArgs) -> Result<u8> {
         ));
         shared::output::info(&format!("metrics on http://{addr}/metrics"));
     }
-    let Some(name) = &args.release else {
-        return all::run(&k, args, registry).await;
+    let lease = match (&args.release, args.all_namespaces) {
+        (Some(r), _) => format!("kubectl-pack-drift-watch-{r}"),
+        (None, true) => "kubectl-pack-drift-watch-all".into(),
+        (None, false) => "kubectl-pack-drift-watch-namespace".into(),
     };
-    let store = shared::release::args::store(&k, &args.check.storage)?;
+    let Some(mut leadership) = args.leader.lead(&k.client, &k.namespace, &lease).await? else {
+        return watch(&k, args, registry).await;
+    };
+    tokio::select! {
+        done = watch(&k, args, registry) => done,
+        why = leadership.lost() => Err(anyhow::anyhow!(why)),
+    }
+}
+
+/// The watch itself (under the Lease with `--leader-elect`): one release,
+/// or every release in scope.
+async fn watch(k: &Kube, args: &WatchArgs, registry: Arc<metrics::Registry>) -> Result<u8> {
+    let Some(name) = &args.release else {
+        return all::run(k, args, registry).await;
+    };
+    let store = shared::release::args::store(k, &args.check.storage)?;
     let rel = crate::check::load_release(&store, name, &k.namespace).await?;
     let m = registry.add(&rel.name, &rel.namespace);
-    follow(&k, &rel, args, m, false).await
+    follow(k, &rel, args, m, false).await
 }
 
 /// Follows one release until Ctrl-C (or until its task is dropped);

@@ -17,9 +17,8 @@ mod pipeline;
 mod reconcile;
 mod spec;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -95,15 +94,9 @@ async fn steer(kube: &KubeArgs, name: &str, patch: serde_json::Value, done: &str
 async fn controller(kube: &KubeArgs, args: &OperatorRunArgs) -> Result<u8> {
     let k = kube.connect().await?;
     let metrics = Arc::new(metrics::Metrics::new());
-    // Ready once connected, leading or standing by: a standby must not
-    // count as unavailable (the PodDisruptionBudget would block on it).
-    let ready = Arc::new(AtomicBool::new(true));
     if let Some(addr) = args.metrics_addr {
         let listener = shared::probe::bind("--metrics-addr", addr).await?;
-        tokio::spawn(shared::probe::serve(
-            listener,
-            routes(metrics.clone(), ready.clone()),
-        ));
+        tokio::spawn(shared::probe::serve(listener, routes(metrics.clone())));
         shared::output::info(&format!("health and metrics on http://{addr}/"));
     }
     let mut leadership = args
@@ -128,7 +121,7 @@ async fn controller(kube: &KubeArgs, args: &OperatorRunArgs) -> Result<u8> {
             cross_namespace: args.allow_cross_namespace,
         },
     };
-    let work = reconcile_loop(&k, args.all_namespaces, &reconciler, &ready);
+    let work = reconcile_loop(&k, args.all_namespaces, &reconciler);
     match &mut leadership {
         None => work.await,
         Some(l) => tokio::select! {
@@ -138,12 +131,14 @@ async fn controller(kube: &KubeArgs, args: &OperatorRunArgs) -> Result<u8> {
     }
 }
 
-fn routes(metrics: Arc<metrics::Metrics>, ready: Arc<AtomicBool>) -> shared::probe::Routes {
+/// `/readyz` answers once the process is connected, leading or standing
+/// by: a standby must not count as unavailable (the PodDisruptionBudget of
+/// `deploy/` would block on it), and a watch error is retried, not a
+/// reason to be taken out of service.
+fn routes(metrics: Arc<metrics::Metrics>) -> shared::probe::Routes {
     use shared::probe::Response;
     Arc::new(move |path| match path {
-        "/healthz" => Some(Response::ok("ok\n")),
-        "/readyz" if ready.load(Ordering::Relaxed) => Some(Response::ok("ok\n")),
-        "/readyz" => Some(Response::unavailable("the PackRelease watch is failing\n")),
+        "/healthz" | "/readyz" => Some(Response::ok("ok\n")),
         "/metrics" => Some(Response::metrics(metrics.render())),
         _ => None,
     })
@@ -176,12 +171,7 @@ fn key(obj: &DynamicObject) -> Key {
     )
 }
 
-async fn reconcile_loop(
-    k: &Kube,
-    all: bool,
-    r: &reconcile::Reconciler,
-    ready: &AtomicBool,
-) -> Result<u8> {
+async fn reconcile_loop(k: &Kube, all: bool, r: &reconcile::Reconciler) -> Result<u8> {
     let api: Api<DynamicObject> = if all {
         Api::all_with(k.client.clone(), &spec::resource())
     } else {
@@ -204,6 +194,7 @@ async fn reconcile_loop(
         .default_backoff()
         .boxed();
     let mut entries: HashMap<Key, Entry> = HashMap::new();
+    let mut listed: HashSet<Key> = HashSet::new();
     loop {
         let next = entries
             .iter()
@@ -216,16 +207,26 @@ async fn reconcile_loop(
             _ = tokio::signal::ctrl_c() => return Ok(exit::OK),
             ev = stream.next() => match ev {
                 None => anyhow::bail!("the PackRelease watch ended"),
-                Some(Ok(WatchEvent::InitDone)) => ready.store(true, Ordering::Relaxed),
-                Some(Ok(WatchEvent::Apply(o) | WatchEvent::InitApply(o))) => seen(&mut entries, o),
+                Some(Ok(WatchEvent::Init)) => listed.clear(),
+                Some(Ok(WatchEvent::InitApply(o))) => {
+                    listed.insert(key(&o));
+                    seen(&mut entries, o);
+                }
+                // A re-list: what it did not return was deleted meanwhile.
+                Some(Ok(WatchEvent::InitDone)) => entries.retain(|k, _| {
+                    let keep = listed.contains(k);
+                    if !keep {
+                        r.metrics.forget(&k.0, &k.1);
+                    }
+                    keep
+                }),
+                Some(Ok(WatchEvent::Apply(o))) => seen(&mut entries, o),
                 Some(Ok(WatchEvent::Delete(o))) => {
                     let (ns, name) = key(&o);
                     r.metrics.forget(&ns, &name);
                     entries.remove(&(ns, name));
                 }
-                Some(Ok(WatchEvent::Init)) => {}
                 Some(Err(e)) => {
-                    ready.store(false, Ordering::Relaxed);
                     shared::output::warn(&format!("PackRelease watch: {}; retrying", shared::error::one_line(&e.to_string())));
                 }
             },

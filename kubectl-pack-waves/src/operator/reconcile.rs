@@ -711,7 +711,13 @@ impl Job<'_> {
         })
     }
 
+    /// Logs and records an Event on the PackRelease (notes come from the
+    /// plugins' one-line messages, which never hold a secret value).
     async fn event(&self, type_: EventType, reason: &str, note: &str) {
+        shared::output::info(&format!(
+            "PackRelease {}/{}: {reason}: {note}",
+            self.namespace, self.name
+        ));
         let reference = ObjectReference {
             api_version: Some(spec::resource().api_version),
             kind: Some("PackRelease".into()),
