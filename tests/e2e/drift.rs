@@ -1083,7 +1083,7 @@ async fn watch_follows_every_release_and_a_takeover_notifies_each_drift_once() {
     let lease = format!("drift-{ns}");
     // Their stderr goes to files kept for a failed run's post-mortem.
     let logs = tempfile::tempdir().unwrap().keep();
-    println!("watcher logs in {}", logs.display());
+    eprintln!("watcher logs in {}", logs.display());
     let start = |metrics: u16| {
         let log = logs.join(format!("{metrics}.err"));
         let mut c = pod.command("drift");
