@@ -112,7 +112,10 @@ impl Identity {
             .await
             .map_err(|e| ProviderError::from_reqwest(r, &e))?;
         let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| ProviderError::from_reqwest(r, &e))?;
         if !status.is_success() {
             let msg = xml(&text, "Message").unwrap_or("no error message");
             return Err(ProviderError::from_status(
