@@ -702,20 +702,8 @@ fn wait_line(rx: &std::sync::mpsc::Receiver<String>, want: &str, within: Duratio
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn get(port: u16, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    harness::http_get(port, path)
 }
 
 #[tokio::test]
@@ -727,7 +715,7 @@ async fn watch_detects_notifies_serves_metrics_and_auto_sync_gives_up_without_pe
     let (code, o, e) = kctl_stdin(&ns, &["apply", "-f", "-"], rbac);
     assert_eq!(code, 0, "{o}{e}");
     let hook = hook();
-    let metrics = free_port();
+    let metrics = harness::free_port();
     let mut c = plugin("drift");
     c.args([
         "--context",
@@ -1114,10 +1102,10 @@ async fn watch_follows_every_release_and_a_takeover_notifies_each_drift_once() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    let (mut leader, led_out, led_err) = start(free_port());
+    let (mut leader, led_out, led_err) = start(harness::free_port());
     wait_err(&led_err, "leading (Lease");
     wait_err(&led_err, "watching release one");
-    let standby_port = free_port();
+    let standby_port = harness::free_port();
     let (mut standby, standby_out, standby_err) = start(standby_port);
     wait_err(&standby_err, "waiting for the Lease");
     // A standby answers its probes.

@@ -145,25 +145,6 @@ fn start_operator(
     harness::Reaped(child)
 }
 
-fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok();
-    out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn a_pack_release_follows_its_registry_within_its_constraint() {
     install_crd();
@@ -177,7 +158,7 @@ async fn a_pack_release_follows_its_registry_within_its_constraint() {
         "apiVersion: pack.sherpack.io/v1alpha1\nkind: PackRelease\nmetadata: {{name: web}}\nspec:\n  source: {{oci: \"{repo}\", constraint: \">=1.2, <2\", insecure: true}}\n  valuesFrom: [{{kind: ConfigMap, name: web-values, optional: true}}]\n  interval: 2s\n  rollbackOnFailure: true\n"
     );
     harness::apply_yaml(&ns, &pr).await;
-    let metrics = free_port();
+    let metrics = harness::free_port();
     let pod = harness::InCluster::service_account("pack-operator");
     let operator = start_operator(&pod, &ns, &cache, metrics, &[], Stdio::inherit());
 
@@ -319,7 +300,7 @@ async fn a_pack_release_follows_its_registry_within_its_constraint() {
         condition(p, "DriftDetected").0 == "True"
     })
     .await;
-    assert!(http_get(metrics, "/metrics").contains(&format!(
+    assert!(harness::http_get(metrics, "/metrics").contains(&format!(
         "packrelease_drift{{namespace=\"{ns}\",name=\"web\"}} 1"
     )));
     let out = harness::kubectl()
@@ -393,9 +374,9 @@ async fn a_pack_release_follows_its_registry_within_its_constraint() {
     for want in ["Deployed", "RolledBack", "DriftCorrected", "Stalled"] {
         assert!(reasons.contains(&want), "{want} in {reasons:?}");
     }
-    assert!(http_get(metrics, "/healthz").starts_with("HTTP/1.1 200"));
-    assert!(http_get(metrics, "/readyz").starts_with("HTTP/1.1 200"));
-    let m = http_get(metrics, "/metrics");
+    assert!(harness::http_get(metrics, "/healthz").starts_with("HTTP/1.1 200"));
+    assert!(harness::http_get(metrics, "/readyz").starts_with("HTTP/1.1 200"));
+    let m = harness::http_get(metrics, "/metrics");
     assert!(
         m.contains("packrelease_registry_polls_total{result=\"error\"}"),
         "{m}"
@@ -443,7 +424,7 @@ async fn two_operator_replicas_take_over_without_deploying_twice() {
         &pod,
         &ns,
         &cache,
-        free_port(),
+        harness::free_port(),
         &ha,
         logs[0].reopen().unwrap().into(),
     );
@@ -452,7 +433,7 @@ async fn two_operator_replicas_take_over_without_deploying_twice() {
         async move { ok }
     })
     .await;
-    let standby_port = free_port();
+    let standby_port = harness::free_port();
     let second = start_operator(
         &pod,
         &ns,
@@ -467,7 +448,7 @@ async fn two_operator_replicas_take_over_without_deploying_twice() {
     })
     .await;
     // A standby answers its probes (ready: it must not block the PDB).
-    assert!(http_get(standby_port, "/readyz").starts_with("HTTP/1.1 200"));
+    assert!(harness::http_get(standby_port, "/readyz").starts_with("HTTP/1.1 200"));
     wait_for("1.0.0 deployed", 60, &ns, |p| version(p) == "1.0.0").await;
 
     drop(first); // SIGKILL

@@ -509,11 +509,7 @@ async fn sync_as_a_controller_retries_transient_failures_and_a_standby_takes_ove
     let ns = namespace("sync-ha").await;
     let s = fake();
     let pod = harness::InCluster::service_account("pack-secrets");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = harness::free_port();
     let lease = format!("secrets-{ns}");
     let start = |metrics: Option<u16>| {
         let log = tempfile::NamedTempFile::new().unwrap();
@@ -579,13 +575,13 @@ async fn sync_as_a_controller_retries_transient_failures_and_a_standby_takes_ove
         "the created Secret counted",
         Duration::from_secs(10),
         || {
-            let counted =
-                http_get(port, "/metrics").contains("secrets_sync_total{outcome=\"created\"} 1");
+            let counted = harness::http_get(port, "/metrics")
+                .contains("secrets_sync_total{outcome=\"created\"} 1");
             async move { counted }
         },
     )
     .await;
-    let metrics = http_get(port, "/metrics");
+    let metrics = harness::http_get(port, "/metrics");
     assert!(
         !metrics.contains("secrets_sync_failures_total{class=\"transient\"} 0"),
         "{metrics}"
@@ -594,7 +590,7 @@ async fn sync_as_a_controller_retries_transient_failures_and_a_standby_takes_ove
         !metrics.contains("secrets_sync_retries_total 0"),
         "{metrics}"
     );
-    assert!(http_get(port, "/readyz").starts_with("HTTP/1.1 200"));
+    assert!(harness::http_get(port, "/readyz").starts_with("HTTP/1.1 200"));
 
     // The leader dies; the standby takes over and serves a new Pod.
     leader.kill().unwrap();
@@ -626,17 +622,6 @@ async fn sync_as_a_controller_retries_transient_failures_and_a_standby_takes_ove
     let all = format!("{}{}", read(&leader_log), read(&standby_log));
     assert!(all.contains("api-creds: created"), "{all}");
     assert_no_sentinel(&all);
-}
-
-fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok();
-    out
 }
 
 /// In a Pod, no static keys: AWS web identity (STS

@@ -594,3 +594,26 @@ impl std::ops::DerefMut for Reaped {
         &mut self.0
     }
 }
+
+/// `GET path` on a loopback port (probes, metrics): the whole response,
+/// empty when nothing listens.
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    if write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
+        return String::new();
+    }
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok();
+    out
+}
+
+/// A free loopback port (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}

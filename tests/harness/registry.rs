@@ -20,13 +20,6 @@ pub struct Registry {
     child: Child,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 impl Registry {
     /// Plain HTTP, anonymous.
     pub fn plain() -> Registry {
@@ -50,7 +43,7 @@ impl Registry {
 
     fn start(secure: bool) -> Registry {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
+        let port = crate::free_port();
         let host = format!("127.0.0.1:{port}");
         let d = dir.path().display().to_string();
         let mut config = format!(
