@@ -159,7 +159,7 @@ pub fn judge(
         }
         let secret = masked(kind, &c.path);
         let who = who.unwrap_or_else(|| compare::Owner {
-            manager: "unknown".into(),
+            manager: crate::report::UNKNOWN_MANAGER.into(),
             time: None,
             subresource: None,
         });

@@ -105,6 +105,11 @@ pub struct FieldDrift {
     pub subresource: Option<String>,
 }
 
+/// [`FieldDrift::manager`] when no other manager than ours holds the path:
+/// the value was written by a field manager that left no trace, or by this
+/// suite itself.
+pub const UNKNOWN_MANAGER: &str = "unknown";
+
 /// One drifted object.
 #[derive(Debug, Clone, Serialize)]
 pub struct ObjectDrift {

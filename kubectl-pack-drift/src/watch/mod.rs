@@ -496,6 +496,14 @@ impl Watch<'_> {
                     "matches the release again",
                 );
             }
+            Some(d) if self.changed_by_a_later_apply(&d, &key) => {
+                self.state.insert(key.clone(), d.clone());
+                self.line(
+                    "watch",
+                    &d.key(),
+                    "changed by a later apply of this suite, not drift; the new revision is followed once recorded",
+                );
+            }
             Some(d) => {
                 self.state.insert(key.clone(), d.clone());
                 self.announce(d, Kind::Detected).await;
@@ -559,6 +567,29 @@ impl Watch<'_> {
             }
             _ => false,
         }
+    }
+
+    /// Whether every changed path of `d` is still held by this suite's own
+    /// field manager, applied after this revision was deployed: a later
+    /// apply changed it (whatever the release store says at this moment).
+    fn changed_by_a_later_apply(&self, d: &ObjectDrift, key: &LiveKey) -> bool {
+        // Values present and held by no other manager (a removed path has
+        // no holder whoever removed it, so removals are never excused).
+        let ours_only = d.state == State::Modified
+            && !d.fields.is_empty()
+            && d.fields.iter().all(|f| {
+                f.manager == crate::report::UNKNOWN_MANAGER && (f.live.is_some() || f.masked)
+            });
+        let applied_since = self.live.get(key).is_some_and(|live| {
+            live["metadata"]["managedFields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["manager"] == shared::FIELD_MANAGER && e["operation"] == "Apply")
+                .filter_map(|e| e["time"].as_str())
+                .any(|t| t > self.rel.last_deployed.as_str())
+        });
+        ours_only && applied_since
     }
 
     /// Prints, records and notifies one object's event.
