@@ -175,16 +175,25 @@ impl Job<'_> {
             );
             return self.refuse("CrossNamespaceRefused", &msg).await;
         }
-        let docker = self.registry_credentials(spec).await?;
-        let reference = match self.poll(spec, docker.as_deref()).await {
+        let access = match self.registry_access(spec).await {
+            Ok(a) => a,
+            Err(reason) => {
+                self.status.set(
+                    "Ready",
+                    false,
+                    "RegistryAccessInvalid",
+                    &reason,
+                    self.generation,
+                );
+                return self.finish("failed", Some(interval)).await;
+            }
+        };
+        let reference = match self.poll(spec, &access).await {
             Ok(Some(r)) => r,
             Ok(None) => return self.finish("failed", Some(interval)).await,
             Err(reason) => return self.poll_failed(&reason).await,
         };
-        let fetched = match self
-            .fetch(spec, &reference, &target, docker.as_deref())
-            .await?
-        {
+        let fetched = match self.fetch(spec, &reference, &target, &access).await? {
             Ok(f) => f,
             Err(reason) => {
                 self.status
@@ -223,7 +232,7 @@ impl Job<'_> {
 
     /// Which reference to deploy: the pinned digest, or the newest tag the
     /// constraint admits. `Err`: the registry could not be asked.
-    async fn poll(&mut self, spec: &Spec, docker: Option<&Path>) -> Result<Option<String>, String> {
+    async fn poll(&mut self, spec: &Spec, access: &Access) -> Result<Option<String>, String> {
         let src = &spec.source;
         if let Some(d) = &src.digest {
             return Ok(Some(format!("{}@{d}", src.oci)));
@@ -236,14 +245,11 @@ impl Job<'_> {
         if src.prerelease {
             args.push("--devel".into());
         }
-        if src.insecure {
-            args.push("--plain-http".into());
-        }
-        let env = docker.map(|d| ("DOCKER_CONFIG", d));
+        args.extend(access.flags.iter().cloned());
         let out = self
             .r
             .tools
-            .render(&args, env.as_slice())
+            .render(&args, &access.env())
             .await
             .map_err(|e| format!("{e:#}"))?;
         let listed = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -303,41 +309,97 @@ impl Job<'_> {
         self.finish("failed", Some(delay)).await
     }
 
-    /// Registry credentials from `spec.source.secretRef`, as a private
-    /// Docker config directory for the render steps.
-    async fn registry_credentials(&self, spec: &Spec) -> Result<Option<PathBuf>> {
-        let Some(r) = &spec.source.secret_ref else {
-            return Ok(None);
+    /// How the render steps reach the registry: `--plain-http`, the CA of
+    /// `certSecretRef` as `--ca-file`, the credentials of `secretRef` as a
+    /// private Docker config directory (0600 files in the work directory,
+    /// gone with it). `Err`: a one-line reason for the status.
+    async fn registry_access(&self, spec: &Spec) -> Result<Access, String> {
+        let src = &spec.source;
+        let mut access = Access::default();
+        if src.insecure {
+            access.flags.push("--plain-http".into());
+        }
+        if let Some(r) = &src.cert_secret_ref {
+            let data = self
+                .secret_data("spec.source.certSecretRef", &r.name)
+                .await?;
+            let Some(ca) = data.get("ca.crt") else {
+                return Err(format!(
+                    "spec.source.certSecretRef: Secret {}/{} has no ca.crt key",
+                    self.namespace, r.name
+                ));
+            };
+            let path = self.dir.path().join("registry-ca.pem");
+            shared::files::write_atomic(&path, ca, 0o600).map_err(|e| e.to_string())?;
+            access.flags.push(format!("--ca-file={}", path.display()));
+        }
+        let Some(r) = &src.secret_ref else {
+            return Ok(access);
         };
-        let api: Api<Secret> = Api::namespaced(self.r.client.clone(), &self.namespace);
-        let s = api.get(&r.name).await.with_context(|| {
-            format!(
-                "spec.source.secretRef: cannot read Secret {}/{}",
-                self.namespace, r.name
-            )
-        })?;
-        let data = s.data.unwrap_or_default();
-        let get = |k: &str| {
-            data.get(k)
-                .map(|b| String::from_utf8_lossy(&b.0).into_owned())
-        };
+        let data = self.secret_data("spec.source.secretRef", &r.name).await?;
+        let get = |k: &str| data.get(k).map(|b| String::from_utf8_lossy(b).into_owned());
         let config = match (get(".dockerconfigjson"), get("username"), get("password")) {
             (Some(c), _, _) => c,
             (None, Some(u), Some(p)) => {
-                let host = registry_host(&spec.source.oci);
+                let host = registry_host(&src.oci);
                 let auth = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
                 json!({"auths": {host: {"auth": auth}}}).to_string()
             }
-            _ => anyhow::bail!(
-                "spec.source.secretRef: Secret {}/{} has neither .dockerconfigjson nor username and password keys",
-                self.namespace,
-                r.name
-            ),
+            _ => {
+                return Err(format!(
+                    "spec.source.secretRef: Secret {}/{} has neither .dockerconfigjson nor username and password keys",
+                    self.namespace, r.name
+                ));
+            }
         };
         let dir = self.dir.path().join("docker");
-        std::fs::create_dir_all(&dir).context("cannot create the Docker config directory")?;
-        shared::files::write_atomic(&dir.join("config.json"), config.as_bytes(), 0o600)?;
-        Ok(Some(dir))
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        shared::files::write_atomic(&dir.join("config.json"), config.as_bytes(), 0o600)
+            .map_err(|e| e.to_string())?;
+        access.docker = Some(dir);
+        Ok(access)
+    }
+
+    /// The data of Secret `name` in the PackRelease's namespace.
+    async fn secret_data(
+        &self,
+        field: &str,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, Vec<u8>>, String> {
+        let api: Api<Secret> = Api::namespaced(self.r.client.clone(), &self.namespace);
+        let s = api.get(name).await.map_err(|e| {
+            format!(
+                "{field}: cannot read Secret {}/{name}: {}",
+                self.namespace,
+                shared::error::one_line(&e.to_string())
+            )
+        })?;
+        Ok(s.data
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k, v.0))
+            .collect())
+    }
+}
+
+/// How the render steps reach the registry.
+#[derive(Default)]
+struct Access {
+    /// `--plain-http`, `--ca-file=...`.
+    flags: Vec<String>,
+    /// A Docker config directory with the credentials.
+    docker: Option<PathBuf>,
+}
+
+impl Access {
+    /// `DOCKER_CONFIG` for the children, when there are credentials.
+    fn env(&self) -> Vec<(&'static str, &Path)> {
+        self.docker
+            .as_deref()
+            .map(|d| ("DOCKER_CONFIG", d))
+            .into_iter()
+            .collect()
     }
 }
 
@@ -364,15 +426,12 @@ impl Job<'_> {
         spec: &Spec,
         reference: &str,
         target: &str,
-        docker: Option<&Path>,
+        access: &Access,
     ) -> Result<Result<Fetched, String>> {
-        let env = docker.map(|d| ("DOCKER_CONFIG", d));
         let mut args = vec!["pull".to_string(), reference.to_string(), "-d".into()];
         args.push(self.dir.path().display().to_string());
-        if spec.source.insecure {
-            args.push("--plain-http".into());
-        }
-        let pulled = self.r.tools.render(&args, env.as_slice()).await?;
+        args.extend(access.flags.iter().cloned());
+        let pulled = self.r.tools.render(&args, &access.env()).await?;
         if pulled.code != 0 {
             return Ok(Err(pulled.reason()));
         }

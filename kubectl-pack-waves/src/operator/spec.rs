@@ -85,6 +85,9 @@ pub struct Source {
     /// Registry credentials.
     #[serde(default)]
     pub secret_ref: Option<NameRef>,
+    /// The registry's CA (`ca.crt` of a Secret).
+    #[serde(default)]
+    pub cert_secret_ref: Option<NameRef>,
 }
 
 /// A reference by name in the PackRelease's namespace.
