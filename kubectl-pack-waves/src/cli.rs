@@ -102,6 +102,10 @@ pub struct OperatorRunArgs {
     /// create PackReleases cannot use the operator's permissions elsewhere.
     #[arg(long)]
     pub allow_cross_namespace: bool,
+    /// PackReleases reconciled at once (a slow deploy does not hold up the others).
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
     /// How long one deploy may wait for readiness.
     #[arg(long, value_name = "DURATION", default_value = "5m",
           value_parser = shared::kubeconfig::positive_duration)]

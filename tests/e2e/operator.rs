@@ -12,20 +12,20 @@ use harness::registry::Registry;
 use harness::{plugin, run_with_stdin, texts, wait_until};
 use serde_json::Value;
 
-/// A pack `web` at `version`: a ConfigMap with the version and a greeting
+/// A pack `name` at `version`: a ConfigMap `NAME-cm` with the version and a greeting
 /// value, plus `extra` templates.
-fn pack(root: &Path, version: &str, extra: &[(&str, &str)]) -> PathBuf {
-    let dir = root.join(format!("web-{version}-src"));
+fn pack(root: &Path, name: &str, version: &str, extra: &[(&str, &str)]) -> PathBuf {
+    let dir = root.join(format!("{name}-{version}-src"));
     std::fs::create_dir_all(dir.join("templates")).unwrap();
     std::fs::write(
         dir.join("Pack.yaml"),
-        format!("apiVersion: sherpack/v1\nkind: application\nmetadata: {{name: web, version: {version}}}\n"),
+        format!("apiVersion: sherpack/v1\nkind: application\nmetadata: {{name: {name}, version: {version}}}\n"),
     )
     .unwrap();
     std::fs::write(dir.join("values.yaml"), "greeting: hello\n").unwrap();
     std::fs::write(
         dir.join("templates/cm.yaml"),
-        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-cm\ndata:\n  version: \"{version}\"\n  greeting: \"{{{{ values.greeting }}}}\"\n"),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-cm\ndata:\n  version: \"{version}\"\n  greeting: \"{{{{ values.greeting }}}}\"\n"),
     )
     .unwrap();
     for (name, text) in extra {
@@ -50,7 +50,9 @@ fn publish_with(
     flags: &[&str],
     stdin: &str,
 ) {
-    let src = pack(root, version, extra);
+    // The pack is named after the repository (packs/web -> web, web-cm).
+    let name = repo.rsplit('/').next().unwrap_or("web");
+    let src = pack(root, name, version, extra);
     let mut c = plugin("render");
     c.args([
         "package",
@@ -149,7 +151,7 @@ fn start_operator(
             "--stall-after",
             "3",
         ])
-        .args(["--timeout", "4s", "--metrics-addr"])
+        .arg("--metrics-addr")
         .arg(format!("127.0.0.1:{metrics}"))
         .args(extra)
         .env("KUBECTL_PACK_CACHE", cache)
@@ -175,7 +177,14 @@ async fn a_pack_release_follows_its_registry_within_its_constraint() {
     harness::apply_yaml(&ns, &pr).await;
     let metrics = harness::free_port();
     let pod = harness::InCluster::service_account("pack-operator");
-    let operator = start_operator(&pod, &ns, &cache, metrics, &[], Stdio::inherit());
+    let operator = start_operator(
+        &pod,
+        &ns,
+        &cache,
+        metrics,
+        &["--timeout", "4s"],
+        Stdio::inherit(),
+    );
 
     // A PackRelease aiming at another namespace is refused: a tenant who
     // may create PackReleases gets no more than its own namespace.
@@ -576,5 +585,65 @@ async fn a_private_registry_is_reached_with_credentials_and_ca_from_secrets() {
     assert!(
         !printed.contains(&password) && !printed.contains(&auth),
         "a credential was printed"
+    );
+}
+
+/// Reconciles run side by side: a deploy waiting for a workload that never
+/// becomes ready does not hold up another PackRelease.
+#[tokio::test]
+async fn a_slow_deploy_does_not_hold_up_other_pack_releases() {
+    install_crd();
+    let ns = harness::namespace("operator-concurrent").await;
+    let registry = Registry::plain();
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let never_ready = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: slow}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: slow}}\n  template:\n    metadata: {labels: {app: slow}}\n    spec: {containers: [{name: slow, image: nginx}]}\n";
+    let slow = registry.oci("packs/slow");
+    publish(
+        &cache,
+        work.path(),
+        &slow,
+        "1.0.0",
+        &[("deploy.yaml", never_ready)],
+    );
+    let fast = registry.oci("packs/fast");
+    publish(&cache, work.path(), &fast, "1.0.0", &[]);
+    let pr = |name: &str, repo: &str| {
+        format!(
+            "apiVersion: pack.sherpack.io/v1alpha1\nkind: PackRelease\nmetadata: {{name: {name}}}\nspec:\n  source: {{oci: \"{repo}\", insecure: true}}\n  targetNamespace: {ns}\n  interval: 1m\n"
+        )
+    };
+    harness::apply_yaml(&ns, &pr("slow", &slow)).await;
+    let pod = harness::InCluster::service_account("pack-operator");
+    let _operator = start_operator(
+        &pod,
+        &ns,
+        &cache,
+        harness::free_port(),
+        &["--timeout", "90s", "--concurrency", "2"],
+        Stdio::inherit(),
+    );
+    let nsc = ns.clone();
+    wait_until("the slow deploy under way", Duration::from_secs(30), || {
+        let deploying =
+            condition(&get(&nsc, "slow"), "Reconciling") == ("True".into(), "Deploying".into());
+        async move { deploying }
+    })
+    .await;
+    harness::apply_yaml(&ns, &pr("fast", &fast)).await;
+    wait_until(
+        "the other PackRelease deployed meanwhile",
+        Duration::from_secs(30),
+        || {
+            let p = get(&nsc, "fast");
+            let ok = condition(&p, "Ready").0 == "True";
+            async move { ok }
+        },
+    )
+    .await;
+    assert_eq!(
+        condition(&get(&ns, "slow"), "Reconciling").1,
+        "Deploying",
+        "the slow deploy is still waiting"
     );
 }

@@ -10,7 +10,8 @@
 //! The loop: one kube-runtime watcher over PackReleases; an object is
 //! reconciled when it appears, when its generation or `sync-now`
 //! annotation changes (not on its own status writes), and when the delay
-//! its last reconcile asked for is up. Reconciles run one at a time.
+//! its last reconcile asked for is up. Up to `--concurrency` reconciles run
+//! at once, never two of one PackRelease.
 
 mod metrics;
 mod pipeline;
@@ -103,7 +104,7 @@ async fn controller(kube: &KubeArgs, args: &OperatorRunArgs) -> Result<u8> {
         .leader
         .lead(&k.client, &k.namespace, "kubectl-pack-operator")
         .await?;
-    let reconciler = reconcile::Reconciler {
+    let reconciler = Arc::new(reconcile::Reconciler {
         client: k.client.clone(),
         tools: pipeline::Tools::new(kube)?,
         recorder: Recorder::new(
@@ -120,8 +121,8 @@ async fn controller(kube: &KubeArgs, args: &OperatorRunArgs) -> Result<u8> {
             timeout: args.timeout,
             cross_namespace: args.allow_cross_namespace,
         },
-    };
-    let work = reconcile_loop(&k, args.all_namespaces, &reconciler);
+    });
+    let work = reconcile_loop(&k, args, reconciler);
     match &mut leadership {
         None => work.await,
         Some(l) => tokio::select! {
@@ -171,7 +172,14 @@ fn key(obj: &DynamicObject) -> Key {
     )
 }
 
-async fn reconcile_loop(k: &Kube, all: bool, r: &reconcile::Reconciler) -> Result<u8> {
+/// Reconciles PackReleases, `--concurrency` at a time (one object never
+/// twice at once), until Ctrl-C.
+async fn reconcile_loop(
+    k: &Kube,
+    args: &OperatorRunArgs,
+    r: Arc<reconcile::Reconciler>,
+) -> Result<u8> {
+    let all = args.all_namespaces;
     let api: Api<DynamicObject> = if all {
         Api::all_with(k.client.clone(), &spec::resource())
     } else {
@@ -195,11 +203,17 @@ async fn reconcile_loop(k: &Kube, all: bool, r: &reconcile::Reconciler) -> Resul
         .boxed();
     let mut entries: HashMap<Key, Entry> = HashMap::new();
     let mut listed: HashSet<Key> = HashSet::new();
+    let mut running: HashMap<tokio::task::Id, Key> = HashMap::new();
+    let mut tasks: tokio::task::JoinSet<reconcile::Outcome> = tokio::task::JoinSet::new();
     loop {
+        let busy: HashSet<&Key> = running.values().collect();
         let next = entries
             .iter()
+            .filter(|(k, _)| !busy.contains(k))
             .filter_map(|(k, e)| e.due.map(|d| (d, k.clone())))
-            .min();
+            .min()
+            .filter(|_| running.len() < args.concurrency as usize);
+        drop(busy);
         let sleep = next.as_ref().map_or(Duration::from_secs(3600), |(d, _)| {
             d.saturating_duration_since(Instant::now())
         });
@@ -232,12 +246,31 @@ async fn reconcile_loop(k: &Kube, all: bool, r: &reconcile::Reconciler) -> Resul
             },
             _ = tokio::time::sleep(sleep), if next.is_some() => {
                 let Some((_, key)) = next else { continue };
-                let Some(e) = entries.get(&key) else { continue };
-                let outcome = r.reconcile(&e.obj).await;
-                if let Some(e) = entries.get_mut(&key) {
-                    if let Some(w) = outcome.written {
-                        e.obj = w;
+                let Some(e) = entries.get_mut(&key) else { continue };
+                // A change while it runs sets `due` again: it runs once more.
+                e.due = None;
+                let (obj, r) = (e.obj.clone(), r.clone());
+                let id = tasks.spawn(async move { r.reconcile(&obj).await }).id();
+                running.insert(id, key);
+            }
+            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                let (id, outcome) = match done {
+                    Ok(x) => x,
+                    Err(e) => {
+                        shared::output::warn(&format!("a reconcile stopped: {e}"));
+                        (e.id(), reconcile::Outcome { again: Some(r.retry.backoff.delay(0)), written: None })
                     }
+                };
+                let Some(key) = running.remove(&id) else { continue };
+                let Some(e) = entries.get_mut(&key) else { continue };
+                match (e.due.is_none(), outcome.written) {
+                    (true, Some(w)) => e.obj = w,
+                    // Changed while it ran: keep the newer object, with the
+                    // status just written (the next run starts from it).
+                    (false, Some(w)) => e.obj.data["status"] = w.data["status"].clone(),
+                    (_, None) => {}
+                }
+                if e.due.is_none() {
                     e.due = outcome.again.map(|d| Instant::now() + d);
                 }
             }
