@@ -1075,15 +1075,9 @@ async fn watch_follows_every_release_and_a_takeover_notifies_each_drift_once() {
     let start = |metrics: u16| {
         let log = logs.join(format!("{metrics}.err"));
         let mut c = pod.command("drift");
-        c.args(["-n", &ns, "watch", "--interval", "10m", "--leader-elect"])
+        c.args(["-n", &ns, "watch", "--interval", "10m"])
             .arg(format!("--metrics-addr=127.0.0.1:{metrics}"))
-            .args(["--leader-elect-namespace", harness::SYSTEM_NAMESPACE])
-            .args([
-                "--leader-elect-lease",
-                &lease,
-                "--leader-elect-duration",
-                "4s",
-            ])
+            .args(harness::leader_flags(&lease))
             .arg("--notify-webhook")
             .arg(format!("http://127.0.0.1:{}/hook", hook.port))
             .stdout(Stdio::piped())
@@ -1092,22 +1086,12 @@ async fn watch_follows_every_release_and_a_takeover_notifies_each_drift_once() {
         let out = lines(&mut child);
         (child, out, log)
     };
-    let wait_err = |log: &std::path::Path, want: &str| {
-        let end = Instant::now() + Duration::from_secs(30);
-        while !std::fs::read_to_string(log)
-            .unwrap_or_default()
-            .contains(want)
-        {
-            assert!(Instant::now() < end, "no '{want}' in {}", log.display());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
     let (mut leader, led_out, led_err) = start(harness::free_port());
-    wait_err(&led_err, "leading (Lease");
-    wait_err(&led_err, "watching release one");
+    harness::wait_for_log(&led_err, "leading (Lease").await;
+    harness::wait_for_log(&led_err, "watching release one").await;
     let standby_port = harness::free_port();
     let (mut standby, standby_out, standby_err) = start(standby_port);
-    wait_err(&standby_err, "waiting for the Lease");
+    harness::wait_for_log(&standby_err, "waiting for the Lease").await;
     // A standby answers its probes.
     assert!(get(standby_port, "/readyz").starts_with("HTTP/1.1 200"));
 
@@ -1117,13 +1101,13 @@ async fn watch_follows_every_release_and_a_takeover_notifies_each_drift_once() {
         "two",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c2}\ndata: {k: v}\n",
     );
-    wait_err(&led_err, "watching release two (revision 1)");
+    harness::wait_for_log(&led_err, "watching release two (revision 1)").await;
     apply(
         &ns,
         "two",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c2}\ndata: {k: w}\n",
     );
-    wait_err(&led_err, "watching release two (revision 2)");
+    harness::wait_for_log(&led_err, "watching release two (revision 2)").await;
 
     kctl(
         &ns,
@@ -1155,7 +1139,7 @@ async fn watch_follows_every_release_and_a_takeover_notifies_each_drift_once() {
     // does not notify them a second time.
     leader.kill().unwrap();
     leader.wait().unwrap();
-    wait_err(&standby_err, "leading (Lease");
+    harness::wait_for_log(&standby_err, "leading (Lease").await;
     // The releases are checked concurrently: their lines come in any order.
     let mut want = vec![
         format!("[{ns}/one] ConfigMap/c1"),

@@ -429,21 +429,12 @@ async fn two_operator_replicas_take_over_without_deploying_twice() {
     );
     harness::apply_yaml(&ns, &pr).await;
     let pod = harness::InCluster::service_account("pack-operator");
-    let lease = format!("operator-{ns}");
-    let ha = [
-        "--leader-elect",
-        "--leader-elect-namespace",
-        harness::SYSTEM_NAMESPACE,
-        "--leader-elect-lease",
-        &lease,
-        "--leader-elect-duration",
-        "4s",
-    ];
+    let ha = harness::leader_flags(&format!("operator-{ns}"));
+    let ha: Vec<&str> = ha.iter().map(String::as_str).collect();
     let logs = [
         tempfile::NamedTempFile::new().unwrap(),
         tempfile::NamedTempFile::new().unwrap(),
     ];
-    let read = |i: usize| std::fs::read_to_string(logs[i].path()).unwrap();
     let first = start_operator(
         &pod,
         &ns,
@@ -452,11 +443,7 @@ async fn two_operator_replicas_take_over_without_deploying_twice() {
         &ha,
         logs[0].reopen().unwrap().into(),
     );
-    wait_until("a leader", Duration::from_secs(30), || {
-        let ok = read(0).contains("leading (Lease");
-        async move { ok }
-    })
-    .await;
+    harness::wait_for_log(logs[0].path(), "leading (Lease").await;
     let standby_port = harness::free_port();
     let second = start_operator(
         &pod,
@@ -466,21 +453,13 @@ async fn two_operator_replicas_take_over_without_deploying_twice() {
         &ha,
         logs[1].reopen().unwrap().into(),
     );
-    wait_until("a standby", Duration::from_secs(30), || {
-        let ok = read(1).contains("waiting for the Lease");
-        async move { ok }
-    })
-    .await;
+    harness::wait_for_log(logs[1].path(), "waiting for the Lease").await;
     // A standby answers its probes (ready: it must not block the PDB).
     assert!(harness::http_get(standby_port, "/readyz").starts_with("HTTP/1.1 200"));
     wait_for("1.0.0 deployed", 60, &ns, |p| version(p) == "1.0.0").await;
 
     drop(first); // SIGKILL
-    wait_until("the standby to lead", Duration::from_secs(30), || {
-        let ok = read(1).contains("leading (Lease");
-        async move { ok }
-    })
-    .await;
+    harness::wait_for_log(logs[1].path(), "leading (Lease").await;
     publish(&cache, work.path(), &repo, "1.0.1", &[]);
     wait_for("1.0.1 deployed by the new leader", 60, &ns, |p| {
         version(p) == "1.0.1"

@@ -515,14 +515,8 @@ async fn sync_as_a_controller_retries_transient_failures_and_a_standby_takes_ove
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut cmd = pod.command("secrets");
         provider_env(&mut cmd, &s);
-        cmd.args(["-n", &ns, "sync", "--watch", "--leader-elect"])
-            .args(["--leader-elect-namespace", harness::SYSTEM_NAMESPACE])
-            .args([
-                "--leader-elect-lease",
-                &lease,
-                "--leader-elect-duration",
-                "4s",
-            ])
+        cmd.args(["-n", &ns, "sync", "--watch"])
+            .args(harness::leader_flags(&lease))
             .stdout(Stdio::null())
             .stderr(log.reopen().unwrap());
         if let Some(p) = metrics {
@@ -532,17 +526,9 @@ async fn sync_as_a_controller_retries_transient_failures_and_a_standby_takes_ove
     };
     let read = |log: &tempfile::NamedTempFile| std::fs::read_to_string(log.path()).unwrap();
     let (mut leader, leader_log) = start(Some(port));
-    harness::wait_until("the leader", Duration::from_secs(30), || {
-        let ok = read(&leader_log).contains("leading (Lease");
-        async move { ok }
-    })
-    .await;
+    harness::wait_for_log(leader_log.path(), "leading (Lease").await;
     let (mut standby, standby_log) = start(None);
-    harness::wait_until("the standby", Duration::from_secs(30), || {
-        let ok = read(&standby_log).contains("waiting for the Lease");
-        async move { ok }
-    })
-    .await;
+    harness::wait_for_log(standby_log.path(), "waiting for the Lease").await;
 
     // Vault unavailable for 8 requests: more than one sync's own retries.
     providers::admin(
@@ -595,11 +581,7 @@ async fn sync_as_a_controller_retries_transient_failures_and_a_standby_takes_ove
     // The leader dies; the standby takes over and serves a new Pod.
     leader.kill().unwrap();
     leader.wait().unwrap();
-    harness::wait_until("the standby to lead", Duration::from_secs(30), || {
-        let ok = read(&standby_log).contains("leading (Lease");
-        async move { ok }
-    })
-    .await;
+    harness::wait_for_log(standby_log.path(), "leading (Lease").await;
     harness::apply_yaml(
         &ns,
         &pod_yaml(

@@ -617,3 +617,36 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// The flags of one replica of a leader-elected controller under test:
+/// Lease `lease` in [`SYSTEM_NAMESPACE`] (where `deploy/` lets every
+/// controller hold Leases), lasting 4 s so takeovers are quick.
+pub fn leader_flags(lease: &str) -> Vec<String> {
+    [
+        "--leader-elect",
+        "--leader-elect-namespace",
+        SYSTEM_NAMESPACE,
+        "--leader-elect-lease",
+        lease,
+        "--leader-elect-duration",
+        "4s",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Waits (30 s at most) until the log file `log` of a process holds `want`;
+/// the panic shows the log.
+pub async fn wait_for_log(log: &Path, want: &str) {
+    let read = || std::fs::read_to_string(log).unwrap_or_default();
+    let start = std::time::Instant::now();
+    while !read().contains(want) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no '{want}' in {} within 30s:\n{}",
+            log.display(),
+            read()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

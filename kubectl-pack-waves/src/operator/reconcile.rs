@@ -367,19 +367,10 @@ impl Job<'_> {
         field: &str,
         name: &str,
     ) -> Result<std::collections::BTreeMap<String, Vec<u8>>, String> {
-        let api: Api<Secret> = Api::namespaced(self.r.client.clone(), &self.namespace);
-        let s = api.get(name).await.map_err(|e| {
-            format!(
-                "{field}: cannot read Secret {}/{name}: {}",
-                self.namespace,
-                shared::error::one_line(&e.to_string())
-            )
-        })?;
-        Ok(s.data
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k, v.0))
-            .collect())
+        self.data_of("Secret", name)
+            .await
+            .map_err(|e| format!("{field}: {e}"))?
+            .ok_or_else(|| format!("{field}: Secret {}/{name} not found", self.namespace))
     }
 }
 
@@ -499,32 +490,55 @@ impl Job<'_> {
         name: &str,
         key: &str,
     ) -> Result<Option<String>, String> {
-        let what = format!("{kind} {}/{name}", self.namespace);
-        let missing = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 404);
-        if kind == "Secret" {
-            let api: Api<Secret> = Api::namespaced(self.r.client.clone(), &self.namespace);
-            return match api.get(name).await {
-                Ok(s) => Ok(s
-                    .data
-                    .unwrap_or_default()
-                    .get(key)
-                    .map(|b| String::from_utf8_lossy(&b.0).into_owned())),
-                Err(e) if missing(&e) => Ok(None),
-                Err(e) => Err(format!(
-                    "cannot read {what}: {}",
-                    shared::error::one_line(&e.to_string())
-                )),
-            };
-        }
-        let api: Api<ConfigMap> = Api::namespaced(self.r.client.clone(), &self.namespace);
-        match api.get(name).await {
-            Ok(c) => Ok(c.data.unwrap_or_default().get(key).cloned()),
-            Err(e) if missing(&e) => Ok(None),
-            Err(e) => Err(format!(
-                "cannot read {what}: {}",
+        Ok(self
+            .data_of(kind, name)
+            .await?
+            .and_then(|d| d.get(key).map(|b| String::from_utf8_lossy(b).into_owned())))
+    }
+
+    /// The data of ConfigMap or Secret `name` in the PackRelease's
+    /// namespace (`None`: it does not exist).
+    async fn data_of(
+        &self,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, Vec<u8>>>, String> {
+        let (client, ns) = (self.r.client.clone(), &self.namespace);
+        let got = if kind == "Secret" {
+            Api::<Secret>::namespaced(client, ns)
+                .get_opt(name)
+                .await
+                .map(|s| {
+                    s.map(|s| {
+                        s.data
+                            .into_iter()
+                            .flatten()
+                            .map(|(k, v)| (k, v.0))
+                            .collect()
+                    })
+                })
+        } else {
+            Api::<ConfigMap>::namespaced(client, ns)
+                .get_opt(name)
+                .await
+                .map(|c| {
+                    c.map(|c| {
+                        let text = c
+                            .data
+                            .into_iter()
+                            .flatten()
+                            .map(|(k, v)| (k, v.into_bytes()));
+                        let binary = c.binary_data.into_iter().flatten().map(|(k, v)| (k, v.0));
+                        text.chain(binary).collect()
+                    })
+                })
+        };
+        got.map_err(|e| {
+            format!(
+                "cannot read {kind} {ns}/{name}: {}",
                 shared::error::one_line(&e.to_string())
-            )),
-        }
+            )
+        })
     }
 
     fn write_values(&self, file: &str, text: &str) -> Result<PathBuf, String> {
