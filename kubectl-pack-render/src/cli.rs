@@ -48,6 +48,8 @@ pub enum Command {
     DiffEnv(DiffEnvArgs),
     /// Resolve, show and explain the pack's dependencies.
     Deps(DepsArgs),
+    /// Copy environment FROM's values that differ (or --only PATHS) into TO's file, keeping its comments.
+    Promote(PromoteArgs),
     /// Write a reproducible archive of the pack (NAME-VERSION.tgz); prints its path.
     Package(PackageArgs),
     /// Push a pack archive to an OCI registry (oci://HOST/REPO[:TAG], the tag defaults to the version).
@@ -319,6 +321,23 @@ pub struct DiffEnvArgs {
     /// Values applied to both renders.
     #[command(flatten)]
     pub values: ValuesArgs,
+}
+
+/// `promote` arguments.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The environment to copy from (e.g. staging).
+    pub from: String,
+    /// The environment whose file is edited (e.g. production).
+    pub to: String,
+    /// The pack directory.
+    pub pack: String,
+    /// Only these value paths (e.g. image.tag; repeatable or comma-separated).
+    #[arg(long, value_name = "PATHS", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Write without asking.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
 }
 
 /// `deps` arguments.

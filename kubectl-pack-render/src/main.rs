@@ -14,6 +14,7 @@ mod error;
 mod oci;
 mod output;
 mod pack;
+mod promote;
 mod remote;
 mod render;
 mod render_cmd;
@@ -22,6 +23,7 @@ mod sops_values;
 mod testing;
 mod values;
 mod values_from;
+mod yaml_edit;
 
 use std::process::ExitCode;
 
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
                 diff_env::run(&cli.kube, args, sub).await
             }
             Some(Command::Deps(args)) => deps::run(args).await,
+            Some(Command::Promote(args)) => promote::run(args),
             Some(Command::Package(args)) => archive::run_package(args),
             Some(Command::Push(args)) => oci::run_push(args).await,
             Some(Command::Pull(args)) => oci::run_pull(args).await,

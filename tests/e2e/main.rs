@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod apply;
+mod authoring;
 mod crd;
 mod drift;
 mod golden;
