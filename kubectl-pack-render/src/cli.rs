@@ -48,6 +48,8 @@ pub enum Command {
     DiffEnv(DiffEnvArgs),
     /// Resolve, show and explain the pack's dependencies.
     Deps(DepsArgs),
+    /// Serve the Language Server Protocol over stdio for a pack's files (editors start it).
+    Lsp(crate::lsp::LspArgs),
     /// Copy environment FROM's values that differ (or --only PATHS) into TO's file, keeping its comments.
     Promote(PromoteArgs),
     /// Write a reproducible archive of the pack (NAME-VERSION.tgz); prints its path.

@@ -11,6 +11,7 @@ mod diff_env;
 mod engine;
 mod environments;
 mod error;
+mod lsp;
 mod oci;
 mod output;
 mod pack;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
             }
             Some(Command::Deps(args)) => deps::run(args).await,
             Some(Command::Promote(args)) => promote::run(args),
+            Some(Command::Lsp(args)) => lsp::run(args),
             Some(Command::Package(args)) => archive::run_package(args),
             Some(Command::Push(args)) => oci::run_push(args).await,
             Some(Command::Pull(args)) => oci::run_pull(args).await,

@@ -39,16 +39,8 @@ impl Schema {
     /// Validates `values`; returns every violation as `path: message (set
     /// by layer:line)`.
     pub fn validate(&self, values: &Value, layers: &[Layer]) -> Result<(), Vec<String>> {
-        let validator = jsonschema::validator_for(&self.json)
-            .map_err(|e| vec![format!("{}: invalid schema: {e}", self.file)])?;
         let mut problems: Vec<String> = Vec::new();
-        for error in validator.iter_errors(values) {
-            let pointer = error.instance_path().as_str().to_string();
-            let path: Vec<String> = pointer
-                .split('/')
-                .skip(1)
-                .map(|s| s.replace("~1", "/").replace("~0", "~"))
-                .collect();
+        for (path, message) in self.violations(values)? {
             let shown = if path.is_empty() {
                 "(root)".to_string()
             } else {
@@ -65,7 +57,7 @@ impl Schema {
             let message = if layer.is_some_and(|l| l.sensitive) {
                 "invalid value (from a Secret; hidden)".to_string()
             } else {
-                shared::error::one_line(&error.to_string())
+                message
             };
             problems.push(format!("{shown}: {message}{origin}"));
         }
@@ -74,6 +66,40 @@ impl Schema {
         } else {
             Err(problems)
         }
+    }
+
+    /// Every violation as (value path, one-line message); an invalid schema
+    /// is one problem naming the file.
+    pub fn violations(&self, values: &Value) -> Result<Vec<(Vec<String>, String)>, Vec<String>> {
+        let validator = jsonschema::validator_for(&self.json)
+            .map_err(|e| vec![format!("{}: invalid schema: {e}", self.file)])?;
+        Ok(validator
+            .iter_errors(values)
+            .map(|error| {
+                let path: Vec<String> = error
+                    .instance_path()
+                    .as_str()
+                    .split('/')
+                    .skip(1)
+                    .map(|s| s.replace("~1", "/").replace("~0", "~"))
+                    .collect();
+                (path, shared::error::one_line(&error.to_string()))
+            })
+            .collect())
+    }
+
+    /// The schema of the value at `path` (through `properties`, `items`
+    /// for list indices), if the schema describes it.
+    pub fn property(&self, path: &[String]) -> Option<&Value> {
+        let mut cur = &self.json;
+        for seg in path {
+            cur = match cur.get("properties").and_then(|p| p.get(seg)) {
+                Some(next) => next,
+                None if seg.parse::<usize>().is_ok() => cur.get("items")?,
+                None => cur.get("additionalProperties").filter(|v| v.is_object())?,
+            };
+        }
+        Some(cur)
     }
 }
 

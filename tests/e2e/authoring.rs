@@ -162,3 +162,393 @@ fn promote_copies_a_staging_tag_into_production_keeping_its_comments() {
         "{err}"
     );
 }
+
+/// A Language Server Protocol client over the server's stdio: framed
+/// JSON-RPC, requests matched by id, notifications kept for waiting on.
+struct LspClient {
+    child: harness::Reaped,
+    stdin: std::process::ChildStdin,
+    messages: std::sync::mpsc::Receiver<serde_json::Value>,
+    pending: Vec<serde_json::Value>,
+    next_id: i64,
+}
+
+impl LspClient {
+    fn start(args: &[&str]) -> LspClient {
+        use std::io::{BufRead, Read};
+        let mut cmd = offline_plugin("render");
+        cmd.arg("lsp").args(args);
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = std::io::BufReader::new(stdout);
+            loop {
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("Content-Length: ") {
+                        len = v.parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; len];
+                if r.read_exact(&mut body).is_err() {
+                    return;
+                }
+                if tx.send(serde_json::from_slice(&body).unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        LspClient {
+            child: harness::Reaped(child),
+            stdin,
+            messages: rx,
+            pending: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    fn send(&mut self, msg: serde_json::Value) {
+        use std::io::Write;
+        let body = msg.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn notify(&mut self, method: &str, params: serde_json::Value) {
+        self.send(serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    fn request(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        );
+        loop {
+            let m = self
+                .messages
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("a response");
+            if m["id"] == id {
+                assert!(m.get("error").is_none(), "{method}: {m}");
+                return m["result"].clone();
+            }
+            self.pending.push(m);
+        }
+    }
+
+    /// The next diagnostics published for `uri`.
+    fn diagnostics(&mut self, uri: &str) -> Vec<serde_json::Value> {
+        if let Some(i) = self.pending.iter().position(|m| m["params"]["uri"] == uri) {
+            let m = self.pending.remove(i);
+            return m["params"]["diagnostics"].as_array().unwrap().clone();
+        }
+        loop {
+            let m = self
+                .messages
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("diagnostics");
+            if m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri {
+                return m["params"]["diagnostics"].as_array().unwrap().clone();
+            }
+            self.pending.push(m);
+        }
+    }
+}
+
+fn uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+fn at(uri: &str, line: usize, character: usize) -> serde_json::Value {
+    serde_json::json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}})
+}
+
+#[test]
+fn language_server_diagnoses_completes_hovers_and_previews_from_the_buffers() {
+    use serde_json::json;
+    let pack = webapp_copy();
+    let root = pack.path().canonicalize().unwrap();
+    let mut lsp = LspClient::start(&[]);
+    let init = lsp.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&root), "capabilities": {}, "initializationOptions": {"environment": "production"}}),
+    );
+    assert_eq!(init["capabilities"]["hoverProvider"], true, "{init}");
+    lsp.notify("initialized", json!({}));
+
+    let deployment = root.join("templates/deployment.yaml");
+    let d_uri = uri(&deployment);
+    let original = std::fs::read_to_string(&deployment).unwrap();
+    lsp.notify("textDocument/didOpen", json!({"textDocument": {"uri": d_uri, "languageId": "jinja", "version": 1, "text": original}}));
+    assert_eq!(
+        lsp.diagnostics(&d_uri),
+        Vec::<serde_json::Value>::new(),
+        "the example is clean"
+    );
+
+    // A misspelt value, typed in the buffer only (the disk is not read for it).
+    let replicas_line = original
+        .lines()
+        .position(|l| l.contains("replicas: {{ values.replicas }}"))
+        .unwrap();
+    let edited = original.replace(
+        "replicas: {{ values.replicas }}",
+        "replicas: {{ values.replicaz }}",
+    );
+    let mut latencies = Vec::new();
+    for version in 2..22 {
+        let text = if version % 2 == 0 { &edited } else { &original };
+        let start = std::time::Instant::now();
+        lsp.notify("textDocument/didChange", json!({"textDocument": {"uri": d_uri, "version": version}, "contentChanges": [{"text": text}]}));
+        let diags = lsp.diagnostics(&d_uri);
+        latencies.push(start.elapsed());
+        if version % 2 == 0 {
+            assert_eq!(diags.len(), 1, "{diags:?}");
+            let d = &diags[0];
+            assert!(
+                d["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("undefined value values.replicaz (did you mean values.replicas?)"),
+                "{d}"
+            );
+            assert_eq!(d["range"]["start"]["line"], replicas_line);
+            let col = original
+                .lines()
+                .nth(replicas_line)
+                .unwrap()
+                .find("values.replicas")
+                .unwrap();
+            assert_eq!(
+                d["range"],
+                json!({"start": {"line": replicas_line, "character": col}, "end": {"line": replicas_line, "character": col + "values.replicaz".len()}})
+            );
+        } else {
+            assert!(diags.is_empty(), "{diags:?}");
+        }
+    }
+    latencies.sort();
+    eprintln!(
+        "lsp diagnostics after a change: median {:?}, max {:?} over {} changes",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1],
+        latencies.len()
+    );
+
+    // A syntax error and a document that is not a Kubernetes object.
+    let broken = format!("{original}---\n{{% if %}}\n");
+    lsp.notify("textDocument/didChange", json!({"textDocument": {"uri": d_uri, "version": 30}, "contentChanges": [{"text": broken}]}));
+    let diags = lsp.diagnostics(&d_uri);
+    assert!(
+        diags[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("syntax error"),
+        "{diags:?}"
+    );
+    assert_eq!(
+        diags[0]["range"]["start"]["line"],
+        original.lines().count() + 1
+    );
+    let not_object = format!("{original}---\nfoo: bar\n");
+    lsp.notify("textDocument/didChange", json!({"textDocument": {"uri": d_uri, "version": 31}, "contentChanges": [{"text": not_object}]}));
+    let diags = lsp.diagnostics(&d_uri);
+    assert!(
+        diags[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("document 2 of the output: not a Kubernetes object: missing apiVersion"),
+        "{diags:?}"
+    );
+    assert_eq!(diags[0]["range"]["start"]["line"], original.lines().count());
+    lsp.notify("textDocument/didChange", json!({"textDocument": {"uri": d_uri, "version": 32}, "contentChanges": [{"text": original}]}));
+    assert!(lsp.diagnostics(&d_uri).is_empty());
+
+    // A schema violation in values.yaml, at its line; it clears when fixed.
+    let values_path = root.join("values.yaml");
+    let v_uri = uri(&values_path);
+    let values_text = std::fs::read_to_string(&values_path).unwrap();
+    let bad = values_text.replace("  tag: \"2.4.1\"", "  tag: 241");
+    lsp.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": v_uri, "languageId": "yaml", "version": 1, "text": bad}}),
+    );
+    let diags = lsp.diagnostics(&v_uri);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(
+        diags[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("image.tag: 241 is not of type \"string\""),
+        "{diags:?}"
+    );
+    assert_eq!(
+        diags[0]["range"]["start"]["line"],
+        bad.lines().position(|l| l.contains("tag: 241")).unwrap()
+    );
+    lsp.notify("textDocument/didChange", json!({"textDocument": {"uri": v_uri, "version": 2}, "contentChanges": [{"text": values_text}]}));
+    assert!(lsp.diagnostics(&v_uri).is_empty());
+
+    // Completion of values paths (values + schema) and of filters.
+    let line = original
+        .lines()
+        .position(|l| l.contains("image: \"{{ values.image.repository"))
+        .unwrap();
+    let col = original
+        .lines()
+        .nth(line)
+        .unwrap()
+        .find("values.image.")
+        .unwrap()
+        + "values.image.".len();
+    let items = lsp.request("textDocument/completion", at(&d_uri, line, col));
+    let labels: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    for want in ["repository", "tag", "pullPolicy"] {
+        assert!(labels.contains(&want), "{labels:?}");
+    }
+    let tag = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["label"] == "tag")
+        .unwrap();
+    assert_eq!(tag["detail"], "string");
+    assert!(
+        tag["documentation"]
+            .as_str()
+            .unwrap()
+            .contains("Image tag to run"),
+        "{tag}"
+    );
+    let line = original
+        .lines()
+        .position(|l| l.contains("| nindent(4)"))
+        .unwrap();
+    let col = original.lines().nth(line).unwrap().find("nindent").unwrap();
+    let items = lsp.request("textDocument/completion", at(&d_uri, line, col + 2));
+    let nindent = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["label"] == "nindent")
+        .expect("nindent offered");
+    assert_eq!(nindent["detail"], "text | nindent(width)");
+
+    // Hover: the effective value (production's) and where it comes from.
+    let line = original
+        .lines()
+        .position(|l| l.contains("replicas: {{ values.replicas }}"))
+        .unwrap();
+    let col = original
+        .lines()
+        .nth(line)
+        .unwrap()
+        .find("values.replicas")
+        .unwrap()
+        + 8;
+    let hover = lsp.request("textDocument/hover", at(&d_uri, line, col));
+    let md = hover["contents"]["value"].as_str().unwrap();
+    assert!(
+        md.contains("Pods of the Deployment.")
+            && md.contains("replicas = 4")
+            && md.contains("environments/production.yaml:4"),
+        "{md}"
+    );
+
+    // Definition: the value → production.yaml's line; the import → _helpers.j2; a macro → its line.
+    let def = lsp.request(
+        "textDocument/definition",
+        at(
+            &d_uri,
+            line,
+            original
+                .lines()
+                .nth(line)
+                .unwrap()
+                .find("values.replicas")
+                .unwrap()
+                + 3,
+        ),
+    );
+    assert_eq!(
+        def["uri"],
+        uri(&root.join("environments/production.yaml")),
+        "{def}"
+    );
+    assert_eq!(def["range"]["start"]["line"], 3);
+    let def = lsp.request("textDocument/definition", at(&d_uri, 0, 10));
+    assert_eq!(
+        def["uri"],
+        uri(&root.join("templates/_helpers.j2")),
+        "{def}"
+    );
+    let name_line = original
+        .lines()
+        .position(|l| l.contains("name: {{ fullname(release, pack) }}"))
+        .unwrap();
+    let col = original
+        .lines()
+        .nth(name_line)
+        .unwrap()
+        .find("fullname")
+        .unwrap()
+        + 2;
+    let def = lsp.request("textDocument/definition", at(&d_uri, name_line, col));
+    assert_eq!(
+        def["uri"],
+        uri(&root.join("templates/_helpers.j2")),
+        "{def}"
+    );
+    let helpers = std::fs::read_to_string(root.join("templates/_helpers.j2")).unwrap();
+    let macro_line = helpers
+        .lines()
+        .position(|l| l.contains("macro fullname("))
+        .unwrap();
+    assert_eq!(def["range"]["start"]["line"], macro_line);
+
+    // Live preview: the template rendered with the unsaved buffers.
+    let preview_values = values_text.replace("  tag: \"2.4.1\"", "  tag: \"9.9.9\"");
+    lsp.notify("textDocument/didChange", json!({"textDocument": {"uri": v_uri, "version": 3}, "contentChanges": [{"text": preview_values}]}));
+    let out = lsp.request("pack/preview", json!({"textDocument": {"uri": d_uri}}));
+    let output = out["output"].as_str().unwrap();
+    assert!(
+        output.contains("image: \"ghcr.io/example/webapp:9.9.9\"")
+            && output.contains("replicas: 4"),
+        "{output}"
+    );
+    let out = lsp.request(
+        "workspace/executeCommand",
+        json!({"command": "pack.preview", "arguments": [d_uri]}),
+    );
+    assert_eq!(out["output"].as_str().unwrap(), output);
+    assert_eq!(
+        std::fs::read_to_string(&values_path).unwrap(),
+        values_text,
+        "the disk is never written"
+    );
+
+    let shutdown = lsp.request("shutdown", json!(null));
+    assert!(shutdown.is_null());
+    lsp.notify("exit", json!(null));
+    let status = lsp.child.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+}

@@ -151,6 +151,14 @@ impl Engine {
         })
     }
 
+    /// Compiles template `name` without rendering it (helpers, editors).
+    pub fn compile(&self, name: &str) -> Result<(), RenderError> {
+        self.env
+            .get_template(name)
+            .map(|_| ())
+            .map_err(|e| template_error(&e, &self.prefix, &self.sources, None))
+    }
+
     /// Renders a string (NOTES.txt) as a template named `name`.
     pub fn render_str(
         &self,
