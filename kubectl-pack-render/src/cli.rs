@@ -48,6 +48,8 @@ pub enum Command {
     DiffEnv(DiffEnvArgs),
     /// Resolve, show and explain the pack's dependencies.
     Deps(DepsArgs),
+    /// Step through the templates' rendering: breakpoints, step/next, print/eval, locals, trace, watch, reload.
+    Debug(DebugArgs),
     /// Serve the Language Server Protocol over stdio for a pack's files (editors start it).
     Lsp(crate::lsp::LspArgs),
     /// Copy environment FROM's values that differ (or --only PATHS) into TO's file, keeping its comments.
@@ -321,6 +323,17 @@ pub struct DiffEnvArgs {
     /// The pack directory.
     pub pack: String,
     /// Values applied to both renders.
+    #[command(flatten)]
+    pub values: ValuesArgs,
+}
+
+/// `debug` arguments.
+#[derive(Debug, Args)]
+pub struct DebugArgs {
+    /// [RELEASE] PACK: release name (defaults to the pack's name) and pack directory.
+    #[arg(value_name = "RELEASE] [PACK", num_args = 1..=2, required = true)]
+    pub args: Vec<String>,
+    /// Values, as for a render.
     #[command(flatten)]
     pub values: ValuesArgs,
 }

@@ -6,6 +6,7 @@
 
 mod archive;
 mod cli;
+mod debug;
 mod deps;
 mod diff_env;
 mod engine;
@@ -63,6 +64,10 @@ fn main() -> ExitCode {
             Some(Command::Deps(args)) => deps::run(args).await,
             Some(Command::Promote(args)) => promote::run(args),
             Some(Command::Lsp(args)) => lsp::run(args),
+            Some(Command::Debug(args)) => {
+                let sub = matches.subcommand_matches("debug").unwrap_or(&matches);
+                debug::run(&cli.kube, args, sub).await
+            }
             Some(Command::Package(args)) => archive::run_package(args),
             Some(Command::Push(args)) => oci::run_push(args).await,
             Some(Command::Pull(args)) => oci::run_pull(args).await,

@@ -75,6 +75,8 @@ pub struct Request {
     pub coverage: bool,
     /// Record values read per template for `--trace` (renders on one thread).
     pub trace: bool,
+    /// The step debugger's hook (`debug`; renders on one thread).
+    pub debugger: Option<std::sync::Arc<dyn engine::stepping::Hook>>,
 }
 
 /// Branches taken and values read by one render (coverage mode only).
@@ -344,6 +346,7 @@ pub fn render_pack(pack: &Pack, req: &Request) -> Result<Rendered, RenderError> 
         lookup: req.lookup.clone(),
         profile: req.profile,
         coverage: req.coverage,
+        debugger: req.debugger.clone(),
     };
     if req.coverage || req.trace {
         engine::coverage::take();
@@ -361,7 +364,7 @@ pub fn render_pack(pack: &Pack, req: &Request) -> Result<Rendered, RenderError> 
         req,
         &mut jobs,
     )?;
-    let files = run_jobs(&jobs, req.trace)?;
+    let files = run_jobs(&jobs, req.trace || req.debugger.is_some())?;
 
     let notes = match &pack.notes {
         Some(src) => {
@@ -492,6 +495,9 @@ fn collect_jobs(
 
 fn run_one(job: &Job) -> Result<RenderedFile, RenderError> {
     let start = Instant::now();
+    if let Some(hook) = job.engine.debugger() {
+        hook.begin(&job.path);
+    }
     if job.profile {
         crate::engine::profile::begin_template();
     }

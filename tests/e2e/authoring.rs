@@ -552,3 +552,137 @@ fn language_server_diagnoses_completes_hovers_and_previews_from_the_buffers() {
     let status = lsp.child.0.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+const DEBUG_PACK: &[(&str, &str)] = &[
+    (
+        "Pack.yaml",
+        "apiVersion: sherpack/v1\nkind: application\nmetadata:\n  name: dbg\n  version: 1.0.0\n",
+    ),
+    ("values.yaml", "name: demo\nkeys: [a, b]\n"),
+    (
+        "templates/_helpers.j2",
+        "{% macro label(name) -%}\napp: {{ name }}\n{%- endmacro %}\n",
+    ),
+    (
+        "templates/cm.yaml",
+        "{% from \"_helpers.j2\" import label %}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ values.name }}\n  labels:\n    {{ label(values.name) }}\ndata:\n{%- for k in values[\"keys\"] %}\n  {{ k }}: \"{{ loop.index }}\"\n{%- endfor %}\n",
+    ),
+];
+
+#[test]
+fn debugger_script_stops_at_breakpoints_and_evaluates_in_the_loop_scope() {
+    let pack = harness::write_tree(DEBUG_PACK);
+    let p = pack.path().to_str().unwrap();
+    let script = "break cm.yaml:10\nbreak cm.yaml:99\nbreak nope.yaml:1\nwatch k\nrun\nprint k ~ '-' ~ loop.index\nlocals\ncontinue\neval loop.index * 100\nprint values.missing.deeper\ndelete cm.yaml:10\ncontinue\n";
+    let out = run_with_stdin(
+        render_cmd(&["debug", "rel", p, "--set", "name=from-set"]),
+        script,
+    );
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let expected_in_order = [
+        "breakpoint at templates/cm.yaml:10",
+        "break cm.yaml:99: templates/cm.yaml has 11 lines",
+        "break nope.yaml:1: no template nope.yaml; the pack has _helpers.j2, cm.yaml",
+        "watching k",
+        "stopped at templates/cm.yaml:10: {{ k }}: \"{{ loop.index }}\"",
+        "  watch k = \"a\"",
+        "k ~ '-' ~ loop.index = \"a-1\"",
+        "k = \"a\"",
+        "stopped at templates/cm.yaml:10:",
+        "  watch k = \"b\"",
+        "loop.index * 100 = 200",
+        "values.missing.deeper = error: ",
+        "deleted templates/cm.yaml:10",
+        "render finished: 1 template(s), 1 document(s)",
+    ];
+    let mut rest = stdout.as_str();
+    for want in expected_in_order {
+        let at = rest
+            .find(want)
+            .unwrap_or_else(|| panic!("{want:?} missing (in order) from:\n{stdout}"));
+        rest = &rest[at + want.len()..];
+    }
+    assert!(
+        stdout.contains("release = {") && stdout.contains("\"name\":\"rel\""),
+        "locals: {stdout}"
+    );
+    assert!(stdout.contains("label = (macro)"), "{stdout}");
+}
+
+#[test]
+fn debugger_steps_into_macros_shows_the_stack_and_reloads_keeping_breakpoints() {
+    use std::io::{BufRead, Write};
+    let pack = harness::write_tree(DEBUG_PACK);
+    let p = pack.path().to_str().unwrap();
+    let mut cmd = render_cmd(&["debug", p]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = harness::Reaped(cmd.spawn().unwrap());
+    let mut stdin = child.0.stdin.take().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut expect = |want: &str| -> String {
+        loop {
+            let line = rx
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no {want:?} in {seen:#?}"));
+            seen.push(line.clone());
+            if line.contains(want) {
+                return line;
+            }
+        }
+    };
+    let mut say = |cmd: &str| {
+        writeln!(stdin, "{cmd}")
+            .and_then(|_| stdin.flush())
+            .unwrap()
+    };
+
+    say("break templates/cm.yaml:7");
+    expect("breakpoint at templates/cm.yaml:7");
+    say("run");
+    expect("stopped at templates/cm.yaml:7: {{ label(values.name) }}");
+    say("step");
+    expect("stopped at templates/_helpers.j2:2: app: {{ name }}");
+    say("trace");
+    expect("#0 macro label at templates/_helpers.j2:2");
+    expect("#1 template dbg/templates/cm.yaml at templates/cm.yaml:7");
+    say("print name | upper");
+    expect("name | upper = \"DEMO\"");
+    say("next");
+    expect("stopped at templates/_helpers.j2:3: {%- endmacro %}");
+    say("next");
+    expect("stopped at templates/cm.yaml:8: data:");
+
+    // Hot reload: the edited template renders again, the breakpoint kept.
+    let cm = pack.path().join("templates/cm.yaml");
+    let edited = std::fs::read_to_string(&cm).unwrap().replace(
+        "    {{ label(values.name) }}",
+        "    {{ label(values.name ~ '-v2') }}",
+    );
+    std::fs::write(&cm, edited).unwrap();
+    say("reload");
+    expect("reloaded the pack; 1 breakpoint(s) kept; rendering again");
+    expect("stopped at templates/cm.yaml:7: {{ label(values.name ~ '-v2') }}");
+    say("step");
+    expect("stopped at templates/_helpers.j2:2");
+    say("print name");
+    expect("name = \"demo-v2\"");
+    say("continue");
+    expect("render finished: 1 template(s), 1 document(s)");
+    drop(stdin);
+    assert!(child.0.wait().unwrap().success());
+}

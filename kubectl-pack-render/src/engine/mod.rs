@@ -8,6 +8,7 @@ pub mod files;
 pub mod filters;
 pub mod functions;
 pub mod profile;
+pub mod stepping;
 
 use minijinja::value::ValueKind;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
@@ -29,6 +30,8 @@ pub struct EngineOptions {
     pub profile: bool,
     /// Instrument branches and track values read (`test --coverage`).
     pub coverage: bool,
+    /// The step debugger's hook (`debug`): every line instrumented.
+    pub debugger: Option<Arc<dyn stepping::Hook>>,
 }
 
 /// A pack's compiled templates.
@@ -75,6 +78,9 @@ impl Engine {
             if options.coverage {
                 source = coverage::instrument(&t.name, &source).into();
             }
+            if options.debugger.is_some() {
+                source = stepping::instrument(&t.name, &source).into();
+            }
             compiled.insert(t.name.clone(), source);
         }
         let compiled = Arc::new(compiled);
@@ -111,6 +117,9 @@ impl Engine {
         }
         if options.coverage {
             coverage::register(&mut env);
+        }
+        if let Some(hook) = &options.debugger {
+            stepping::register(&mut env, hook.clone());
         }
         let compiled = compiled.clone();
         env.set_loader(move |name| Ok(compiled.get(name).map(|s| s.to_string())));
@@ -149,6 +158,11 @@ impl Engine {
                 Some(data),
             )
         })
+    }
+
+    /// The step debugger's hook, when debugging.
+    pub fn debugger(&self) -> Option<&Arc<dyn stepping::Hook>> {
+        self.options.debugger.as_ref()
     }
 
     /// Compiles template `name` without rendering it (helpers, editors).
