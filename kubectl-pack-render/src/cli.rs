@@ -382,6 +382,17 @@ pub enum DepsCommand {
         /// The pack directory.
         pack: String,
     },
+    /// Newer versions the ranges allow or exclude, deprecated/yanked versions, unpinned remote packs, licences (exit 1 on a problem in use).
+    Audit {
+        /// The pack directory.
+        pack: String,
+        /// Output format: text (a table), json, yaml, name, jsonpath=TEMPLATE.
+        #[arg(short = 'o', long = "output", default_value = "text", value_name = "FORMAT",
+              value_parser = shared::output::FormatParser)]
+        format: shared::output::Format,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Explain why a pack is included.
     Why {
         /// The dependency's name.

@@ -408,6 +408,14 @@ pub async fn run(args: &DepsArgs) -> anyhow::Result<u8> {
             drop(out);
             return crate::remote::update(Path::new(pack), registry).await;
         }
+        DepsCommand::Audit {
+            pack,
+            format,
+            registry,
+        } => {
+            drop(out);
+            return crate::deps_audit::run(Path::new(pack), registry, format).await;
+        }
         DepsCommand::Resolve { pack } => {
             let dir = Path::new(pack);
             let res = resolve(dir)?;

@@ -8,6 +8,7 @@ mod archive;
 mod cli;
 mod debug;
 mod deps;
+mod deps_audit;
 mod diff_env;
 mod engine;
 mod environments;

@@ -315,21 +315,9 @@ async fn from_index(
     req: &semver::VersionReq,
 ) -> Result<(semver::Version, Vec<u8>)> {
     let base = dep.repository.trim_end_matches('/');
-    let client = reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .timeout(std::time::Duration::from_secs(120))
-        .user_agent(concat!("kubectl-pack/", env!("CARGO_PKG_VERSION")))
-        .build()?;
-    let cache = crate::oci::cache_root().join("repos");
+    let client = http_client()?;
+    let entries = index_entries(&client, &dep.repository, &dep.name).await?;
     let index_url = format!("{base}/index.yaml");
-    let index = shared::poll::get_conditional(&client, &index_url, &cache, MAX_INDEX).await?;
-    let text = String::from_utf8(index.body).with_context(|| format!("{index_url}: not UTF-8"))?;
-    let index: Value = shared::yaml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{index_url}: not a repository index: {}", e.message))?;
-    let entries = index["entries"][&dep.name]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     let tags: Vec<String> = entries
         .iter()
         .filter_map(|e| e["version"].as_str().map(str::to_string))
@@ -365,6 +353,39 @@ async fn from_index(
         }
     }
     Ok((version, bytes))
+}
+
+fn http_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(120))
+        .user_agent(concat!("kubectl-pack/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
+/// The entries of pack `name` in the Helm-style repository's `index.yaml`
+/// (fetched conditionally, cached under the suite's cache).
+pub async fn index_entries(
+    client: &reqwest::Client,
+    repository: &str,
+    name: &str,
+) -> Result<Vec<Value>> {
+    let base = repository.trim_end_matches('/');
+    let cache = crate::oci::cache_root().join("repos");
+    let index_url = format!("{base}/index.yaml");
+    let index = shared::poll::get_conditional(client, &index_url, &cache, MAX_INDEX).await?;
+    let text = String::from_utf8(index.body).with_context(|| format!("{index_url}: not UTF-8"))?;
+    let index: Value = shared::yaml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{index_url}: not a repository index: {}", e.message))?;
+    Ok(index["entries"][name]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// [`index_entries`] with a default client.
+pub async fn index_entries_of(repository: &str, name: &str) -> Result<Vec<Value>> {
+    index_entries(&http_client()?, repository, name).await
 }
 
 async fn download(client: &reqwest::Client, url: &str) -> Result<Vec<u8>> {

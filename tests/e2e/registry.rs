@@ -647,6 +647,171 @@ fn dependencies_come_from_oci_and_http_repositories_pinned_by_digest() {
     );
 }
 
+/// Packages `src` into `dir`; the archive's path and its index digest.
+fn package_into(cache: &Path, src: &Path, dir: &Path) -> (String, String) {
+    let (code, out, err) = render(
+        cache,
+        &[
+            "package",
+            src.to_str().unwrap(),
+            "-d",
+            dir.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    use sha2::Digest;
+    let digest = format!(
+        "{:x}",
+        sha2::Sha256::digest(std::fs::read(out.trim()).unwrap())
+    );
+    (out.trim().to_string(), digest)
+}
+
+#[test]
+fn deps_audit_reports_newer_deprecated_yanked_unpinned_and_licences() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let cache = w.join("cache");
+    let registry = Registry::plain();
+    let push = |version: &str| {
+        let src = small_pack(w, "common", version, "");
+        let pack_yaml = src.join("Pack.yaml");
+        let text = std::fs::read_to_string(&pack_yaml).unwrap();
+        std::fs::write(
+            &pack_yaml,
+            text.replace("version: ", "license: Apache-2.0, version: "),
+        )
+        .unwrap();
+        let (archive, _) = package_into(&cache, &src, &w.join("built"));
+        let (code, _, err) = render(
+            &cache,
+            &[
+                "push",
+                &archive,
+                &registry.oci("audit/common"),
+                "--plain-http",
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{err}");
+    };
+    for v in ["1.0.0", "1.1.0", "2.0.0"] {
+        push(v);
+    }
+    let repo = w.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let mut digests = Vec::new();
+    for version in ["0.1.0", "0.2.0", "0.3.0"] {
+        let (_, digest) = package_into(&cache, &small_pack(w, "extras", version, ""), &repo);
+        digests.push((version, digest));
+    }
+    let index = |marks: &dyn Fn(&str) -> &'static str, upto: usize| {
+        let mut entries = String::new();
+        for (version, digest) in &digests[..upto] {
+            entries.push_str(&format!("  - version: {version}\n    digest: {digest}\n    urls: [extras-{version}.tgz]\n{}", marks(version)));
+        }
+        std::fs::write(
+            repo.join("index.yaml"),
+            format!("apiVersion: v1\nentries:\n  extras:\n{entries}"),
+        )
+        .unwrap();
+    };
+    index(&|_| "", 2);
+    let server = IndexServer::start(&repo);
+    let app = small_pack(
+        w,
+        "app",
+        "0.1.0",
+        &format!(
+            "dependencies:\n  - {{name: common, version: \"~1.1\", repository: \"{}\"}}\n  - {{name: extras, version: \">=0.1\", repository: \"http://127.0.0.1:{}\"}}\n",
+            registry.oci("audit"),
+            server.port
+        ),
+    );
+    let a = app.to_str().unwrap();
+    let (code, out, err) = render(&cache, &["deps", "update", a, "--plain-http"], "");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "common 1.1.0 (added)\nextras 0.2.0 (added)\n"),
+        "{err}"
+    );
+
+    // Clean: nothing newer, both pinned, licences as declared.
+    let (code, out, err) = render(&cache, &["deps", "audit", a, "--plain-http"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let common = out.lines().find(|l| l.starts_with("common ")).unwrap();
+    assert!(
+        common.contains("1.1.0")
+            && common.contains("~1.1")
+            && common.contains("2.0.0")
+            && common.ends_with("Apache-2.0"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("extras ") && l.ends_with("(none declared)")),
+        "{out}"
+    );
+
+    // The repositories move on: 1.1.5 (allowed) and 1.2.0 (excluded) are
+    // pushed; the index deprecates the extras in use and yanks 0.3.0.
+    push("1.1.5");
+    push("1.2.0");
+    index(
+        &|v| match v {
+            "0.2.0" => "    deprecated: true\n",
+            "0.3.0" => "    yanked: true\n",
+            _ => "",
+        },
+        3,
+    );
+    let (code, out, err) = render(
+        &cache,
+        &["deps", "audit", a, "--plain-http", "-o", "json"],
+        "",
+    );
+    assert_eq!(
+        code, 1,
+        "a deprecated version in use fails the audit: {out}{err}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let deps = report["dependencies"].as_array().unwrap();
+    assert_eq!(deps[0]["name"], "common");
+    assert_eq!(deps[0]["newerAllowed"], serde_json::json!(["1.1.5"]));
+    assert_eq!(
+        deps[0]["newerExcluded"],
+        serde_json::json!(["2.0.0", "1.2.0"])
+    );
+    assert!(deps[0]["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(deps[1]["yanked"], serde_json::json!(["0.3.0"]));
+    assert_eq!(
+        deps[1]["newerAllowed"],
+        serde_json::json!([]),
+        "a yanked version is never offered"
+    );
+    assert_eq!(
+        deps[1]["problems"],
+        serde_json::json!(["0.2.0 is deprecated by its repository"])
+    );
+
+    // Without the lock, both remote packs are unpinned.
+    std::fs::remove_file(app.join("Pack.lock.yaml")).unwrap();
+    let (code, out, _) = render(&cache, &["deps", "audit", a, "--plain-http"], "");
+    assert_eq!(code, 1);
+    assert!(
+        out.contains(
+            "common: not pinned by digest in Pack.lock.yaml: run kubectl pack-render deps update"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("common ") && l.contains(" none ")),
+        "{out}"
+    );
+}
+
 /// A proxy in front of a registry that answers `500` to the first `fail`
 /// GETs of a manifest, then passes everything through.
 const FLAKY_PROXY: &str = r#"
