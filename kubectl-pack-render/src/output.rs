@@ -51,7 +51,8 @@ pub fn write_yaml(out: &mut impl Write, files: &[&RenderedFile]) -> std::io::Res
     for f in files {
         for d in &f.documents {
             writeln!(out, "---\n# Source: {}", f.path)?;
-            out.write_all(d.text.as_bytes())?;
+            out.write_all(d.body().as_bytes())?;
+            out.write_all(b"\n")?;
         }
     }
     Ok(())

@@ -387,43 +387,7 @@ impl Pack {
             }
         }
 
-        let mut templates = Vec::new();
-        let mut notes = None;
-        let tdir = dir.join("templates");
-        if tdir.is_dir() {
-            let mut files = Vec::new();
-            walk(&tdir, &mut files)?;
-            files.sort();
-            for path in files {
-                let rel = path.strip_prefix(&tdir).unwrap_or(&path);
-                let name = rel
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                let file_name = path
-                    .file_name()
-                    .map(|f| f.to_string_lossy().to_string())
-                    .unwrap_or_default();
-                if name == "NOTES.txt" {
-                    notes = Some(read(&path)?);
-                    continue;
-                }
-                let ext = path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .unwrap_or_default();
-                if !TEMPLATE_EXTENSIONS.contains(&ext) {
-                    continue;
-                }
-                let helper = file_name.starts_with('_') || ext == "tpl";
-                templates.push(TemplateFile {
-                    name,
-                    source: read(&path)?.into(),
-                    helper,
-                });
-            }
-        }
+        let (templates, notes) = load_templates(&dir.join("templates"))?;
 
         let mut pack = Pack {
             dir: dir.to_path_buf(),
@@ -527,6 +491,65 @@ impl Pack {
     }
 }
 
+/// Every template under `tdir` (sorted by path) and `NOTES.txt`; the
+/// files are read on two threads (a large pack has thousands).
+fn load_templates(tdir: &Path) -> Result<(Vec<TemplateFile>, Option<String>), RenderError> {
+    if !tdir.is_dir() {
+        return Ok((Vec::new(), None));
+    }
+    let mut files = Vec::new();
+    walk(tdir, &mut files)?;
+    files.sort();
+    let mut notes = None;
+    let mut wanted: Vec<(PathBuf, String, bool)> = Vec::new();
+    for path in files {
+        let rel = path.strip_prefix(tdir).unwrap_or(&path);
+        let name = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        if name == "NOTES.txt" {
+            notes = Some(read(&path)?);
+            continue;
+        }
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
+        if !TEMPLATE_EXTENSIONS.contains(&ext) {
+            continue;
+        }
+        let helper = path
+            .file_name()
+            .is_some_and(|f| f.to_string_lossy().starts_with('_'))
+            || ext == "tpl";
+        wanted.push((path, name, helper));
+    }
+    let read_all = |part: &[(PathBuf, String, bool)]| -> Result<Vec<TemplateFile>, RenderError> {
+        part.iter()
+            .map(|(path, name, helper)| {
+                Ok(TemplateFile {
+                    name: name.clone(),
+                    source: read(path)?.into(),
+                    helper: *helper,
+                })
+            })
+            .collect()
+    };
+    if wanted.len() < 64 {
+        return Ok((read_all(&wanted)?, notes));
+    }
+    let (first, second) = wanted.split_at(wanted.len() / 2);
+    let (a, b) = std::thread::scope(|s| {
+        let other = s.spawn(|| read_all(second));
+        (read_all(first), other.join())
+    });
+    let mut templates = a?;
+    templates.extend(b.map_err(|_| RenderError::WorkerStopped)??);
+    Ok((templates, notes))
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RenderError> {
     let entries = std::fs::read_dir(dir).map_err(|e| RenderError::Io {
         path: dir.to_path_buf(),
@@ -534,7 +557,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RenderError> {
     })?;
     for entry in entries.flatten() {
         let p = entry.path();
-        if p.is_dir() {
+        // The entry's type comes with the directory listing (no stat);
+        // a symbolic link is followed.
+        let is_dir = match entry.file_type() {
+            Ok(t) if t.is_symlink() => p.is_dir(),
+            Ok(t) => t.is_dir(),
+            Err(_) => p.is_dir(),
+        };
+        if is_dir {
             walk(&p, out)?;
         } else {
             out.push(p);

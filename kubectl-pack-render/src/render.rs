@@ -93,18 +93,25 @@ pub struct RenderCoverage {
 pub struct Document {
     /// 1-based document number in its template's output.
     pub index: usize,
-    /// The document's text as rendered (blank lines around it removed).
-    pub text: String,
+    /// The template's whole output, shared by its documents.
+    output: std::sync::Arc<String>,
+    /// This document's text in it, blank lines around it left out.
+    range: std::ops::Range<usize>,
     /// The whole object, parsed on first use: writing a YAML stream only
     /// needs the checked head, which keeps large renders fast.
     object: std::sync::OnceLock<Value>,
 }
 
 impl Document {
+    /// The document's text as rendered (without its final newline).
+    pub fn body(&self) -> &str {
+        &self.output[self.range.clone()]
+    }
+
     /// The parsed object.
     pub fn object(&self) -> &Value {
         self.object
-            .get_or_init(|| shared::yaml::parse_document(&self.text, 1).unwrap_or(Value::Null))
+            .get_or_init(|| shared::yaml::parse_document(self.body(), 1).unwrap_or(Value::Null))
     }
 }
 
@@ -506,7 +513,7 @@ fn run_one(job: &Job) -> Result<RenderedFile, RenderError> {
         crate::engine::profile::end_template(&job.path);
     }
     let elapsed = start.elapsed();
-    let documents = split_documents(&job.path, &text)?;
+    let documents = split_documents(&job.path, text)?;
     Ok(RenderedFile {
         path: job.path.clone(),
         documents,
@@ -561,8 +568,9 @@ fn in_order_on_threads<T: Sync, R: Send>(
     Ok(all.into_iter().map(|(_, r)| r).collect())
 }
 
-/// The text without its leading and trailing blank lines, ending in `\n`.
-fn trim_blank_lines(text: &str) -> String {
+/// The range of `text` (at `offset` in its output) without its leading
+/// blank lines and trailing whitespace.
+fn trimmed_range(text: &str, offset: usize) -> std::ops::Range<usize> {
     let mut start = 0;
     for line in text.split_inclusive('\n') {
         if !line.trim().is_empty() {
@@ -570,17 +578,15 @@ fn trim_blank_lines(text: &str) -> String {
         }
         start += line.len();
     }
-    let body = text[start..].trim_end();
-    let mut out = String::with_capacity(body.len() + 1);
-    out.push_str(body);
-    out.push('\n');
-    out
+    let end = start + text[start..].trim_end().len();
+    offset + start..offset + end
 }
 
 /// Cuts a template's output into documents; each must be a Kubernetes object.
-pub fn split_documents(path: &str, text: &str) -> Result<Vec<Document>, RenderError> {
+pub fn split_documents(path: &str, text: String) -> Result<Vec<Document>, RenderError> {
+    let output = std::sync::Arc::new(text);
     let mut out = Vec::new();
-    for raw in shared::yaml::split_documents(text) {
+    for raw in shared::yaml::split_documents(&output) {
         if raw.is_empty() {
             continue;
         }
@@ -590,14 +596,15 @@ pub fn split_documents(path: &str, text: &str) -> Result<Vec<Document>, RenderEr
             line,
             message,
         };
-        let first_content = raw.line
-            + raw
-                .text
-                .lines()
-                .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-                .count();
-        let missing =
-            |what: &str| not_object(first_content, format!("not a Kubernetes object: {what}"));
+        let missing = |what: &str| {
+            let first_content = raw.line
+                + raw
+                    .text
+                    .lines()
+                    .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+                    .count();
+            not_object(first_content, format!("not a Kubernetes object: {what}"))
+        };
         let head = shared::yaml::document_head(raw.text, raw.line).map_err(|e| {
             not_object(
                 e.line.unwrap_or(raw.line),
@@ -622,10 +629,12 @@ pub fn split_documents(path: &str, text: &str) -> Result<Vec<Document>, RenderEr
                 return Err(missing(&format!("missing {field}")));
             }
         }
-        let doc_text = trim_blank_lines(raw.text);
+        // The raw text is a slice of the output: its offset in it.
+        let offset = raw.text.as_ptr() as usize - output.as_ptr() as usize;
         out.push(Document {
             index: raw.index,
-            text: doc_text,
+            range: trimmed_range(raw.text, offset),
+            output: output.clone(),
             object: std::sync::OnceLock::new(),
         });
     }

@@ -169,7 +169,15 @@ pub async fn run(cli: &crate::cli::Cli, matches: &ArgMatches) -> anyhow::Result<
         match &output.format {
             Format::Yaml | Format::Text | Format::Wide => {
                 // Whole, then sealed with the end line (shared::seal).
-                let mut stream = Vec::new();
+                let size: usize = files
+                    .iter()
+                    .flat_map(|f| {
+                        f.documents
+                            .iter()
+                            .map(|d| d.body().len() + f.path.len() + 16)
+                    })
+                    .sum();
+                let mut stream = Vec::with_capacity(size + 512);
                 writeln!(stream, "{}", rendered.pack.header_line())?;
                 crate::output::write_yaml(&mut stream, &files)?;
                 if output.notes

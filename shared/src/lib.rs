@@ -38,6 +38,7 @@ pub mod sops;
 pub mod stream;
 pub mod takeover;
 pub mod yaml;
+mod yaml_scan;
 
 pub use error::{Error, Result};
 

@@ -125,6 +125,15 @@ pub fn read_input(path: &str) -> Result<String, crate::Error> {
             path: path.into(),
             source,
         })?;
+        // A regular file's size is known: one allocation, one read.
+        if let Ok(meta) = file.metadata()
+            && meta.is_file()
+        {
+            if meta.len() > MAX_INPUT_BYTES {
+                return Err(too_big(path));
+            }
+            text.reserve_exact(meta.len() as usize + 1);
+        }
         file.take(MAX_INPUT_BYTES + 1)
             .read_to_string(&mut text)
             .map_err(|source| crate::Error::Read {
@@ -258,6 +267,15 @@ pub struct DocumentHead {
 /// document they emit). `first_line` offsets error lines as in
 /// [`parse_document`].
 pub fn document_head(text: &str, first_line: usize) -> Result<DocumentHead, ParseError> {
+    if let Some(head) = crate::yaml_scan::head(text) {
+        return Ok(head);
+    }
+    full_document_head(text, first_line)
+}
+
+/// [`document_head`] by the event parser: every document the scanner
+/// leaves, and the reference the scanner is tested against.
+pub fn full_document_head(text: &str, first_line: usize) -> Result<DocumentHead, ParseError> {
     use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
     /// The keys that matter, or `Other`.
@@ -284,22 +302,7 @@ pub fn document_head(text: &str, first_line: usize) -> Result<DocumentHead, Pars
             Frame::Map { is_key, .. } | Frame::Seq { is_key } => *is_key,
         }
     }
-    // A plain scalar that a YAML reader resolves to something else than a string.
-    fn plain_non_string(v: &str) -> bool {
-        matches!(
-            v,
-            "" | "~"
-                | "null"
-                | "Null"
-                | "NULL"
-                | "true"
-                | "false"
-                | "True"
-                | "False"
-                | "TRUE"
-                | "FALSE"
-        ) || v.parse::<f64>().is_ok()
-    }
+    let plain_non_string = crate::yaml_scan::plain_non_string;
 
     let mut head = DocumentHead::default();
     let mut stack: Vec<Frame> = Vec::new();

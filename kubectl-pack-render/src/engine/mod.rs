@@ -140,24 +140,32 @@ impl Engine {
         ctx: &Value,
         data: &serde_json::Value,
     ) -> Result<String, RenderError> {
-        let tmpl = self
-            .env
-            .get_template(name)
-            .map_err(|e| template_error(&e, &self.prefix, &self.sources, Some(data)))?;
-        tmpl.render(ctx).map_err(|fast| {
-            // Render again with debug info for the exact place of the error.
-            let detailed = self
-                .debug_env()
+        // Compiled for this render and dropped after it (only imported
+        // helpers stay cached): a large pack never holds every compiled
+        // template at once, and the heap stays small.
+        let Some(source) = self.compiled.get(name) else {
+            return self
+                .env
                 .get_template(name)
-                .and_then(|t| t.render(ctx))
-                .err();
-            template_error(
-                detailed.as_ref().unwrap_or(&fast),
-                &self.prefix,
-                &self.sources,
-                Some(data),
-            )
-        })
+                .map(|_| String::new())
+                .map_err(|e| template_error(&e, &self.prefix, &self.sources, Some(data)));
+        };
+        self.env
+            .render_named_str(name, source, ctx)
+            .map_err(|fast| {
+                // Render again with debug info for the exact place of the error.
+                let detailed = self
+                    .debug_env()
+                    .get_template(name)
+                    .and_then(|t| t.render(ctx))
+                    .err();
+                template_error(
+                    detailed.as_ref().unwrap_or(&fast),
+                    &self.prefix,
+                    &self.sources,
+                    Some(data),
+                )
+            })
     }
 
     /// The step debugger's hook, when debugging.

@@ -407,7 +407,7 @@ fn template_problems(view: &View, name: &str, text: &str) -> Vec<Problem> {
         Ok(o) => o,
         Err(e) => return vec![template_problem(&e, name, text)],
     };
-    match crate::render::split_documents(&format!("templates/{name}"), &output) {
+    match crate::render::split_documents(&format!("templates/{name}"), output) {
         Ok(_) => Vec::new(),
         Err(RenderError::NotAnObject {
             document, message, ..
