@@ -54,7 +54,7 @@ struct Pending {
 /// The head of `text` when it is well-formed within the subset; `None`
 /// means "ask the full parser".
 pub fn head(text: &str) -> Option<DocumentHead> {
-    if text.contains(['\t', '\r']) || text.starts_with('\u{feff}') {
+    if text.bytes().any(|b| b == b'\t' || b == b'\r') || text.starts_with('\u{feff}') {
         return None;
     }
     let mut s = Scan::default();
@@ -300,9 +300,8 @@ fn split_key(body: &str) -> Option<(Cow<'_, str>, &str)> {
             (Cow::Owned(k), rest)
         }
         _ => {
-            let end = body
-                .find(": ")
-                .or_else(|| body.strip_suffix(':').map(str::len))?;
+            let end =
+                find_pair(body, b':', b' ').or_else(|| body.strip_suffix(':').map(str::len))?;
             let key = &body[..end];
             if !plain_key_ok(key) {
                 return None;
@@ -315,29 +314,68 @@ fn split_key(body: &str) -> Option<(Cow<'_, str>, &str)> {
 }
 
 fn plain_key_ok(key: &str) -> bool {
-    let Some(first) = key.chars().next() else {
+    let Some(&first) = key.as_bytes().first() else {
         return false;
     };
-    !"-?:,[]{}#&*!|>'\"%@`<".contains(first)
-        && key.trim_end() == key
-        && !key.contains(" #")
-        && key.chars().all(printable)
+    !is_indicator(first)
+        && first != b'<'
+        && !key.ends_with(' ')
+        && find_pair(key, b' ', b'#').is_none()
+        && all_printable(key)
+}
+
+/// A character that may not start a plain scalar (YAML's indicators).
+fn is_indicator(b: u8) -> bool {
+    matches!(
+        b,
+        b'-' | b'?'
+            | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    )
+}
+
+/// Where byte `a` followed by byte `b` first occurs.
+fn find_pair(s: &str, a: u8, b: u8) -> Option<usize> {
+    s.as_bytes().windows(2).position(|w| w[0] == a && w[1] == b)
+}
+
+fn all_printable(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().all(|b| b >= 0x20 && b != 0x7f)
+    } else {
+        s.chars().all(printable)
+    }
 }
 
 /// A plain scalar value (with an optional trailing comment removed).
 fn plain_value(v: &str) -> Option<&str> {
-    let first = v.chars().next()?;
-    if "&*!%@`,[]{}#|>'\"?:".contains(first)
-        || (first == '-' && (v == "-" || v[1..].starts_with(' ')))
+    let first = *v.as_bytes().first()?;
+    if (is_indicator(first) && first != b'-')
+        || (first == b'-' && (v == "-" || v[1..].starts_with(' ')))
     {
         return None;
     }
-    let text = match v.find(" #") {
+    let text = match find_pair(v, b' ', b'#') {
         Some(i) => &v[..i],
         None => v,
     }
     .trim_end_matches(' ');
-    if text.contains(": ") || text.ends_with(':') || !text.chars().all(printable) {
+    if find_pair(text, b':', b' ').is_some() || text.ends_with(':') || !all_printable(text) {
         return None;
     }
     Some(text)

@@ -27,11 +27,17 @@ pub(crate) fn from_json(value: &serde_json::Value) -> Value {
 /// A string as the templates see it: strings as is, other values as printed
 /// in YAML (`true`, `null`, numbers).
 pub(crate) fn display(value: &Value) -> String {
+    text_of(value).into_owned()
+}
+
+/// [`display`] without a copy when the value is a string.
+pub(crate) fn text_of(value: &Value) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
     match value.kind() {
-        ValueKind::String => value.as_str().unwrap_or_default().to_string(),
-        ValueKind::None | ValueKind::Undefined => String::new(),
-        ValueKind::Bool => if value.is_true() { "true" } else { "false" }.to_string(),
-        _ => value.to_string(),
+        ValueKind::String => Cow::Borrowed(value.as_str().unwrap_or_default()),
+        ValueKind::None | ValueKind::Undefined => Cow::Borrowed(""),
+        ValueKind::Bool => Cow::Borrowed(if value.is_true() { "true" } else { "false" }),
+        _ => Cow::Owned(value.to_string()),
     }
 }
 
@@ -233,12 +239,12 @@ pub(crate) fn semver_matches(version: &str, constraint: &str) -> Result<bool, Er
 /// Registers every filter on `env`.
 pub fn register(env: &mut Environment<'static>) {
     env.add_filter("toyaml", |v: Value| -> Result<String, Error> {
-        let j = to_json(&v)?;
-        let s = shared::yaml::to_string(&j).map_err(|e| invalid(e.to_string()))?;
+        // Straight from the template value (no JSON copy in between).
+        let s = shared::yaml::to_string(&v).map_err(|e| invalid(e.to_string()))?;
         Ok(s.trim_end_matches('\n').to_string())
     });
     env.add_filter("tojson", |v: Value| -> Result<String, Error> {
-        serde_json::to_string(&to_json(&v)?).map_err(|e| invalid(e.to_string()))
+        serde_json::to_string(&v).map_err(|e| invalid(e.to_string()))
     });
     env.add_filter("tojson_pretty", |v: Value| -> Result<String, Error> {
         serde_json::to_string_pretty(&to_json(&v)?).map_err(|e| invalid(e.to_string()))
@@ -246,7 +252,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("fromjson", |s: String| parse_json(&s));
     env.add_filter("fromyaml", |s: String| parse_yaml(&s));
     env.add_filter("b64encode", |v: Value| {
-        base64::engine::general_purpose::STANDARD.encode(display(&v))
+        base64::engine::general_purpose::STANDARD.encode(text_of(&v).as_bytes())
     });
     env.add_filter("b64decode", |s: String| -> Result<String, Error> {
         let bytes = base64::engine::general_purpose::STANDARD
@@ -255,19 +261,28 @@ pub fn register(env: &mut Environment<'static>) {
         String::from_utf8(bytes).map_err(|_| invalid("b64decode: the decoded bytes are not UTF-8"))
     });
     env.add_filter("quote", |v: Value| {
-        format!(
-            "\"{}\"",
-            display(&v).replace('\\', "\\\\").replace('"', "\\\"")
-        )
+        let text = text_of(&v);
+        let mut out = String::with_capacity(text.len() + 2);
+        out.push('"');
+        for c in text.chars() {
+            if matches!(c, '\\' | '"') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+        out
     });
     env.add_filter("squote", |v: Value| {
         format!("'{}'", display(&v).replace('\'', "''"))
     });
     env.add_filter("indent", |s: Value, width: usize| {
-        indent_lines(&display(&s), width)
+        indent_lines(&text_of(&s), width)
     });
     env.add_filter("nindent", |s: Value, width: usize| {
-        format!("\n{}", indent_lines(&display(&s), width))
+        let mut out = String::from("\n");
+        out.push_str(&indent_lines(&text_of(&s), width));
+        out
     });
     env.add_filter(
         "required",
@@ -334,16 +349,16 @@ pub fn register(env: &mut Environment<'static>) {
         },
     );
     env.add_filter("sha256", |v: Value| {
-        hex(&sha2::Sha256::digest(display(&v).as_bytes()))
+        hex(&sha2::Sha256::digest(text_of(&v).as_bytes()))
     });
     env.add_filter("sha512", |v: Value| {
-        hex(&sha2::Sha512::digest(display(&v).as_bytes()))
+        hex(&sha2::Sha512::digest(text_of(&v).as_bytes()))
     });
     env.add_filter("sha1", |v: Value| {
-        hex(&sha1::Sha1::digest(display(&v).as_bytes()))
+        hex(&sha1::Sha1::digest(text_of(&v).as_bytes()))
     });
     env.add_filter("md5", |v: Value| {
-        hex(&md5::Md5::digest(display(&v).as_bytes()))
+        hex(&md5::Md5::digest(text_of(&v).as_bytes()))
     });
     env.add_filter("trunc", |s: Value, n: i64| -> String {
         let s = display(&s);
