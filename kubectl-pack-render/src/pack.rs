@@ -368,26 +368,14 @@ impl Pack {
             });
         }
 
-        let values_path = dir.join("values.yaml");
-        let (values_text, values) = if values_path.is_file() {
-            let t = read(&values_path)?;
-            let v = parse_yaml_file(&values_path, &t)?;
-            (Some(t), v)
-        } else {
-            (None, Value::Object(Default::default()))
-        };
-
-        let mut schema = None;
-        for name in SCHEMA_FILES {
-            let p = dir.join(name);
-            if p.is_file() {
-                let t = read(&p)?;
-                schema = Some((name.to_string(), parse_yaml_file(&p, &t)?));
-                break;
-            }
-        }
-
-        let (templates, notes) = load_templates(&dir.join("templates"))?;
+        // The templates are read while values.yaml and the schema are parsed.
+        let tdir = dir.join("templates");
+        let (loaded, templates) = std::thread::scope(|s| {
+            let templates = s.spawn(|| load_templates(&tdir));
+            (load_values(dir), templates.join())
+        });
+        let ((values_text, values), schema) = loaded?;
+        let (templates, notes) = templates.map_err(|_| RenderError::WorkerStopped)??;
 
         let mut pack = Pack {
             dir: dir.to_path_buf(),
@@ -489,6 +477,31 @@ impl Pack {
             _unpacked: Some(std::sync::Arc::new(tmp)),
         })
     }
+}
+
+/// `values.yaml` (text and value; an empty map without one) and the schema file.
+#[allow(clippy::type_complexity)]
+fn load_values(
+    dir: &Path,
+) -> Result<((Option<String>, Value), Option<(String, Value)>), RenderError> {
+    let values_path = dir.join("values.yaml");
+    let values = if values_path.is_file() {
+        let t = read(&values_path)?;
+        let v = parse_yaml_file(&values_path, &t)?;
+        (Some(t), v)
+    } else {
+        (None, Value::Object(Default::default()))
+    };
+    let mut schema = None;
+    for name in SCHEMA_FILES {
+        let p = dir.join(name);
+        if p.is_file() {
+            let t = read(&p)?;
+            schema = Some((name.to_string(), parse_yaml_file(&p, &t)?));
+            break;
+        }
+    }
+    Ok((values, schema))
 }
 
 /// Every template under `tdir` (sorted by path) and `NOTES.txt`; the
