@@ -686,3 +686,77 @@ fn debugger_steps_into_macros_shows_the_stack_and_reloads_keeping_breakpoints() 
     drop(stdin);
     assert!(child.0.wait().unwrap().success());
 }
+
+/// The real SOPS fixture (helm-secrets' test file, age key beside it) as an
+/// environment of the webapp example.
+fn webapp_with_encrypted_environment() -> (tempfile::TempDir, std::path::PathBuf) {
+    let pack = webapp_copy();
+    let sops = harness::workspace_root().join("../shared/fixtures/sops");
+    std::fs::copy(
+        sops.join("secrets.age.yaml"),
+        pack.path().join("environments/vault.yaml"),
+    )
+    .unwrap();
+    (pack, sops.join("age-key.txt"))
+}
+
+#[test]
+fn promote_and_the_debugger_never_reveal_values_from_encrypted_files() {
+    let (pack, key) = webapp_with_encrypted_environment();
+    let p = pack.path().to_str().unwrap();
+    let production =
+        std::fs::read_to_string(pack.path().join("environments/production.yaml")).unwrap();
+    let with_key = |args: &[&str]| {
+        let mut c = render_cmd(args);
+        c.env("SOPS_AGE_KEY_FILE", &key);
+        c
+    };
+    // A value from the encrypted file is never copied into a plain one.
+    let (code, out, err) = run(with_key(&[
+        "promote",
+        "vault",
+        "production",
+        p,
+        "--only",
+        "global_secret",
+        "--yes",
+    ]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(
+            "global_secret: vault's value comes from the encrypted environments/vault.yaml"
+        ),
+        "{err}"
+    );
+    assert!(
+        !out.contains("global_age") && !err.contains("global_age"),
+        "{out}{err}"
+    );
+    // Nor is an encrypted file edited.
+    let (code, _, err) = run(with_key(&["promote", "production", "vault", p, "--yes"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("environments/vault.yaml is SOPS-encrypted"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(pack.path().join("environments/production.yaml")).unwrap(),
+        production
+    );
+
+    // The debugger prints the value redacted.
+    let out = run_with_stdin(
+        with_key(&["debug", "app", p, "-e", "vault"]),
+        "break deployment.yaml:13\nrun\nprint values.global_secret\nprint values.global_secret | b64encode\ncontinue\n",
+    );
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("values.global_secret = \"(hidden: from an encrypted file)\""),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("global_age") && !stdout.contains("Z2xvYmFsX2FnZQ"),
+        "{stdout}"
+    );
+}
