@@ -181,18 +181,6 @@ fn rules(s: &Value, v: &Value, path: &str, anchor: Anchor<'_>, out: &mut Outcome
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// Checks `v` at `path` against `s`; errors raised here are forgiven
 /// through `anchor`.
 fn check(s: &Value, v: &Value, path: &str, anchor: Anchor<'_>, out: &mut Outcome) {
@@ -219,7 +207,7 @@ fn check(s: &Value, v: &Value, path: &str, anchor: Anchor<'_>, out: &mut Outcome
 /// Type, enum and composition; false when the type is wrong (nothing more
 /// is checked below a wrong type, as on the server).
 fn keywords(s: &Value, v: &Value, path: &str, anchor: Anchor<'_>, out: &mut Outcome) -> bool {
-    let actual = type_name(v);
+    let actual = shared::yaml::type_name(v);
     if s["x-kubernetes-int-or-string"] == true {
         if !matches!(actual, "integer" | "string") {
             let message = format!("must be an integer or a string, is {actual}");

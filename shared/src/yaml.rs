@@ -412,6 +412,21 @@ pub fn full_document_head(text: &str, first_line: usize) -> Result<DocumentHead,
     Ok(head)
 }
 
+/// The JSON Schema type of a value (`integer` for whole numbers), as
+/// schemas name it: CRD validation messages and the language server's
+/// completion details use it.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 /// Parses a YAML (or JSON) text holding a single value, such as a values file.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ParseError> {
     parse_document(text, 1)

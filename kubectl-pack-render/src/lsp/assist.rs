@@ -86,7 +86,11 @@ fn members(view: &View, root: &str, path: &[String]) -> Vec<(String, String, Str
     let here = data.get(root).and_then(|v| values::get_path(v, path));
     if let Some(Value::Object(m)) = here {
         for (k, v) in m {
-            out.push((k.clone(), type_name(v).into(), format!("= {}", short(v))));
+            out.push((
+                k.clone(),
+                shared::yaml::type_name(v).into(),
+                format!("= {}", short(v)),
+            ));
         }
     }
     if root == "values"
@@ -119,18 +123,6 @@ fn members(view: &View, root: &str, path: &[String]) -> Vec<(String, String, Str
         }
     }
     out
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 fn short(v: &Value) -> String {
