@@ -59,6 +59,8 @@ pub struct Environment {
     pub layers: Vec<Layer>,
     /// From the nearest `_templates` in the chain.
     pub templates: TemplateFilter,
+    /// The environment and the ones it inherits from, nearest first.
+    pub chain: Vec<String>,
 }
 
 /// Names of the environments a pack defines.
@@ -80,25 +82,35 @@ pub fn available(pack_dir: &Path) -> Vec<String> {
     names
 }
 
+/// The file of environment `name` (`environments/NAME.yaml`, else `.yml`).
+pub fn file(pack_dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    ["yaml", "yml"]
+        .iter()
+        .map(|ext| pack_dir.join("environments").join(format!("{name}.{ext}")))
+        .find(|p| p.is_file())
+}
+
 fn load_file(
     pack: &Pack,
     name: &str,
 ) -> Result<Option<(String, String, Value, bool)>, RenderError> {
-    for ext in ["yaml", "yml"] {
-        let rel = format!("environments/{name}.{ext}");
-        let path = pack.dir.join(&rel);
-        if path.is_file() {
-            let text = std::fs::read_to_string(&path).map_err(|e| RenderError::Io {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            let (text, sensitive) =
-                crate::sops_values::decrypt_if_encrypted(&path.display().to_string(), text)?;
-            let value = parse_yaml_file(&path, &text)?;
-            return Ok(Some((rel, text, value, sensitive)));
-        }
-    }
-    Ok(None)
+    let Some(path) = file(&pack.dir, name) else {
+        return Ok(None);
+    };
+    let rel = format!(
+        "environments/{}",
+        path.file_name()
+            .map(|f| f.to_string_lossy())
+            .unwrap_or_default()
+    );
+    let text = std::fs::read_to_string(&path).map_err(|e| RenderError::Io {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let (text, sensitive) =
+        crate::sops_values::decrypt_if_encrypted(&path.display().to_string(), text)?;
+    let value = parse_yaml_file(&path, &text)?;
+    Ok(Some((rel, text, value, sensitive)))
 }
 
 fn globset(
@@ -165,7 +177,10 @@ pub fn resolve(pack: &Pack, name: &str) -> Result<Environment, RenderError> {
             None => break,
         }
     }
-    let mut env = Environment::default();
+    let mut env = Environment {
+        chain: seen,
+        ..Default::default()
+    };
     // The nearest _templates wins.
     if let Some((rel, _, v, _)) = chain
         .iter()

@@ -46,6 +46,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<u8> {
             file.display()
         );
     }
+    let to_chain = to.chain.clone();
     let base = Layer::new("values.yaml", pack.values.clone(), None);
     let from_layers: Vec<Layer> = std::iter::once(base.clone()).chain(from.layers).collect();
     let to_layers: Vec<Layer> = std::iter::once(base).chain(to.layers).collect();
@@ -55,7 +56,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<u8> {
     );
     let changes = changes(args, &from_values, &to_values)?;
     refuse_secrets(&changes, &from_layers, &args.from)?;
-    let inherits = inherits_from(&pack, &args.to, &args.from)?;
+    let inherits = to_chain.iter().skip(1).any(|e| *e == args.from);
     if changes.is_empty() {
         if inherits {
             anyhow::bail!(
@@ -160,33 +161,13 @@ fn refuse_secrets(changes: &[Change], layers: &[Layer], from: &str) -> anyhow::R
     Ok(())
 }
 
-/// True when `env`'s `_inherit` chain reaches `ancestor`.
-fn inherits_from(pack: &Pack, env: &str, ancestor: &str) -> anyhow::Result<bool> {
-    let mut current = env.to_string();
-    for _ in 0..64 {
-        let file = env_file(&pack.dir, &current)?;
-        let text = std::fs::read_to_string(&file)?;
-        let value = crate::pack::parse_yaml_file(&file, &text)?;
-        match value.get("_inherit").and_then(Value::as_str) {
-            Some(p) if p == ancestor => return Ok(true),
-            Some(p) => current = p.to_string(),
-            None => return Ok(false),
-        }
-    }
-    Ok(false)
-}
-
 fn env_file(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    ["yaml", "yml"]
-        .iter()
-        .map(|ext| dir.join("environments").join(format!("{name}.{ext}")))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "environment {name}: no environments/{name}.yaml in {}",
-                dir.display()
-            )
-        })
+    environments::file(dir, name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "environment {name}: no environments/{name}.yaml in {}",
+            dir.display()
+        )
+    })
 }
 
 fn file_name(p: &Path) -> String {
