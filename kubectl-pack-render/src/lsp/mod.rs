@@ -211,6 +211,17 @@ impl Server {
 
     fn answer(&self, req: Request) -> Response {
         let id = req.id.clone();
+        const SUPPORTED: [&str; 5] = [
+            "pack/preview",
+            "workspace/executeCommand",
+            "textDocument/completion",
+            "textDocument/hover",
+            "textDocument/definition",
+        ];
+        if !SUPPORTED.contains(&req.method.as_str()) {
+            let message = format!("{} is not supported", req.method);
+            return Response::new_err(id, lsp_server::ErrorCode::MethodNotFound as i32, message);
+        }
         match self.result(&req) {
             Ok(v) => Response::new_ok(id, v),
             Err(e) => Response::new_err(id, lsp_server::ErrorCode::InvalidParams as i32, e),
