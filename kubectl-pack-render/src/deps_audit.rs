@@ -8,7 +8,8 @@
 //! (entries, with `deprecated: true` or `yanked: true`), and local
 //! `file://`/`charts/` packs (their Pack.yaml's `metadata.deprecated`).
 //! Exit 1 when a dependency in use is deprecated, yanked or unpinned;
-//! newer versions alone are information.
+//! newer versions alone are information. A dependency with `enabled:
+//! false` is listed as disabled and not judged.
 
 use std::path::Path;
 
@@ -69,6 +70,12 @@ pub async fn run(
             repository: dep.repository.clone(),
             ..Default::default()
         };
+        if dep.enabled == Some(false) {
+            // Not part of the release: nothing in use to judge.
+            f.version = Some("disabled".into());
+            findings.push(f);
+            continue;
+        }
         let offered = if crate::remote::is_remote(&dep.repository) {
             let pin = locked.get(&dep.name);
             f.version = pin.map(|p| p.version.clone());

@@ -760,3 +760,27 @@ fn promote_and_the_debugger_never_reveal_values_from_encrypted_files() {
         "{stdout}"
     );
 }
+
+#[test]
+fn deps_audit_lists_local_dependencies_and_leaves_disabled_ones_unjudged() {
+    let pack = harness::workspace_root().join("tests/fixtures/sherpack-packs/pack-with-subcharts");
+    let (code, out, err) = run(render_cmd(&["deps", "audit", pack.to_str().unwrap()]));
+    assert_eq!(code, 0, "{out}{err}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {out}"))
+            .to_string()
+    };
+    assert!(
+        line("redis ").contains("7.0.0")
+            && line("redis ").contains("local")
+            && line("redis ").ends_with("(none declared)"),
+        "{out}"
+    );
+    assert!(line("postgresql ").contains("disabled"), "{out}");
+    assert!(
+        !out.contains("postgresql:"),
+        "a disabled dependency has no problems: {out}"
+    );
+}
