@@ -691,7 +691,7 @@ fn debugger_steps_into_macros_shows_the_stack_and_reloads_keeping_breakpoints() 
 /// environment of the webapp example.
 fn webapp_with_encrypted_environment() -> (tempfile::TempDir, std::path::PathBuf) {
     let pack = webapp_copy();
-    let sops = harness::workspace_root().join("../shared/fixtures/sops");
+    let sops = harness::fixtures().join("sops");
     std::fs::copy(
         sops.join("secrets.age.yaml"),
         pack.path().join("environments/vault.yaml"),
