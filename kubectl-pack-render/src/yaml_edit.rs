@@ -363,6 +363,24 @@ fn char_to_byte(text: &str) -> impl Fn(usize) -> usize + '_ {
     move |c| offsets.get(c).copied().unwrap_or(text.len())
 }
 
+/// True (and the end consumed) when the collection's end event is next; a
+/// flow collection ends at its closing bracket, a block one at its last node.
+fn closes(
+    events: &[(Ev, usize, usize, usize)],
+    pos: &mut usize,
+    flow: bool,
+    last_end: &mut usize,
+) -> bool {
+    let Some((Ev::End, _, e, _)) = events.get(*pos) else {
+        return false;
+    };
+    *pos += 1;
+    if flow {
+        *last_end = *e;
+    }
+    true
+}
+
 fn read_node(
     text: &str,
     events: &[(Ev, usize, usize, usize)],
@@ -382,15 +400,8 @@ fn read_node(
             let flow = text[*start..].starts_with('{');
             let mut entries = Vec::new();
             let mut last_end = *end;
-            loop {
+            while !closes(events, pos, flow, &mut last_end) {
                 match events.get(*pos) {
-                    Some((Ev::End, _, e, _)) => {
-                        *pos += 1;
-                        if flow {
-                            last_end = *e;
-                        }
-                        break;
-                    }
                     Some((Ev::Scalar(k), _, key_end, key_col)) => {
                         let (key, key_end, key_col) = (k.clone(), *key_end, *key_col);
                         *pos += 1;
@@ -425,15 +436,8 @@ fn read_node(
             let flow = text[*start..].starts_with('[');
             let item_col = (!flow).then_some(*col);
             let mut last_end = *end;
-            loop {
+            while !closes(events, pos, flow, &mut last_end) {
                 match events.get(*pos) {
-                    Some((Ev::End, _, e, _)) => {
-                        *pos += 1;
-                        if flow {
-                            last_end = *e;
-                        }
-                        break;
-                    }
                     Some(_) => {
                         let item = read_node(text, events, pos)?;
                         if !flow {

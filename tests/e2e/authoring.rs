@@ -237,32 +237,32 @@ impl LspClient {
         self.send(
             serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
         );
-        loop {
-            let m = self
-                .messages
-                .recv_timeout(std::time::Duration::from_secs(20))
-                .expect("a response");
-            if m["id"] == id {
-                assert!(m.get("error").is_none(), "{method}: {m}");
-                return m["result"].clone();
-            }
-            self.pending.push(m);
-        }
+        let m = self.next_where(|m| m["id"] == id);
+        assert!(m.get("error").is_none(), "{method}: {m}");
+        m["result"].clone()
     }
 
     /// The next diagnostics published for `uri`.
     fn diagnostics(&mut self, uri: &str) -> Vec<serde_json::Value> {
-        if let Some(i) = self.pending.iter().position(|m| m["params"]["uri"] == uri) {
-            let m = self.pending.remove(i);
-            return m["params"]["diagnostics"].as_array().unwrap().clone();
+        let m = self.next_where(|m| {
+            m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri
+        });
+        m["params"]["diagnostics"].as_array().unwrap().clone()
+    }
+
+    /// The first message (kept earlier or arriving within 20 s) that `wanted`
+    /// picks; the others are kept for later.
+    fn next_where(&mut self, wanted: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        if let Some(i) = self.pending.iter().position(&wanted) {
+            return self.pending.remove(i);
         }
         loop {
             let m = self
                 .messages
                 .recv_timeout(std::time::Duration::from_secs(20))
-                .expect("diagnostics");
-            if m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri {
-                return m["params"]["diagnostics"].as_array().unwrap().clone();
+                .expect("no such message from the server within 20 s");
+            if wanted(&m) {
+                return m;
             }
             self.pending.push(m);
         }

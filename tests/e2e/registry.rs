@@ -495,22 +495,12 @@ fn dependencies_come_from_oci_and_http_repositories_pinned_by_digest() {
     // OCI: common 1.0.0, 1.1.0, 2.0.0 and a 1.2.0-rc.1.
     for version in ["1.0.0", "1.1.0", "2.0.0", "1.2.0-rc.1"] {
         let src = small_pack(w, "common", version, "");
-        let (code, out, err) = render(
-            &cache,
-            &[
-                "package",
-                src.to_str().unwrap(),
-                "-d",
-                w.join("built").to_str().unwrap(),
-            ],
-            "",
-        );
-        assert_eq!(code, 0, "{err}");
+        let (archive, _) = package_into(&cache, &src, &w.join("built"));
         let (code, _, err) = render(
             &cache,
             &[
                 "push",
-                out.trim(),
+                &archive,
                 &registry.oci("deps/common"),
                 "--plain-http",
             ],
@@ -523,25 +513,7 @@ fn dependencies_come_from_oci_and_http_repositories_pinned_by_digest() {
     std::fs::create_dir_all(&repo).unwrap();
     let mut entries = String::new();
     for version in ["0.1.0", "0.2.0"] {
-        let src = small_pack(w, "extras", version, "");
-        let (code, out, err) = render(
-            &cache,
-            &[
-                "package",
-                src.to_str().unwrap(),
-                "-d",
-                repo.to_str().unwrap(),
-            ],
-            "",
-        );
-        assert_eq!(code, 0, "{err}");
-        let digest = {
-            use sha2::Digest;
-            format!(
-                "{:x}",
-                sha2::Sha256::digest(std::fs::read(out.trim()).unwrap())
-            )
-        };
+        let (_, digest) = package_into(&cache, &small_pack(w, "extras", version, ""), &repo);
         entries.push_str(&format!(
             "  - version: {version}\n    digest: {digest}\n    urls: [extras-{version}.tgz]\n"
         ));
