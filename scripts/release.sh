@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 cd "$ROOT"
-VERSION=v$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+VERSION=v$(sed -n 's/^version = "\(.*\)"/\1/p;T;q' Cargo.toml)
 if [ -z "$BIN_DIR" ]; then
   cargo build --release --locked --workspace --bins >&2
   BIN_DIR=$ROOT/target/release

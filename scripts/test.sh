@@ -12,8 +12,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step() { echo "==> $*" >&2; }
 
 step "installing test dependencies (cached after the first run)"
-NEWEST=$(bash tests/cluster/install.sh --versions | head -n 1)
-OLDEST=$(bash tests/cluster/install.sh --versions | tail -n 1)
+# Read the whole list before picking (a `| head -n 1` under pipefail would
+# fail the script whenever install.sh is still writing when head exits).
+mapfile -t VERSIONS < <(bash tests/cluster/install.sh --versions)
+[ "${#VERSIONS[@]}" -gt 0 ] || { echo "error: tests/cluster/install.sh --versions printed nothing" >&2; exit 1; }
+NEWEST=${VERSIONS[0]}
+OLDEST=${VERSIONS[${#VERSIONS[@]}-1]}
 bash tests/providers/install.sh >/dev/null
 bash tests/registry/install.sh >/dev/null
 python3 scripts/peers.py all >/dev/null   # Helm 4, kubectl 1.35, Helm 3
