@@ -376,8 +376,8 @@ pub fn render_pack(pack: &Pack, req: &Request) -> Result<Rendered, RenderError> 
     let notes = match &pack.notes {
         Some(src) => {
             let engine = Engine::new(pack, &format!("{}/templates/", pack.name()), &options)?;
-            let (ctx, data) = engine::context(pack, &values, &release, &caps, false);
-            Some(engine.render_str("NOTES.txt", src, &ctx, &data)?)
+            let ctx = engine::context(pack, &values, &release, &caps, false);
+            Some(engine.render_str("NOTES.txt", src, &ctx)?)
         }
         None => None,
     };
@@ -402,7 +402,6 @@ struct Job {
     template: String,
     path: String,
     ctx: minijinja::Value,
-    data: std::sync::Arc<Value>,
     profile: bool,
 }
 
@@ -466,8 +465,7 @@ fn collect_jobs(
     }
     let tprefix = format!("{prefix}templates/");
     let engine = std::sync::Arc::new(Engine::new(pack, &tprefix, options)?);
-    let (ctx, data) = engine::context(pack, values, release, caps, req.coverage || req.trace);
-    let data = std::sync::Arc::new(data);
+    let ctx = engine::context(pack, values, release, caps, req.coverage || req.trace);
     if let Some(f) = filter {
         let names = pack
             .templates
@@ -493,7 +491,6 @@ fn collect_jobs(
             template: t.name.clone(),
             path,
             ctx: ctx.clone(),
-            data: data.clone(),
             profile: options.profile,
         });
     }
@@ -508,7 +505,7 @@ fn run_one(job: &Job) -> Result<RenderedFile, RenderError> {
     if job.profile {
         crate::engine::profile::begin_template();
     }
-    let text = job.engine.render(&job.template, &job.ctx, &job.data)?;
+    let text = job.engine.render(&job.template, &job.ctx)?;
     if job.profile {
         crate::engine::profile::end_template(&job.path);
     }
@@ -535,36 +532,39 @@ fn run_jobs(jobs: &[Job], sequential: bool) -> Result<Vec<RenderedFile>, RenderE
         .collect()
 }
 
-/// `f` over `items` on `workers` threads, results in the items' order. A
-/// thread that panicked rendered nothing: the whole render fails rather
+/// `f` over `items` on `workers` threads (this one and `workers - 1`
+/// more), results in the items' order. Each thread takes the next item
+/// when it is done with one, so a slow template does not hold up the rest.
+/// A thread that panicked rendered nothing: the whole render fails rather
 /// than write a stream without its templates.
 fn in_order_on_threads<T: Sync, R: Send>(
     items: &[T],
     workers: usize,
     f: impl Fn(&T) -> R + Sync,
 ) -> Result<Vec<R>, RenderError> {
-    let f = &f;
-    let results: Result<Vec<Vec<(usize, R)>>, RenderError> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                s.spawn(move || {
-                    items
-                        .iter()
-                        .enumerate()
-                        .skip(w)
-                        .step_by(workers)
-                        .map(|(i, j)| (i, f(j)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| RenderError::WorkerStopped))
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(item)));
+        }
+    };
+    let results: Vec<std::thread::Result<Vec<(usize, R)>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..workers.max(1)).map(|_| s.spawn(work)).collect();
+        let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        std::iter::once(mine)
+            .chain(handles.into_iter().map(|h| h.join()))
             .collect()
     });
-    let mut all: Vec<(usize, R)> = results?.into_iter().flatten().collect();
-    all.sort_by_key(|(i, _)| *i);
+    let mut all = Vec::with_capacity(items.len());
+    for r in results {
+        all.extend(r.map_err(|_| RenderError::WorkerStopped)?);
+    }
+    all.sort_unstable_by_key(|(i, _)| *i);
     Ok(all.into_iter().map(|(_, r)| r).collect())
 }
 

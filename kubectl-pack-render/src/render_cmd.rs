@@ -165,28 +165,20 @@ pub async fn run(cli: &crate::cli::Cli, matches: &ArgMatches) -> anyhow::Result<
         crate::output::write_dir(dir, &files)?;
     } else {
         let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::new(stdout.lock());
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
         match &output.format {
             Format::Yaml | Format::Text | Format::Wide => {
-                // Whole, then sealed with the end line (shared::seal).
-                let size: usize = files
-                    .iter()
-                    .flat_map(|f| {
-                        f.documents
-                            .iter()
-                            .map(|d| d.body().len() + f.path.len() + 16)
-                    })
-                    .sum();
-                let mut stream = Vec::with_capacity(size + 512);
-                writeln!(stream, "{}", rendered.pack.header_line())?;
-                crate::output::write_yaml(&mut stream, &files)?;
+                // Hashed as it is written, then sealed with the end line
+                // (shared::seal): a stream cut short is refused downstream.
+                let mut sealed = shared::seal::Sealer::new(&mut out, &rendered.pack.header_line())?;
+                crate::output::write_yaml(&mut sealed, &files)?;
                 if output.notes
                     && let Some(n) = &rendered.notes
                 {
-                    stream.extend_from_slice(crate::output::notes_comment(n).as_bytes());
+                    sealed.write_all(crate::output::notes_comment(n).as_bytes())?;
                 }
-                let stream = String::from_utf8(stream).context("rendered stream")?;
-                out.write_all(shared::seal::seal(stream).as_bytes())?;
+                let documents = files.iter().map(|f| f.documents.len()).sum();
+                sealed.finish(documents)?;
             }
             Format::Json => crate::output::write_json(&mut out, &files)?,
             other => {

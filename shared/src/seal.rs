@@ -1,7 +1,7 @@
 //! The end line of a rendered stream, so a stream cut short is refused.
 //!
-//! `kubectl pack-render` writes its stream whole or not at all, opening
-//! with the pack header (see [`crate::release::PACK_HEADER`]) and closing
+//! `kubectl pack-render` writes its stream after the render has finished,
+//! opening with the pack header (see [`crate::release::PACK_HEADER`]) and closing
 //! with
 //! `# kubectl-pack.io/end: {"documents":N,"sha256":"…"}`: the number of
 //! documents and the SHA-256 of every byte between the header line and this
@@ -38,10 +38,7 @@ impl Seal {
                 .iter()
                 .filter(|d| !d.is_empty())
                 .count(),
-            sha256: Sha256::digest(body.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            sha256: hex(&Sha256::digest(body.as_bytes())),
         }
     }
 
@@ -49,6 +46,58 @@ impl Seal {
     pub fn line(&self) -> String {
         format!("{END}{}\n", serde_json::to_string(self).unwrap_or_default())
     }
+}
+
+/// Writes a stream body through to `out` while hashing it, then the end
+/// line ([`Sealer::finish`]): [`seal`] without holding the stream in memory.
+pub struct Sealer<W: std::io::Write> {
+    out: W,
+    hasher: Sha256,
+}
+
+impl<W: std::io::Write> Sealer<W> {
+    /// Writes the pack header line (`header` without its newline); what
+    /// is written next is the sealed body.
+    pub fn new(mut out: W, header: &str) -> std::io::Result<Self> {
+        out.write_all(header.as_bytes())?;
+        out.write_all(b"\n")?;
+        Ok(Sealer {
+            out,
+            hasher: Sha256::new(),
+        })
+    }
+
+    /// Writes the end line for a body of `documents` non-empty documents
+    /// (the caller counts what it wrote; [`verify`] counts again).
+    pub fn finish(mut self, documents: usize) -> std::io::Result<W> {
+        let seal = Seal {
+            documents,
+            sha256: hex(&self.hasher.finalize()),
+        };
+        self.out.write_all(seal.line().as_bytes())?;
+        Ok(self.out)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Sealer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn hex(digest: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    digest
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
 }
 
 /// Appends the end line to a stream that opens with the pack header.
@@ -116,6 +165,16 @@ mod tests {
     use super::*;
 
     const HEADER: &str = "# kubectl-pack.io/pack: {\"name\":\"app\",\"version\":\"1.0.0\"}\n";
+
+    #[test]
+    fn the_streaming_sealer_writes_what_seal_writes() {
+        let body = "---\n# Source: app/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n# NOTES:\n# hi\n";
+        let mut sealer = Sealer::new(Vec::new(), HEADER.trim_end()).unwrap();
+        std::io::Write::write_all(&mut sealer, body.as_bytes()).unwrap();
+        let streamed = String::from_utf8(sealer.finish(2).unwrap()).unwrap();
+        assert_eq!(streamed, seal(format!("{HEADER}{body}")));
+        assert!(verify(&streamed).unwrap().is_some());
+    }
 
     fn stream() -> String {
         seal(format!(

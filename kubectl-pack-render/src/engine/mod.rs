@@ -132,14 +132,8 @@ impl Engine {
             .get_or_init(|| Self::build(&self.options, &self.compiled, true))
     }
 
-    /// Renders one template with `ctx`; `data` (the context as JSON) is
-    /// used for "did you mean" suggestions.
-    pub fn render(
-        &self,
-        name: &str,
-        ctx: &Value,
-        data: &serde_json::Value,
-    ) -> Result<String, RenderError> {
+    /// Renders one template with `ctx`.
+    pub fn render(&self, name: &str, ctx: &Value) -> Result<String, RenderError> {
         // Compiled for this render and dropped after it (only imported
         // helpers stay cached): a large pack never holds every compiled
         // template at once, and the heap stays small.
@@ -148,7 +142,7 @@ impl Engine {
                 .env
                 .get_template(name)
                 .map(|_| String::new())
-                .map_err(|e| template_error(&e, &self.prefix, &self.sources, Some(data)));
+                .map_err(|e| template_error(&e, &self.prefix, &self.sources, Some(ctx)));
         };
         self.env
             .render_named_str(name, source, ctx)
@@ -163,7 +157,7 @@ impl Engine {
                     detailed.as_ref().unwrap_or(&fast),
                     &self.prefix,
                     &self.sources,
-                    Some(data),
+                    Some(ctx),
                 )
             })
     }
@@ -182,13 +176,7 @@ impl Engine {
     }
 
     /// Renders a string (NOTES.txt) as a template named `name`.
-    pub fn render_str(
-        &self,
-        name: &str,
-        source: &str,
-        ctx: &Value,
-        data: &serde_json::Value,
-    ) -> Result<String, RenderError> {
+    pub fn render_str(&self, name: &str, source: &str, ctx: &Value) -> Result<String, RenderError> {
         let mut sources = (*self.sources).clone();
         sources.insert(name.to_string(), source.into());
         self.env
@@ -199,18 +187,19 @@ impl Engine {
                     detailed.as_ref().unwrap_or(&fast),
                     &self.prefix,
                     &sources,
-                    Some(data),
+                    Some(ctx),
                 )
             })
     }
 }
 
-/// Turns a minijinja error into a one-line [`RenderError::Template`].
+/// Turns a minijinja error into a one-line [`RenderError::Template`];
+/// `ctx`, the render's context, is searched for a "did you mean".
 pub fn template_error(
     err: &Error,
     prefix: &str,
     sources: &HashMap<String, Arc<str>>,
-    data: Option<&serde_json::Value>,
+    ctx: Option<&Value>,
 ) -> RenderError {
     // The innermost error carries the place (an error inside an included
     // template or macro is wrapped by the caller's).
@@ -256,8 +245,8 @@ pub fn template_error(
         },
     };
     if inner.kind() == ErrorKind::UndefinedError
-        && let Some(data) = data
-        && let Some(s) = suggest(expr, data)
+        && let Some(ctx) = ctx
+        && let Some(s) = suggest(expr, &context_json(ctx))
     {
         message.push_str(&format!(" (did you mean {s}?)"));
     }
@@ -311,25 +300,40 @@ pub fn suggest(expr: &str, data: &serde_json::Value) -> Option<String> {
 }
 
 /// Builds the render context (`values`, `release`, `pack`, `capabilities`,
-/// `files`) and its JSON twin used for suggestions.
+/// `files`).
 pub fn context(
     pack: &Pack,
     values: &serde_json::Value,
     release: &serde_json::Value,
     capabilities: &serde_json::Value,
     track_values: bool,
-) -> (Value, serde_json::Value) {
+) -> Value {
     let meta = &pack.file.metadata;
     let pack_info = serde_json::json!({"name": meta.name, "version": meta.version, "appVersion": meta.app_version, "description": meta.description});
-    let data = serde_json::json!({"values": values, "release": release, "pack": pack_info, "capabilities": capabilities});
-    let ctx = minijinja::context! {
+    minijinja::context! {
         values => if track_values { coverage::Tracked::root(values) } else { Value::from(minijinja::value::Serde(values)) },
         release => Value::from(minijinja::value::Serde(release)),
         pack => Value::from(minijinja::value::Serde(&pack_info)),
         capabilities => Value::from(minijinja::value::Serde(capabilities)),
         files => Value::from_object(files::Files::new(&pack.dir)),
-    };
-    (ctx, data)
+    }
+}
+
+/// The context's data (`values`, `release`, `pack`, `capabilities`) as
+/// JSON, for suggestions and editors; built only when asked for, so that a
+/// render never copies its values for an error it does not have.
+pub fn context_json(ctx: &Value) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for key in ["values", "release", "pack", "capabilities"] {
+        // A part that cannot be read only narrows the suggestions.
+        if let Ok(v) = ctx.get_attr(key)
+            && !v.is_undefined()
+            && let Ok(json) = serde_json::to_value(&v)
+        {
+            out.insert(key.to_string(), json);
+        }
+    }
+    serde_json::Value::Object(out)
 }
 
 #[cfg(test)]

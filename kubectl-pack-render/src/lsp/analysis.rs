@@ -167,11 +167,16 @@ impl View {
         })
     }
 
-    /// The render context (with a preview release) and its JSON twin.
-    pub fn context(&self) -> (minijinja::Value, Value) {
+    /// The render context (with a preview release).
+    pub fn context(&self) -> minijinja::Value {
         let release = json!({"name": "preview", "namespace": "default", "revision": 1, "isInstall": true, "isUpgrade": false, "service": "kubectl-pack"});
         let caps = json!({"kubeVersion": {"version": crate::render::DEFAULT_KUBE_VERSION, "gitVersion": crate::render::DEFAULT_KUBE_VERSION, "major": "1", "minor": "33"}, "apiVersions": ["v1", "apps/v1", "batch/v1", "networking.k8s.io/v1", "policy/v1", "rbac.authorization.k8s.io/v1", "autoscaling/v2"]});
         engine::context(&self.pack, &self.values, &release, &caps, false)
+    }
+
+    /// The render context as JSON (completion and hover read it).
+    pub fn data(&self) -> Value {
+        engine::context_json(&self.context())
     }
 
     /// An engine over the buffers; undefined values are errors so that the
@@ -186,8 +191,7 @@ impl View {
 
     /// Renders template `name` (the live preview).
     pub fn render(&self, name: &str) -> Result<String, RenderError> {
-        let (ctx, data) = self.context();
-        self.engine()?.render(name, &ctx, &data)
+        self.engine()?.render(name, &self.context())
     }
 }
 
@@ -402,8 +406,7 @@ fn template_problems(view: &View, name: &str, text: &str) -> Vec<Problem> {
             .into_iter()
             .collect();
     }
-    let (ctx, data) = view.context();
-    let output = match engine.render(name, &ctx, &data) {
+    let output = match engine.render(name, &view.context()) {
         Ok(o) => o,
         Err(e) => return vec![template_problem(&e, name, text)],
     };

@@ -81,7 +81,7 @@ fn inside_expression(before: &str) -> bool {
 /// (key, type, documentation) of the object at `root.path`: for values the
 /// merged keys and the schema's properties, with descriptions.
 fn members(view: &View, root: &str, path: &[String]) -> Vec<(String, String, String)> {
-    let (_, data) = view.context();
+    let data = view.data();
     let mut out: Vec<(String, String, String)> = Vec::new();
     let here = data.get(root).and_then(|v| values::get_path(v, path));
     if let Some(Value::Object(m)) = here {
@@ -169,7 +169,7 @@ pub fn hover(view: &View, line: &str, col: usize) -> Option<String> {
     if let Some((root, rest)) = word.split_once('.')
         && matches!(root, "release" | "pack" | "capabilities")
     {
-        let (_, data) = view.context();
+        let data = view.data();
         let v = values::get_path(data.get(root)?, &values::split_path(rest))?;
         return Some(format!("`{word}` = `{}`", short(v)));
     }
