@@ -295,7 +295,7 @@ pub fn read_bounded(path: &Path) -> Result<String, String> {
 
 /// Parses a YAML file into a value, with a one-line error naming it.
 pub fn parse_yaml_file(path: &Path, text: &str) -> Result<Value, RenderError> {
-    shared::yaml::from_str::<Value>(text)
+    shared::yaml::parse_value(text, 1)
         .map(|v| {
             if v.is_null() {
                 Value::Object(Default::default())

@@ -39,6 +39,7 @@ pub mod stream;
 pub mod takeover;
 pub mod yaml;
 mod yaml_scan;
+mod yaml_values;
 
 pub use error::{Error, Result};
 

@@ -246,6 +246,16 @@ pub fn parse_document<T: DeserializeOwned>(text: &str, first_line: usize) -> Res
     })
 }
 
+/// [`parse_document`] into a JSON value, by the fast reader for the block
+/// YAML of values files when it is sure ([`crate::yaml_values`]), else by
+/// the full parser (same value, same errors).
+pub fn parse_value(text: &str, first_line: usize) -> Result<serde_json::Value, ParseError> {
+    match crate::yaml_values::value(text) {
+        Some(v) => Ok(v),
+        None => parse_document(text, first_line),
+    }
+}
+
 /// The identity fields of one document, read without building the document.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DocumentHead {

@@ -289,7 +289,7 @@ impl Scan {
 
 /// Splits `key: rest` (or `key:` at the end); None when the line is not a
 /// simple mapping entry.
-fn split_key(body: &str) -> Option<(Cow<'_, str>, &str)> {
+pub(crate) fn split_key(body: &str) -> Option<(Cow<'_, str>, &str)> {
     let (key, after) = match body.chars().next()? {
         '"' => {
             let (k, rest) = double_quoted(body)?;
@@ -354,7 +354,7 @@ fn find_pair(s: &str, a: u8, b: u8) -> Option<usize> {
     s.as_bytes().windows(2).position(|w| w[0] == a && w[1] == b)
 }
 
-fn all_printable(s: &str) -> bool {
+pub(crate) fn all_printable(s: &str) -> bool {
     if s.is_ascii() {
         s.bytes().all(|b| b >= 0x20 && b != 0x7f)
     } else {
@@ -363,7 +363,7 @@ fn all_printable(s: &str) -> bool {
 }
 
 /// A plain scalar value (with an optional trailing comment removed).
-fn plain_value(v: &str) -> Option<&str> {
+pub(crate) fn plain_value(v: &str) -> Option<&str> {
     let first = *v.as_bytes().first()?;
     if (is_indicator(first) && first != b'-')
         || (first == b'-' && (v == "-" || v[1..].starts_with(' ')))
@@ -382,7 +382,7 @@ fn plain_value(v: &str) -> Option<&str> {
 }
 
 /// Only spaces and an optional comment may follow a closed scalar.
-fn trailing(rest: &str) -> Option<()> {
+pub(crate) fn trailing(rest: &str) -> Option<()> {
     let t = rest.trim_start_matches(' ');
     (t.is_empty() || (t.starts_with('#') && t.len() < rest.len())).then_some(())
 }
@@ -392,13 +392,13 @@ fn printable(c: char) -> bool {
 }
 
 /// `|`, `|-`, `|+`, `>`… with an optional comment (no indentation digit).
-fn block_header(h: &str) -> Option<()> {
+pub(crate) fn block_header(h: &str) -> Option<()> {
     let h = h.strip_prefix(['-', '+']).unwrap_or(h);
     trailing(h)
 }
 
 /// A double-quoted scalar closed on this line: (value, rest after the quote).
-fn double_quoted(v: &str) -> Option<(String, &str)> {
+pub(crate) fn double_quoted(v: &str) -> Option<(String, &str)> {
     let mut out = String::new();
     let mut chars = v.char_indices().skip(1);
     while let Some((i, c)) = chars.next() {
@@ -426,7 +426,7 @@ fn double_quoted(v: &str) -> Option<(String, &str)> {
 }
 
 /// A single-quoted scalar closed on this line.
-fn single_quoted(v: &str) -> Option<(String, &str)> {
+pub(crate) fn single_quoted(v: &str) -> Option<(String, &str)> {
     let mut out = String::new();
     let mut rest = &v[1..];
     loop {
@@ -520,7 +520,7 @@ pub(crate) fn plain_non_string(v: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn h(t: &str) -> Option<(Option<String>, Option<String>, Option<String>)> {
@@ -574,12 +574,13 @@ mod tests {
     /// files, Sherpack outputs) and every document of the tests' golden
     /// streams, with a mutated copy of each: whenever the scanner answers,
     /// the event parser accepts the document with the same head.
-    #[test]
-    fn the_scanner_agrees_with_the_event_parser_on_real_and_mutated_documents() {
+    /// Every YAML file of the team's shared fixtures wherever this
+    /// checkout is (as the e2e suite finds them: real charts, SOPS files,
+    /// Sherpack outputs) and of the project's own fixtures, golden streams
+    /// and examples.
+    pub(crate) fn fixture_files() -> Vec<std::path::PathBuf> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut files = Vec::new();
-        // The team's shared fixtures wherever this checkout is (as the e2e
-        // suite finds them), and the project's own.
         let shared = std::env::var_os("PACK_SHARED_DIR")
             .map(std::path::PathBuf::from)
             .into_iter()
@@ -595,9 +596,17 @@ mod tests {
             collect(&dir, &mut files);
         }
         assert!(files.len() > 10, "fixtures found: {}", files.len());
+        files
+    }
+
+    /// Every document of the fixtures, with a mutated copy of each:
+    /// whenever the scanner answers, the event parser accepts the document
+    /// with the same head.
+    #[test]
+    fn the_scanner_agrees_with_the_event_parser_on_real_and_mutated_documents() {
         let (mut docs, mut fast, mut mutated_fast) = (0, 0, 0);
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        for f in files {
+        for f in fixture_files() {
             let Ok(text) = std::fs::read_to_string(&f) else {
                 continue;
             };
@@ -649,7 +658,7 @@ mod tests {
 
     /// One random edit of the kinds that break YAML: a line removed,
     /// re-indented or duplicated, or a structural character inserted.
-    fn mutate(text: &str, seed: &mut u64) -> String {
+    pub(crate) fn mutate(text: &str, seed: &mut u64) -> String {
         let mut next = |n: usize| {
             *seed ^= *seed << 13;
             *seed ^= *seed >> 7;
@@ -676,7 +685,11 @@ mod tests {
                 lines.insert(i, l);
             }
             _ => {
-                let c = ["\"", "'", ": ", "[", "{", "- ", "#", "&a ", "|", ":"][next(10)];
+                let c = [
+                    "\"", "'", ": ", "[", "{", "- ", "#", "&a ", "|", ":", "0", "1.5", "yes", "~",
+                    "-", "0x1", "\\", "\n ",
+                ];
+                let c = c[next(c.len())];
                 let at = next(lines[i].len() + 1);
                 let at = (0..=at)
                     .rev()
