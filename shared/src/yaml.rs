@@ -50,23 +50,28 @@ pub fn split_documents(stream: &str) -> Vec<RawDocument<'_>> {
     let mut start = 0; // byte offset where the current document starts
     let mut start_line = 1;
     let mut index = 1;
+    let bytes = stream.as_bytes();
+    // Every line: (its offset, its end after the newline, its number).
+    let newlines = memchr::memchr_iter(b'\n', bytes).map(|i| i + 1);
+    let ends =
+        newlines.chain((!stream.ends_with('\n') && !stream.is_empty()).then_some(bytes.len()));
     let mut offset = 0;
-    let mut lineno = 0;
-    while offset < stream.len() {
-        lineno += 1;
-        let end = stream[offset..]
-            .find('\n')
-            .map(|i| offset + i + 1)
-            .unwrap_or(stream.len());
-        let line = stream[offset..end].trim_end_matches(['\n', '\r']);
+    for (lineno, end) in (1..).zip(ends) {
+        let line_start = offset;
+        offset = end;
+        // Only a line starting with `-` or `.` may be a separator.
+        if !matches!(bytes[line_start], b'-' | b'.') {
+            continue;
+        }
+        let line = stream[line_start..end].trim_end_matches(['\n', '\r']);
         let is_separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
         let is_end = line == "..." || line.starts_with("... ");
         if is_separator || is_end {
-            if offset > start || lineno > 1 {
+            if line_start > start || lineno > 1 {
                 docs.push(RawDocument {
                     index,
                     line: start_line,
-                    text: &stream[start..offset],
+                    text: &stream[start..line_start],
                 });
                 index += 1;
             }
@@ -74,11 +79,10 @@ pub fn split_documents(stream: &str) -> Vec<RawDocument<'_>> {
             start_line = lineno + 1;
             // `--- {a: 1}`: content on the separator line itself.
             if is_separator && line.len() > 3 && !line[3..].trim().is_empty() {
-                start = offset + 4;
+                start = line_start + 4;
                 start_line = lineno;
             }
         }
-        offset = end;
     }
     if stream.len() > start {
         docs.push(RawDocument {

@@ -54,11 +54,11 @@ struct Pending {
 /// The head of `text` when it is well-formed within the subset; `None`
 /// means "ask the full parser".
 pub fn head(text: &str) -> Option<DocumentHead> {
-    if text.bytes().any(|b| b == b'\t' || b == b'\r') || text.starts_with('\u{feff}') {
+    if memchr::memchr2(b'\t', b'\r', text.as_bytes()).is_some() || text.starts_with('\u{feff}') {
         return None;
     }
     let mut s = Scan::default();
-    for line in text.split('\n') {
+    for line in lines(text) {
         s.line(line)?;
     }
     if s.stack.is_empty() {
@@ -74,6 +74,19 @@ pub fn head(text: &str) -> Option<DocumentHead> {
         kind: s.kind.flatten(),
         name: s.name.flatten(),
     })
+}
+
+/// The lines of `text` split at `\n` (as `str::split` would, a final
+/// empty one included), found with a vectorised search.
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', text.as_bytes())
+        .chain(std::iter::once(text.len()))
+        .map(move |end| {
+            let line = &text[start..end];
+            start = end + 1;
+            line
+        })
 }
 
 #[derive(Default)]
@@ -262,12 +275,12 @@ impl Scan {
             '"' => {
                 let (s, rest) = double_quoted(v)?;
                 trailing(rest)?;
-                Some(Some(Cow::Owned(s)))
+                Some(Some(s))
             }
             '\'' => {
                 let (s, rest) = single_quoted(v)?;
                 trailing(rest)?;
-                Some(Some(Cow::Owned(s)))
+                Some(Some(s))
             }
             '|' | '>' => {
                 block_header(&v[1..])?;
@@ -291,14 +304,8 @@ impl Scan {
 /// simple mapping entry.
 pub(crate) fn split_key(body: &str) -> Option<(Cow<'_, str>, &str)> {
     let (key, after) = match body.chars().next()? {
-        '"' => {
-            let (k, rest) = double_quoted(body)?;
-            (Cow::Owned(k), rest)
-        }
-        '\'' => {
-            let (k, rest) = single_quoted(body)?;
-            (Cow::Owned(k), rest)
-        }
+        '"' => double_quoted(body)?,
+        '\'' => single_quoted(body)?,
         _ => {
             let end =
                 find_pair(body, b':', b' ').or_else(|| body.strip_suffix(':').map(str::len))?;
@@ -351,15 +358,12 @@ fn is_indicator(b: u8) -> bool {
 
 /// Where byte `a` followed by byte `b` first occurs.
 fn find_pair(s: &str, a: u8, b: u8) -> Option<usize> {
-    s.as_bytes().windows(2).position(|w| w[0] == a && w[1] == b)
+    let bytes = s.as_bytes();
+    memchr::memchr_iter(a, bytes).find(|&i| bytes.get(i + 1) == Some(&b))
 }
 
 pub(crate) fn all_printable(s: &str) -> bool {
-    if s.is_ascii() {
-        s.bytes().all(|b| b >= 0x20 && b != 0x7f)
-    } else {
-        s.chars().all(printable)
-    }
+    s.bytes().all(|b| (0x20..0x7f).contains(&b)) || s.chars().all(printable)
 }
 
 /// A plain scalar value (with an optional trailing comment removed).
@@ -398,12 +402,20 @@ pub(crate) fn block_header(h: &str) -> Option<()> {
 }
 
 /// A double-quoted scalar closed on this line: (value, rest after the quote).
-pub(crate) fn double_quoted(v: &str) -> Option<(String, &str)> {
+pub(crate) fn double_quoted(v: &str) -> Option<(Cow<'_, str>, &str)> {
+    let body = &v[1..];
+    // Without escapes the value is the text between the quotes.
+    if let Some(end) = memchr::memchr2(b'"', b'\\', body.as_bytes())
+        && body.as_bytes()[end] == b'"'
+    {
+        let s = &body[..end];
+        return all_printable(s).then_some((Cow::Borrowed(s), &body[end + 1..]));
+    }
     let mut out = String::new();
     let mut chars = v.char_indices().skip(1);
     while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return Some((out, &v[i + 1..])),
+            '"' => return Some((Cow::Owned(out), &v[i + 1..])),
             '\\' => {
                 let (_, e) = chars.next()?;
                 out.push(match e {
@@ -426,9 +438,16 @@ pub(crate) fn double_quoted(v: &str) -> Option<(String, &str)> {
 }
 
 /// A single-quoted scalar closed on this line.
-pub(crate) fn single_quoted(v: &str) -> Option<(String, &str)> {
+pub(crate) fn single_quoted(v: &str) -> Option<(Cow<'_, str>, &str)> {
+    let body = &v[1..];
+    let at = body.find('\'')?;
+    // Without a doubled quote the value is the text between the quotes.
+    if !body[at + 1..].starts_with('\'') {
+        let s = &body[..at];
+        return all_printable(s).then_some((Cow::Borrowed(s), &body[at + 1..]));
+    }
     let mut out = String::new();
-    let mut rest = &v[1..];
+    let mut rest = body;
     loop {
         let at = rest.find('\'')?;
         out.push_str(&rest[..at]);
@@ -437,7 +456,7 @@ pub(crate) fn single_quoted(v: &str) -> Option<(String, &str)> {
             rest = &rest[at + 2..];
         } else {
             let s = &rest[at + 1..];
-            return out.chars().all(printable).then_some((out, s));
+            return out.chars().all(printable).then_some((Cow::Owned(out), s));
         }
     }
 }

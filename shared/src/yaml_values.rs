@@ -35,12 +35,12 @@ const MAX_DEFERRED: usize = 256;
 pub fn value(text: &str) -> Option<Value> {
     if text.len() > MAX_BYTES
         || text.starts_with('\u{feff}')
-        || text.bytes().any(|b| b == b'\t' || b == b'\r')
+        || memchr::memchr2(b'\t', b'\r', text.as_bytes()).is_some()
     {
         return None;
     }
     let mut r = Reader {
-        lines: text.split('\n').map(Line::new).collect(),
+        lines: crate::yaml_scan::lines(text).map(Line::new).collect(),
         ends_with_newline: text.ends_with('\n'),
         i: 0,
         nodes: 0,
@@ -240,12 +240,12 @@ impl<'a> Reader<'a> {
             b'"' => {
                 let (s, rest) = double_quoted(v)?;
                 trailing(rest)?;
-                Value::String(s)
+                Value::String(s.into_owned())
             }
             b'\'' => {
                 let (s, rest) = single_quoted(v)?;
                 trailing(rest)?;
-                Value::String(s)
+                Value::String(s.into_owned())
             }
             b'|' => self.literal(&v[1..], indent)?,
             b'[' | b'{' => empty_flow(v)?,
