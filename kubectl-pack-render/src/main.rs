@@ -17,6 +17,7 @@ mod lsp;
 mod oci;
 mod output;
 mod pack;
+mod parallel;
 mod promote;
 mod remote;
 mod render;

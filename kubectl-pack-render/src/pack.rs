@@ -246,8 +246,8 @@ pub struct Pack {
     pub file: PackFile,
     /// `values.yaml` text and value (empty map if absent).
     pub values_text: Option<String>,
-    /// Parsed `values.yaml`.
-    pub values: Value,
+    /// Parsed `values.yaml` (shared with the render's values layer).
+    pub values: std::sync::Arc<Value>,
     /// Schema file name and contents, if any.
     pub schema: Option<(String, Value)>,
     /// Every template, sorted by path.
@@ -381,7 +381,7 @@ impl Pack {
             dir: dir.to_path_buf(),
             file,
             values_text,
-            values,
+            values: values.into(),
             schema,
             templates,
             notes,
@@ -539,29 +539,24 @@ fn load_templates(tdir: &Path) -> Result<(Vec<TemplateFile>, Option<String>), Re
             || ext == "tpl";
         wanted.push((path, name, helper));
     }
-    let read_all = |part: &[(PathBuf, String, bool)]| -> Result<Vec<TemplateFile>, RenderError> {
-        part.iter()
-            .map(|(path, name, helper)| {
-                Ok(TemplateFile {
-                    name: name.clone(),
-                    source: read(path)?.into(),
-                    helper: *helper,
-                })
-            })
-            .collect()
+    let read_one = |(path, name, helper): &(PathBuf, String, bool)| {
+        Ok(TemplateFile {
+            name: name.clone(),
+            source: read(path)?.into(),
+            helper: *helper,
+        })
     };
-    if wanted.len() < 64 {
-        return Ok((read_all(&wanted)?, notes));
-    }
-    let (first, second) = wanted.split_at(wanted.len() / 2);
-    let (a, b) = std::thread::scope(|s| {
-        let other = s.spawn(|| read_all(second));
-        (read_all(first), other.join())
-    });
-    let mut templates = a?;
-    templates.extend(b.map_err(|_| RenderError::WorkerStopped)??);
+    // Many small files: a few threads keep the reads going (each waits
+    // on the kernel part of the time).
+    let workers = if wanted.len() < 64 { 1 } else { READ_THREADS };
+    let templates = crate::parallel::in_order_on_threads(&wanted, workers, read_one)?
+        .into_iter()
+        .collect::<Result<Vec<_>, RenderError>>()?;
     Ok((templates, notes))
 }
+
+/// Threads that read a large pack's template files.
+const READ_THREADS: usize = 4;
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RenderError> {
     let entries = std::fs::read_dir(dir).map_err(|e| RenderError::Io {

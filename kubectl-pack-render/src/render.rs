@@ -192,9 +192,11 @@ fn read_stdin_once() -> Result<String, RenderError> {
 
 fn subst(layer: &mut Layer) -> Result<(), RenderError> {
     let lookup = |name: &str| std::env::var(name).ok();
-    values::env_subst(&mut layer.value, &lookup).map_err(|var| RenderError::EnvVar {
-        file: layer.label.clone(),
-        var,
+    values::env_subst(std::sync::Arc::make_mut(&mut layer.value), &lookup).map_err(|var| {
+        RenderError::EnvVar {
+            file: layer.label.clone(),
+            var,
+        }
     })
 }
 
@@ -527,45 +529,9 @@ fn run_jobs(jobs: &[Job], sequential: bool) -> Result<Vec<RenderedFile>, RenderE
     if sequential || workers < 2 || jobs.len() < 8 {
         return jobs.iter().map(run_one).collect();
     }
-    in_order_on_threads(jobs, workers, run_one)?
+    crate::parallel::in_order_on_threads(jobs, workers, run_one)?
         .into_iter()
         .collect()
-}
-
-/// `f` over `items` on `workers` threads (this one and `workers - 1`
-/// more), results in the items' order. Each thread takes the next item
-/// when it is done with one, so a slow template does not hold up the rest.
-/// A thread that panicked rendered nothing: the whole render fails rather
-/// than write a stream without its templates.
-fn in_order_on_threads<T: Sync, R: Send>(
-    items: &[T],
-    workers: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Result<Vec<R>, RenderError> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(item) = items.get(i) else {
-                return done;
-            };
-            done.push((i, f(item)));
-        }
-    };
-    let results: Vec<std::thread::Result<Vec<(usize, R)>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (1..workers.max(1)).map(|_| s.spawn(work)).collect();
-        let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
-        std::iter::once(mine)
-            .chain(handles.into_iter().map(|h| h.join()))
-            .collect()
-    });
-    let mut all = Vec::with_capacity(items.len());
-    for r in results {
-        all.extend(r.map_err(|_| RenderError::WorkerStopped)?);
-    }
-    all.sort_unstable_by_key(|(i, _)| *i);
-    Ok(all.into_iter().map(|(_, r)| r).collect())
 }
 
 /// The range of `text` (at `offset` in its output) without its leading
@@ -639,21 +605,4 @@ pub fn split_documents(path: &str, text: String) -> Result<Vec<Document>, Render
         });
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod thread_tests {
-    use super::*;
-
-    #[test]
-    fn a_render_thread_that_panics_fails_the_render_instead_of_dropping_templates() {
-        let items: Vec<u32> = (0..10).collect();
-        let ok = in_order_on_threads(&items, 2, |i| i * 2).expect("no panic");
-        assert_eq!(ok, (0..10).map(|i| i * 2).collect::<Vec<_>>());
-        let failed = in_order_on_threads(&items, 2, |i| {
-            assert!(*i != 7, "template 7 blew up");
-            *i
-        });
-        assert!(matches!(failed, Err(RenderError::WorkerStopped)));
-    }
 }

@@ -123,7 +123,7 @@ impl View {
                 FileKind::Values if path.file_name().is_some_and(|f| f == "values.yaml") => {
                     match parse_yaml(text) {
                         Ok(v) => {
-                            pack.values = v;
+                            pack.values = v.into();
                             pack.values_text = Some(text.clone());
                         }
                         Err(p) => load_problems.entry(path.clone()).or_default().push(p),
@@ -158,7 +158,7 @@ impl View {
         if let Some(env) = environment {
             layers.extend(env_layers(&pack, env, buffers).map_err(|e| whole_file(&e.to_string()))?);
         }
-        let values = values::merge_layers(&layers);
+        let values = Value::clone(&values::merge_layers(&layers));
         Ok(View {
             pack,
             layers,
@@ -225,7 +225,7 @@ fn env_layers(
                 m.remove("_inherit");
                 m.remove("_templates");
             }
-            layer.value = v;
+            layer.value = v.into();
             layer.text = Some(text.clone());
         }
     }

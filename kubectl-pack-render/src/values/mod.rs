@@ -10,6 +10,7 @@
 pub mod strvals;
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -21,19 +22,24 @@ pub struct Layer {
     pub label: String,
     /// The file's text, when the layer is a file (for line numbers).
     pub text: Option<String>,
-    /// The values (a map).
-    pub value: Value,
+    /// The values (a map); shared, so that a layer made from a loaded
+    /// pack's `values.yaml` does not copy it.
+    pub value: Arc<Value>,
     /// Never print this layer's values (it came from a Secret).
     pub sensitive: bool,
 }
 
 impl Layer {
     /// A layer from a map value.
-    pub fn new(label: impl Into<String>, value: Value, text: Option<String>) -> Self {
+    pub fn new(
+        label: impl Into<String>,
+        value: impl Into<Arc<Value>>,
+        text: Option<String>,
+    ) -> Self {
         Layer {
             label: label.into(),
             text,
-            value,
+            value: value.into(),
             sensitive: false,
         }
     }
@@ -85,19 +91,22 @@ fn strip_nulls_in_new(v: &Value) -> Value {
 }
 
 /// Merges the layers in order.
-pub fn merge_layers(layers: &[Layer]) -> Value {
-    let mut out = Value::Object(Map::new());
-    for (i, layer) in layers.iter().enumerate() {
-        if i == 0 {
-            out = layer.value.clone();
+pub fn merge_layers(layers: &[Layer]) -> Arc<Value> {
+    match layers {
+        // One map: itself, not a copy (large values files render faster).
+        [only] if only.value.is_object() => only.value.clone(),
+        [first, rest @ ..] => {
+            let mut out = (*first.value).clone();
             if !out.is_object() {
                 out = Value::Object(Map::new());
             }
-        } else {
-            merge(&mut out, &layer.value);
+            for layer in rest {
+                merge(&mut out, &layer.value);
+            }
+            Arc::new(out)
         }
+        [] => Arc::new(Value::Object(Map::new())),
     }
-    out
 }
 
 /// Splits `a.b[0].c` into `["a", "b", "0", "c"]`.
