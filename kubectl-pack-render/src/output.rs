@@ -46,14 +46,17 @@ pub fn select<'a>(
     Ok(out)
 }
 
-/// Writes the YAML stream.
+/// Writes the YAML stream, one write per template.
 pub fn write_yaml(out: &mut impl Write, files: &[&RenderedFile]) -> std::io::Result<()> {
+    let mut buf = Vec::new();
     for f in files {
+        buf.clear();
         for d in &f.documents {
-            writeln!(out, "---\n# Source: {}", f.path)?;
-            out.write_all(d.body().as_bytes())?;
-            out.write_all(b"\n")?;
+            for part in ["---\n# Source: ", &f.path, "\n", d.body(), "\n"] {
+                buf.extend_from_slice(part.as_bytes());
+            }
         }
+        out.write_all(&buf)?;
     }
     Ok(())
 }

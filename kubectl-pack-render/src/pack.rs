@@ -546,8 +546,8 @@ fn load_templates(tdir: &Path) -> Result<(Vec<TemplateFile>, Option<String>), Re
             helper: *helper,
         })
     };
-    // Many small files: a few threads keep the reads going (each waits
-    // on the kernel part of the time).
+    // Many small files: several threads keep the reads going (a read that
+    // misses the page cache waits on the disk).
     let workers = if wanted.len() < 64 { 1 } else { READ_THREADS };
     let templates = crate::parallel::in_order_on_threads(&wanted, workers, read_one)?
         .into_iter()
@@ -556,7 +556,7 @@ fn load_templates(tdir: &Path) -> Result<(Vec<TemplateFile>, Option<String>), Re
 }
 
 /// Threads that read a large pack's template files.
-const READ_THREADS: usize = 4;
+const READ_THREADS: usize = 8;
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RenderError> {
     let entries = std::fs::read_dir(dir).map_err(|e| RenderError::Io {

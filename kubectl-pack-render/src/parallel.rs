@@ -1,5 +1,6 @@
 //! Work spread over a few threads with the results kept in order: the
-//! render's templates, the pack's template files.
+//! render's templates, the pack's template files; large structures freed
+//! off the main path.
 
 use crate::error::RenderError;
 
@@ -37,6 +38,18 @@ pub fn in_order_on_threads<T: Sync, R: Send>(
     }
     all.sort_unstable_by_key(|(i, _)| *i);
     Ok(all.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Frees `value` on a thread of its own, so that the caller goes on at
+/// once (a render's contexts hold thousands of small allocations). When the
+/// process ends first, the operating system reclaims the memory.
+pub fn drop_in_background<T: Send + 'static>(value: T) {
+    let spawned = std::thread::Builder::new()
+        .name("drop".into())
+        .spawn(move || drop(value));
+    // Without a thread (the system refused one) the value came back with
+    // the error and is freed here, as usual.
+    drop(spawned);
 }
 
 #[cfg(test)]

@@ -374,6 +374,9 @@ pub fn render_pack(pack: &Pack, req: &Request) -> Result<Rendered, RenderError> 
         &mut jobs,
     )?;
     let files = run_jobs(&jobs, req.trace || req.debugger.is_some())?;
+    // The engines and contexts (a template value tree of all values) are
+    // freed while the caller writes the stream.
+    crate::parallel::drop_in_background(jobs);
 
     let notes = match &pack.notes {
         Some(src) => {

@@ -157,9 +157,13 @@ pub async fn run(cli: &crate::cli::Cli, matches: &ArgMatches) -> anyhow::Result<
         return Ok(shared::output::exit::OK);
     }
 
-    let rendered = tokio::task::spawn_blocking(move || render::render(&req))
-        .await
-        .context("render thread")??;
+    let (pack, rendered) = tokio::task::spawn_blocking(move || {
+        let pack = crate::pack::Pack::load(&req.pack_dir)?;
+        let rendered = render::render_pack(&pack, &req)?;
+        Ok::<_, crate::error::RenderError>((pack, rendered))
+    })
+    .await
+    .context("render thread")??;
     let files = crate::output::select(&rendered, &output.show_only)?;
     if let Some(dir) = &output.output_dir {
         crate::output::write_dir(dir, &files)?;
@@ -212,5 +216,7 @@ pub async fn run(cli: &crate::cli::Cli, matches: &ArgMatches) -> anyhow::Result<
     if output.trace {
         eprint!("{}", crate::output::trace_report());
     }
+    // The command is done: the pack and the render are freed off the way out.
+    crate::parallel::drop_in_background((pack, rendered));
     Ok(shared::output::exit::OK)
 }

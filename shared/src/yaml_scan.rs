@@ -168,7 +168,7 @@ impl Scan {
                     });
                     return self.map_entry(item_indent, rest, Role::Other);
                 }
-                self.value(indent, rest).map(|_| ())
+                self.value(indent, rest, false).map(|_| ())
             }
         }
     }
@@ -250,9 +250,8 @@ impl Scan {
             if child_role == Role::Metadata || (slot.is_some() && rest.starts_with(['|', '>'])) {
                 return None;
             }
-            self.value(indent, rest)?
+            self.value(indent, rest, slot.is_some())?
                 .map(Cow::into_owned)
-                .filter(|_| slot.is_some())
         };
         if let Some(slot) = slot {
             let field = match slot {
@@ -268,19 +267,20 @@ impl Scan {
         Some(())
     }
 
-    /// A value on the line of its key or dash; its string when it is one.
-    fn value<'a>(&mut self, indent: usize, v: &'a str) -> Option<Option<Cow<'a, str>>> {
+    /// A value on the line of its key or dash; its string when it is one
+    /// and `want` says it is needed (an identity field).
+    fn value<'a>(&mut self, indent: usize, v: &'a str, want: bool) -> Option<Option<Cow<'a, str>>> {
         let first = v.chars().next()?;
         match first {
             '"' => {
                 let (s, rest) = double_quoted(v)?;
                 trailing(rest)?;
-                Some(Some(s))
+                Some(want.then_some(s))
             }
             '\'' => {
                 let (s, rest) = single_quoted(v)?;
                 trailing(rest)?;
-                Some(Some(s))
+                Some(want.then_some(s))
             }
             '|' | '>' => {
                 block_header(&v[1..])?;
@@ -294,7 +294,7 @@ impl Scan {
             }
             _ => {
                 let plain = plain_value(v)?;
-                Some((!plain_non_string(plain)).then_some(Cow::Borrowed(plain)))
+                Some((want && !plain_non_string(plain)).then_some(Cow::Borrowed(plain)))
             }
         }
     }

@@ -311,11 +311,34 @@ pub fn context(
     let meta = &pack.file.metadata;
     let pack_info = serde_json::json!({"name": meta.name, "version": meta.version, "appVersion": meta.app_version, "description": meta.description});
     minijinja::context! {
-        values => if track_values { coverage::Tracked::root(values) } else { Value::from(minijinja::value::Serde(values)) },
+        values => if track_values { coverage::Tracked::root(values) } else { template_value(values) },
         release => Value::from(minijinja::value::Serde(release)),
         pack => Value::from(minijinja::value::Serde(&pack_info)),
         capabilities => Value::from(minijinja::value::Serde(capabilities)),
         files => Value::from_object(files::Files::new(&pack.dir)),
+    }
+}
+
+/// A JSON value as a template value: what `Value::from(Serde(json))`
+/// builds (numbers as serde_json serializes them: u64, then i64, then
+/// f64; maps sorted by key), without going through a serializer.
+pub fn template_value(json: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match json {
+        J::Null => Value::from(()),
+        J::Bool(b) => Value::from(*b),
+        J::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => Value::from(u),
+            (None, Some(i), _) => Value::from(i),
+            (None, None, f) => Value::from(f.unwrap_or(f64::NAN)),
+        },
+        J::String(s) => Value::from(s.as_str()),
+        J::Array(items) => Value::from_object(items.iter().map(template_value).collect::<Vec<_>>()),
+        J::Object(map) => Value::from_object(
+            map.iter()
+                .map(|(k, v)| (Value::from(k.as_str()), template_value(v)))
+                .collect::<std::collections::BTreeMap<Value, Value>>(),
+        ),
     }
 }
 
@@ -340,6 +363,24 @@ pub fn context_json(ctx: &Value) -> serde_json::Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn template_values_are_built_as_the_serde_conversion_builds_them() {
+        let json = json!({"b": [1, -2, 2.5, u64::MAX, "s", null, true], "a": {"z": {}, "y": []}, "n": null});
+        let direct = template_value(&json);
+        let serde = Value::from(minijinja::value::Serde(&json));
+        assert_eq!(direct, serde);
+        assert_eq!(format!("{direct:?}"), format!("{serde:?}"));
+        let env = Environment::new();
+        let render = |v: &Value| {
+            env.render_str(
+                "{% for k, v in x|items %}{{ k }}={{ v }};{% endfor %}{{ x.b[3] + 1 }} {{ x.b[1] * 3 }} {{ x.b[2] // 1 }} {{ x|tojson }}",
+                minijinja::context! { x => v },
+            )
+            .unwrap_or_else(|e| e.to_string())
+        };
+        assert_eq!(render(&direct), render(&serde));
+    }
 
     #[test]
     fn suggestion_finds_the_nearest_key_at_the_missing_step() {
