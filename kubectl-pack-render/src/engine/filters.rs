@@ -69,19 +69,75 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+thread_local! {
+    static TOYAML: Memo = const { std::cell::RefCell::new(Vec::new()) };
+    static TOJSON: Memo = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The last few (value, text) pairs a serializing filter produced on this
+/// thread; values kept here stay alive, so an address is never reused
+/// while it is a key.
+type Memo = std::cell::RefCell<Vec<(Value, Value)>>;
+
+/// How many values each memo remembers.
+const MEMO_SIZE: usize = 8;
+
+/// `make()` for `value`, remembered per map or list *object*: templates
+/// serialize the same part of the values (`values.config | toyaml`) in
+/// template after template, and a context's maps and lists never change.
+/// Other values (strings, numbers, objects of other types such as the
+/// coverage tracker, which must see every read) are always serialized.
+fn memoized(
+    memo: &'static std::thread::LocalKey<Memo>,
+    value: &Value,
+    make: impl FnOnce() -> Result<String, Error>,
+) -> Result<Value, Error> {
+    fn address(v: &Value) -> Option<usize> {
+        let map = v.downcast_object_ref::<std::collections::BTreeMap<Value, Value>>();
+        let list = v.downcast_object_ref::<Vec<Value>>();
+        map.map(|m| m as *const _ as usize)
+            .or(list.map(|l| l as *const _ as usize))
+    }
+    let Some(key) = address(value) else {
+        return make().map(Value::from);
+    };
+    let hit = memo.with_borrow(|m| {
+        m.iter()
+            .find(|(v, _)| address(v) == Some(key))
+            .map(|(_, text)| text.clone())
+    });
+    if let Some(text) = hit {
+        return Ok(text);
+    }
+    let text = Value::from(make()?);
+    memo.with_borrow_mut(|m| {
+        if m.len() == MEMO_SIZE {
+            m.remove(0);
+        }
+        m.push((value.clone(), text.clone()));
+    });
+    Ok(text)
+}
+
 fn indent_lines(text: &str, width: usize) -> String {
-    let pad = " ".repeat(width);
-    let mut out = String::with_capacity(text.len() + width * 4);
+    let mut out = String::new();
+    indent_into(&mut out, text, width);
+    out
+}
+
+/// Appends `text` to `out` with every non-empty line indented by `width`.
+fn indent_into(out: &mut String, text: &str, width: usize) {
+    let lines = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
+    out.reserve(text.len() + width * lines);
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
             out.push('\n');
         }
         if !line.is_empty() {
-            out.push_str(&pad);
+            out.extend(std::iter::repeat_n(' ', width));
         }
         out.push_str(line);
     }
-    out
 }
 
 fn split_words(s: &str) -> Vec<String> {
@@ -238,13 +294,17 @@ pub(crate) fn semver_matches(version: &str, constraint: &str) -> Result<bool, Er
 
 /// Registers every filter on `env`.
 pub fn register(env: &mut Environment<'static>) {
-    env.add_filter("toyaml", |v: Value| -> Result<String, Error> {
-        // Straight from the template value (no JSON copy in between).
-        let s = shared::yaml::to_string(&v).map_err(|e| invalid(e.to_string()))?;
-        Ok(s.trim_end_matches('\n').to_string())
+    env.add_filter("toyaml", |v: Value| -> Result<Value, Error> {
+        memoized(&TOYAML, &v, || {
+            // Straight from the template value (no JSON copy in between).
+            let s = shared::yaml::to_string(&v).map_err(|e| invalid(e.to_string()))?;
+            Ok(s.trim_end_matches('\n').to_string())
+        })
     });
-    env.add_filter("tojson", |v: Value| -> Result<String, Error> {
-        serde_json::to_string(&v).map_err(|e| invalid(e.to_string()))
+    env.add_filter("tojson", |v: Value| -> Result<Value, Error> {
+        memoized(&TOJSON, &v, || {
+            serde_json::to_string(&v).map_err(|e| invalid(e.to_string()))
+        })
     });
     env.add_filter("tojson_pretty", |v: Value| -> Result<String, Error> {
         serde_json::to_string_pretty(&to_json(&v)?).map_err(|e| invalid(e.to_string()))
@@ -281,7 +341,7 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("nindent", |s: Value, width: usize| {
         let mut out = String::from("\n");
-        out.push_str(&indent_lines(&text_of(&s), width));
+        indent_into(&mut out, &text_of(&s), width);
         out
     });
     env.add_filter(

@@ -524,6 +524,18 @@ mod filter_tests {
     }
 
     #[test]
+    fn serialized_maps_are_remembered_by_object_never_by_a_reused_address() {
+        let many =
+            "{% for i in range(40) %}{{ dict('x', i) | tojson }}{{ [i] | toyaml }}{% endfor %}";
+        let want: String = (0..40).map(|i| format!("{{\"x\":{i}}}- {i}")).collect();
+        assert_eq!(r(many), want);
+        assert_eq!(
+            r("{{ v.m | tojson }} {{ v.l | tojson }} {{ v.m | tojson }}"),
+            r#"{"a":1,"b":2} [3,1,2] {"a":1,"b":2}"#
+        );
+    }
+
+    #[test]
     fn every_function_behaves_as_documented() {
         let cases: &[(&str, &str)] = &[
             (
