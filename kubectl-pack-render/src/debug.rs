@@ -474,8 +474,8 @@ fn load(debugger: &Debugger, req: &Request) -> anyhow::Result<()> {
     s.sources = pack
         .templates
         .iter()
-        .map(|t| (t.name.clone(), t.source.clone()))
-        .collect();
+        .map(|t| Ok((t.name.clone(), t.source.text()?)))
+        .collect::<Result<_, crate::error::RenderError>>()?;
     s.secrets.clear();
     for l in layers.iter().filter(|l| l.sensitive) {
         collect_strings(&l.value, &mut s.secrets);

@@ -24,6 +24,7 @@ mod render;
 mod render_cmd;
 mod schema;
 mod sops_values;
+mod source;
 mod testing;
 mod values;
 mod values_from;

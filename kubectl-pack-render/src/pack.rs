@@ -3,11 +3,13 @@
 //! subpacks — the Sherpack format.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::RenderError;
+pub use crate::source::{Batch, Reading, Source};
 
 /// `Pack.yaml`.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -221,8 +223,9 @@ pub fn unknown_fields(raw: &Value) -> Vec<String> {
 pub struct TemplateFile {
     /// Path under `templates/` with `/` separators (the template's name).
     pub name: String,
-    /// File contents (shared with the engine, never copied).
-    pub source: std::sync::Arc<str>,
+    /// File contents (shared with the engine, never copied), perhaps still
+    /// being read ([`Reading::Background`]).
+    pub source: Source,
     /// `_`-prefixed or `.tpl`: importable, never rendered.
     pub helper: bool,
 }
@@ -256,6 +259,9 @@ pub struct Pack {
     pub notes: Option<String>,
     /// Subpacks found under `charts/` (or `file://` dependencies).
     pub subpacks: Vec<Subpack>,
+    /// The template files still being read, when loaded with
+    /// [`Reading::Background`].
+    pub reading: Option<std::sync::Arc<Batch>>,
 }
 
 /// A subpack with the dependency entry that names it.
@@ -313,6 +319,18 @@ pub fn parse_yaml_file(path: &Path, text: &str) -> Result<Value, RenderError> {
 impl Pack {
     /// Loads the pack in `dir` and its subpacks.
     pub fn load(dir: &Path) -> Result<Pack, RenderError> {
+        Pack::load_with(dir, Reading::Now)
+    }
+
+    /// Every template file has been read (at once for [`Reading::Now`]);
+    /// the first one that could not be.
+    pub fn finish_reading(&self) -> Result<(), RenderError> {
+        self.reading.as_ref().map_or(Ok(()), |b| b.wait_all())
+    }
+
+    /// [`Pack::load`], the root pack's template files read as `reading`
+    /// says (subpacks' at once).
+    pub fn load_with(dir: &Path, reading: Reading) -> Result<Pack, RenderError> {
         let pack_yaml = dir.join("Pack.yaml");
         if !pack_yaml.is_file() {
             return Err(RenderError::NotAPack {
@@ -371,11 +389,11 @@ impl Pack {
         // The templates are read while values.yaml and the schema are parsed.
         let tdir = dir.join("templates");
         let (loaded, templates) = std::thread::scope(|s| {
-            let templates = s.spawn(|| load_templates(&tdir));
+            let templates = s.spawn(|| load_templates(&tdir, reading));
             (load_values(dir), templates.join())
         });
         let ((values_text, values), schema) = loaded?;
-        let (templates, notes) = templates.map_err(|_| RenderError::WorkerStopped)??;
+        let (templates, notes, batch) = templates.map_err(|_| RenderError::WorkerStopped)??;
 
         let mut pack = Pack {
             dir: dir.to_path_buf(),
@@ -386,6 +404,7 @@ impl Pack {
             templates,
             notes,
             subpacks: Vec::new(),
+            reading: batch,
         };
         pack.subpacks = pack.load_subpacks()?;
         Ok(pack)
@@ -505,10 +524,15 @@ fn load_values(
 }
 
 /// Every template under `tdir` (sorted by path) and `NOTES.txt`; the
-/// files are read on two threads (a large pack has thousands).
-fn load_templates(tdir: &Path) -> Result<(Vec<TemplateFile>, Option<String>), RenderError> {
+/// files are read on several threads (a large pack has thousands), before
+/// this returns or in the background.
+#[allow(clippy::type_complexity)]
+fn load_templates(
+    tdir: &Path,
+    reading: Reading,
+) -> Result<(Vec<TemplateFile>, Option<String>, Option<Arc<Batch>>), RenderError> {
     if !tdir.is_dir() {
-        return Ok((Vec::new(), None));
+        return Ok((Vec::new(), None, None));
     }
     let mut files = Vec::new();
     walk(tdir, &mut files)?;
@@ -539,6 +563,23 @@ fn load_templates(tdir: &Path) -> Result<(Vec<TemplateFile>, Option<String>), Re
             || ext == "tpl";
         wanted.push((path, name, helper));
     }
+    // Many small files: several threads keep the reads going (a read that
+    // misses the page cache waits on the disk).
+    let workers = if wanted.len() < 64 { 1 } else { READ_THREADS };
+    if reading == Reading::Background && workers > 1 {
+        let paths = wanted.iter().map(|(p, _, _)| p.clone()).collect();
+        let batch = Batch::start(paths, workers, read_bounded);
+        let templates = wanted
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, name, helper))| TemplateFile {
+                name,
+                source: batch.source(i),
+                helper,
+            })
+            .collect();
+        return Ok((templates, notes, Some(batch)));
+    }
     let read_one = |(path, name, helper): &(PathBuf, String, bool)| {
         Ok(TemplateFile {
             name: name.clone(),
@@ -546,13 +587,10 @@ fn load_templates(tdir: &Path) -> Result<(Vec<TemplateFile>, Option<String>), Re
             helper: *helper,
         })
     };
-    // Many small files: several threads keep the reads going (a read that
-    // misses the page cache waits on the disk).
-    let workers = if wanted.len() < 64 { 1 } else { READ_THREADS };
     let templates = crate::parallel::in_order_on_threads(&wanted, workers, read_one)?
         .into_iter()
         .collect::<Result<Vec<_>, RenderError>>()?;
-    Ok((templates, notes))
+    Ok((templates, notes, None))
 }
 
 /// Threads that read a large pack's template files.

@@ -158,8 +158,11 @@ pub async fn run(cli: &crate::cli::Cli, matches: &ArgMatches) -> anyhow::Result<
     }
 
     let (pack, rendered) = tokio::task::spawn_blocking(move || {
-        let pack = crate::pack::Pack::load(&req.pack_dir)?;
+        // The templates render while the rest of their files are read.
+        let pack = crate::pack::Pack::load_with(&req.pack_dir, crate::pack::Reading::Background)?;
         let rendered = render::render_pack(&pack, &req)?;
+        // Every file was read, even those no template needed.
+        pack.finish_reading()?;
         Ok::<_, crate::error::RenderError>((pack, rendered))
     })
     .await

@@ -465,6 +465,58 @@ fn errors_are_one_line_naming_the_place() {
     );
 }
 
+/// A large pack's template files are read while the first ones render:
+/// every template still comes out in order, and a file that cannot be
+/// read (here one that is not UTF-8, and a dangling link) fails the render
+/// with its name before anything is written.
+#[test]
+fn a_large_pack_renders_in_order_while_its_files_are_read_and_an_unreadable_one_fails_it() {
+    let mut files = vec![
+        (
+            "Pack.yaml".to_string(),
+            "apiVersion: sherpack/v1\nkind: application\nmetadata: {name: big, version: 0.1.0}\n"
+                .to_string(),
+        ),
+        ("values.yaml".to_string(), "prefix: cm\n".to_string()),
+        (
+            "templates/_helpers.j2".to_string(),
+            "{% macro name(i) %}{{ values.prefix }}-{{ i }}{% endmacro %}".to_string(),
+        ),
+    ];
+    for i in 0..300 {
+        files.push((
+            format!("templates/t{i:03}.yaml"),
+            format!("{{% from \"_helpers.j2\" import name %}}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ name({i}) }}}}\n"),
+        ));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let pack = write_tree(&refs);
+    let dir = pack.path().to_str().expect("utf-8 path");
+    let (code, out, err) = render(&["big", dir]);
+    assert_eq!(code, 0, "{err}");
+    let names: Vec<String> = objects(&out)
+        .iter()
+        .map(|o| {
+            o["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let want: Vec<String> = (0..300).map(|i| format!("cm-{i}")).collect();
+    assert_eq!(names, want);
+
+    std::fs::write(pack.path().join("templates/t150.yaml"), b"kind: \xff\n").expect("write");
+    assert_one_line_error(&["big", dir], 1, &["templates/t150.yaml", "UTF-8"]);
+    std::fs::write(pack.path().join("templates/t150.yaml"), "# fixed\n").expect("write");
+    std::os::unix::fs::symlink("/nonexistent/file", pack.path().join("templates/zzz.yaml"))
+        .expect("symlink");
+    assert_one_line_error(&["big", dir], 1, &["templates/zzz.yaml", "No such file"]);
+}
+
 #[test]
 fn profile_and_trace_report_templates_and_macros() {
     let pack = write_tree(&[

@@ -46,9 +46,13 @@ fn branch_id(template: &str, source: &str, offset: usize, kind: &str) -> String 
 pub fn branches(pack: &Pack) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for t in &pack.templates {
-        for c in branch_re().captures_iter(&t.source) {
+        // A file that could not be read fails the render that needs it.
+        let Ok(source) = t.source.text() else {
+            continue;
+        };
+        for c in branch_re().captures_iter(&source) {
             let m = c.get(0).map(|m| m.start()).unwrap_or(0);
-            out.insert(branch_id(&t.name, &t.source, m, &c[1]));
+            out.insert(branch_id(&t.name, &source, m, &c[1]));
         }
     }
     out

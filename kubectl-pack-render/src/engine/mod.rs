@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::RenderError;
-use crate::pack::Pack;
+use crate::pack::{Pack, Source};
 pub use functions::LookupFn;
 
 /// How to build an engine.
@@ -41,10 +41,12 @@ pub struct Engine {
     /// at the exact expression (debug mode makes every render slower).
     debug_env: std::sync::OnceLock<Environment<'static>>,
     options: EngineOptions,
-    compiled: Arc<HashMap<String, Arc<str>>>,
+    /// What is compiled: the sources, or their instrumented copies.
+    compiled: Arc<HashMap<String, Source>>,
     /// `<pack>/templates/` prefix used in messages.
     prefix: String,
-    sources: Arc<HashMap<String, Arc<str>>>,
+    /// The files as written (perhaps still being read).
+    sources: Arc<HashMap<String, Source>>,
 }
 
 /// Prints values the way YAML needs them: `true`/`false`, `null`.
@@ -69,9 +71,14 @@ impl Engine {
     pub fn new(pack: &Pack, prefix: &str, options: &EngineOptions) -> Result<Engine, RenderError> {
         let mut sources = HashMap::new();
         let mut compiled = HashMap::new();
+        let instrumented = options.profile || options.coverage || options.debugger.is_some();
         for t in &pack.templates {
             sources.insert(t.name.clone(), t.source.clone());
-            let mut source: Arc<str> = t.source.clone();
+            if !instrumented {
+                compiled.insert(t.name.clone(), t.source.clone());
+                continue;
+            }
+            let mut source: Arc<str> = t.source.text()?;
             if options.profile {
                 source = profile::instrument(&t.name, &source).into();
             }
@@ -81,7 +88,7 @@ impl Engine {
             if options.debugger.is_some() {
                 source = stepping::instrument(&t.name, &source).into();
             }
-            compiled.insert(t.name.clone(), source);
+            compiled.insert(t.name.clone(), source.into());
         }
         let compiled = Arc::new(compiled);
         let env = Self::build(options, &compiled, false);
@@ -99,7 +106,7 @@ impl Engine {
     /// render thread needs them, so large packs compile in parallel.
     fn build(
         options: &EngineOptions,
-        compiled: &Arc<HashMap<String, Arc<str>>>,
+        compiled: &Arc<HashMap<String, Source>>,
         debug: bool,
     ) -> Environment<'static> {
         let mut env = Environment::new();
@@ -122,7 +129,15 @@ impl Engine {
             stepping::register(&mut env, hook.clone());
         }
         let compiled = compiled.clone();
-        env.set_loader(move |name| Ok(compiled.get(name).map(|s| s.to_string())));
+        // A file still being read is waited for; one that could not be read
+        // fails the render that imports it.
+        env.set_loader(move |name| match compiled.get(name) {
+            None => Ok(None),
+            Some(source) => source
+                .text()
+                .map(|text| Some(text.to_string()))
+                .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string())),
+        });
         env
     }
 
@@ -144,8 +159,9 @@ impl Engine {
                 .map(|_| String::new())
                 .map_err(|e| template_error(&e, &self.prefix, &self.sources, Some(ctx)));
         };
+        let source = source.text()?;
         self.env
-            .render_named_str(name, source, ctx)
+            .render_named_str(name, &source, ctx)
             .map_err(|fast| {
                 // Render again with debug info for the exact place of the error.
                 let detailed = self
@@ -198,7 +214,7 @@ impl Engine {
 pub fn template_error(
     err: &Error,
     prefix: &str,
-    sources: &HashMap<String, Arc<str>>,
+    sources: &HashMap<String, Source>,
     ctx: Option<&Value>,
 ) -> RenderError {
     // The innermost error carries the place (an error inside an included
@@ -212,7 +228,8 @@ pub fn template_error(
     }
     let name = inner.name().or(err.name()).unwrap_or("?").to_string();
     let line = inner.line().or(err.line()).unwrap_or(1);
-    let source = sources.get(&name).map(|s| &**s).unwrap_or("");
+    let source = sources.get(&name).and_then(|s| s.text().ok());
+    let source = source.as_deref().unwrap_or("");
     let range = inner.range().or(err.range());
     let column = range
         .as_ref()

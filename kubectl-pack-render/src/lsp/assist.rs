@@ -228,7 +228,10 @@ pub fn definition(view: &View, line: &str, col: usize) -> Option<Place> {
 /// `{% macro NAME(` in any template of the pack.
 fn macro_definition(view: &View, name: &str) -> Option<Place> {
     for t in &view.pack.templates {
-        for (i, l) in t.source.lines().enumerate() {
+        let Ok(source) = t.source.text() else {
+            continue;
+        };
+        for (i, l) in source.lines().enumerate() {
             let Some(at) = l.find("macro ") else { continue };
             let rest = l[at + 6..].trim_start();
             if rest
