@@ -539,7 +539,8 @@ fn load_templates(
     files.sort();
     let mut notes = None;
     let mut wanted: Vec<(PathBuf, String, bool)> = Vec::new();
-    for path in files {
+    let mut regular = Vec::new();
+    for (path, is_regular) in files {
         let rel = path.strip_prefix(tdir).unwrap_or(&path);
         let name = rel
             .components()
@@ -562,13 +563,14 @@ fn load_templates(
             .is_some_and(|f| f.to_string_lossy().starts_with('_'))
             || ext == "tpl";
         wanted.push((path, name, helper));
+        regular.push(is_regular);
     }
     // Many small files: several threads keep the reads going (a read that
     // misses the page cache waits on the disk).
     let workers = if wanted.len() < 64 { 1 } else { READ_THREADS };
     if reading == Reading::Background && workers > 1 {
-        let paths = wanted.iter().map(|(p, _, _)| p.clone()).collect();
-        let batch = Batch::start(paths, workers, read_bounded);
+        let paths = wanted.iter().map(|(p, _, _)| p.clone());
+        let batch = Batch::start(paths.zip(regular).collect(), workers, read_template);
         let templates = wanted
             .into_iter()
             .enumerate()
@@ -580,13 +582,18 @@ fn load_templates(
             .collect();
         return Ok((templates, notes, Some(batch)));
     }
-    let read_one = |(path, name, helper): &(PathBuf, String, bool)| {
+    let read_one = |((path, name, helper), regular): &((PathBuf, String, bool), bool)| {
+        let text = read_template(path, *regular).map_err(|message| RenderError::Io {
+            path: path.clone(),
+            message,
+        })?;
         Ok(TemplateFile {
             name: name.clone(),
-            source: read(path)?.into(),
+            source: text.into(),
             helper: *helper,
         })
     };
+    let wanted: Vec<_> = wanted.into_iter().zip(regular).collect();
     let templates = crate::parallel::in_order_on_threads(&wanted, workers, read_one)?
         .into_iter()
         .collect::<Result<Vec<_>, RenderError>>()?;
@@ -594,9 +601,45 @@ fn load_templates(
 }
 
 /// Threads that read a large pack's template files.
-const READ_THREADS: usize = 8;
+const READ_THREADS: usize = 4;
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RenderError> {
+/// A template file. A regular file (as its directory entry says) takes
+/// one read into this thread's buffer — a short read of a regular file is
+/// its end — and is copied once into the text the engine shares; anything
+/// else, or a file that fills the buffer, is read as any input.
+fn read_template(path: &Path, regular: bool) -> Result<Arc<str>, String> {
+    use std::io::Read;
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 << 10]);
+    }
+    if !regular {
+        return read_bounded(path).map(Arc::from);
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let whole = BUFFER.with_borrow_mut(|buf| -> Result<Option<Arc<str>>, String> {
+        let n = loop {
+            match file.read(buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        if n == buf.len() {
+            return Ok(None);
+        }
+        let text = std::str::from_utf8(&buf[..n])
+            .map_err(|_| "stream did not contain valid UTF-8".to_string())?;
+        Ok(Some(Arc::from(text)))
+    })?;
+    match whole {
+        Some(text) => Ok(text),
+        None => read_bounded(path).map(Arc::from),
+    }
+}
+
+/// Every file under `dir`, and whether its directory entry says it is a
+/// regular file.
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, bool)>) -> Result<(), RenderError> {
     let entries = std::fs::read_dir(dir).map_err(|e| RenderError::Io {
         path: dir.to_path_buf(),
         message: e.to_string(),
@@ -605,15 +648,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RenderError> {
         let p = entry.path();
         // The entry's type comes with the directory listing (no stat);
         // a symbolic link is followed.
-        let is_dir = match entry.file_type() {
-            Ok(t) if t.is_symlink() => p.is_dir(),
-            Ok(t) => t.is_dir(),
-            Err(_) => p.is_dir(),
+        let file_type = entry.file_type().ok();
+        let is_dir = match file_type {
+            Some(t) if !t.is_symlink() => t.is_dir(),
+            _ => p.is_dir(),
         };
         if is_dir {
             walk(&p, out)?;
         } else {
-            out.push(p);
+            out.push((p, file_type.is_some_and(|t| t.is_file())));
         }
     }
     Ok(())

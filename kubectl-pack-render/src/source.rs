@@ -76,7 +76,8 @@ impl From<&str> for Source {
 /// Files being read on background threads.
 #[derive(Debug)]
 pub struct Batch {
-    paths: Vec<PathBuf>,
+    /// Each file, and whether its directory entry says it is a regular file.
+    files: Vec<(PathBuf, bool)>,
     state: Mutex<State>,
     arrived: Condvar,
 }
@@ -100,20 +101,20 @@ impl Drop for Finished {
 }
 
 impl Batch {
-    /// Starts `threads` threads reading `paths` in order, each taking the
-    /// next file when done with one.
+    /// Starts `threads` threads reading `files` in order with `read`,
+    /// each taking the next file when done with one.
     pub fn start(
-        paths: Vec<PathBuf>,
+        files: Vec<(PathBuf, bool)>,
         threads: usize,
-        read: fn(&std::path::Path) -> Result<String, String>,
+        read: fn(&std::path::Path, bool) -> Result<Arc<str>, String>,
     ) -> Arc<Batch> {
-        let threads = threads.clamp(1, paths.len().max(1));
+        let threads = threads.clamp(1, files.len().max(1));
         let batch = Arc::new(Batch {
             state: Mutex::new(State {
-                texts: vec![None; paths.len()],
+                texts: vec![None; files.len()],
                 readers: threads,
             }),
-            paths,
+            files,
             arrived: Condvar::new(),
         });
         let next = Arc::new(AtomicUsize::new(0));
@@ -126,10 +127,10 @@ impl Batch {
                     let batch = &finished.0;
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = batch.paths.get(i) else {
+                        let Some((path, regular)) = batch.files.get(i) else {
                             return;
                         };
-                        let text = read(path).map(Arc::from);
+                        let text = read(path, *regular);
                         batch.lock().texts[i] = Some(text);
                         batch.arrived.notify_all();
                     }
@@ -161,7 +162,7 @@ impl Batch {
                 Some(Ok(text)) => return Ok(text.clone()),
                 Some(Err(message)) => {
                     return Err(RenderError::Io {
-                        path: self.paths[index].clone(),
+                        path: self.files[index].0.clone(),
                         message: message.clone(),
                     });
                 }
@@ -173,7 +174,7 @@ impl Batch {
 
     /// Waits for every file; the first (in order) that could not be read.
     pub fn wait_all(&self) -> Result<(), RenderError> {
-        (0..self.paths.len()).try_for_each(|i| self.wait(i).map(drop))
+        (0..self.files.len()).try_for_each(|i| self.wait(i).map(drop))
     }
 }
 
@@ -181,24 +182,27 @@ impl Batch {
 mod tests {
     use super::*;
 
-    fn read(path: &std::path::Path) -> Result<String, String> {
+    fn read(path: &std::path::Path, _regular: bool) -> Result<Arc<str>, String> {
         let name = path.display().to_string();
         if name.contains("broken") {
             return Err("permission denied".into());
         }
         assert!(!name.contains("panic"), "reader blew up");
-        Ok(format!("text of {name}"))
+        Ok(format!("text of {name}").into())
     }
 
     #[test]
     fn every_file_arrives_in_its_slot_and_a_failed_read_names_its_file() {
-        let paths: Vec<PathBuf> = (0..50)
+        let paths: Vec<(PathBuf, bool)> = (0..50)
             .map(|i| {
-                PathBuf::from(if i == 37 {
-                    "broken-37".into()
-                } else {
-                    format!("t{i}")
-                })
+                (
+                    PathBuf::from(if i == 37 {
+                        "broken-37".into()
+                    } else {
+                        format!("t{i}")
+                    }),
+                    true,
+                )
             })
             .collect();
         let batch = Batch::start(paths, 4, read);
@@ -211,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_reader_that_stops_wakes_its_waiters_with_an_error() {
-        let paths: Vec<PathBuf> = ["panic"].iter().map(PathBuf::from).collect();
+        let paths = vec![(PathBuf::from("panic"), true)];
         let batch = Batch::start(paths, 1, read);
         assert!(matches!(
             batch.source(0).text(),
