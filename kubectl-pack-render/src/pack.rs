@@ -538,8 +538,9 @@ fn load_templates(
     walk(tdir, &mut files)?;
     files.sort();
     let mut notes = None;
-    let mut wanted: Vec<(PathBuf, String, bool)> = Vec::new();
-    let mut regular = Vec::new();
+    // What to read (path, regular file), and each template's (name, helper).
+    let mut to_read = Vec::new();
+    let mut templates = Vec::new();
     for (path, is_regular) in files {
         let rel = path.strip_prefix(tdir).unwrap_or(&path);
         let name = rel
@@ -562,41 +563,30 @@ fn load_templates(
             .file_name()
             .is_some_and(|f| f.to_string_lossy().starts_with('_'))
             || ext == "tpl";
-        wanted.push((path, name, helper));
-        regular.push(is_regular);
+        to_read.push((path, is_regular));
+        templates.push((name, helper));
     }
     // Many small files: several threads keep the reads going (a read that
     // misses the page cache waits on the disk).
-    let workers = if wanted.len() < 64 { 1 } else { READ_THREADS };
-    if reading == Reading::Background && workers > 1 {
-        let paths = wanted.iter().map(|(p, _, _)| p.clone());
-        let batch = Batch::start(paths.zip(regular).collect(), workers, read_template);
-        let templates = wanted
-            .into_iter()
-            .enumerate()
-            .map(|(i, (_, name, helper))| TemplateFile {
-                name,
-                source: batch.source(i),
-                helper,
-            })
-            .collect();
+    let workers = if to_read.len() < 64 { 1 } else { READ_THREADS };
+    let batch = Batch::start(to_read, workers, read_template);
+    let mut templates: Vec<TemplateFile> = templates
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, helper))| TemplateFile {
+            name,
+            source: batch.source(i),
+            helper,
+        })
+        .collect();
+    if reading == Reading::Background {
         return Ok((templates, notes, Some(batch)));
     }
-    let read_one = |((path, name, helper), regular): &((PathBuf, String, bool), bool)| {
-        let text = read_template(path, *regular).map_err(|message| RenderError::Io {
-            path: path.clone(),
-            message,
-        })?;
-        Ok(TemplateFile {
-            name: name.clone(),
-            source: text.into(),
-            helper: *helper,
-        })
-    };
-    let wanted: Vec<_> = wanted.into_iter().zip(regular).collect();
-    let templates = crate::parallel::in_order_on_threads(&wanted, workers, read_one)?
-        .into_iter()
-        .collect::<Result<Vec<_>, RenderError>>()?;
+    // At once: every file read, the first that could not be is the error.
+    batch.wait_all()?;
+    for t in &mut templates {
+        t.source = t.source.text()?.into();
+    }
     Ok((templates, notes, None))
 }
 

@@ -1,6 +1,5 @@
-//! Work spread over a few threads with the results kept in order: the
-//! render's templates, the pack's template files; large structures freed
-//! off the main path.
+//! Work spread over a few threads with the results kept in order (the
+//! render's templates), and large structures freed off the main path.
 
 use crate::error::RenderError;
 

@@ -1,7 +1,8 @@
 //! A template's text: read before the render starts ([`Pack::load`]), or
 //! still on its way while the render begins ([`Reading::Background`], the
 //! render command): each template waits only for the files it needs, so a
-//! large pack's thousands of reads overlap its rendering.
+//! large pack's thousands of reads overlap its rendering. Both go through
+//! [`Batch`]; loading at once waits for it and keeps the texts.
 //!
 //! Every file of a background batch is read whatever happens: a failed read
 //! is kept and reported to whoever needs that file and by [`Batch::wait_all`]
